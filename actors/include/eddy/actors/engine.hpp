@@ -1,0 +1,111 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "eddy/config/options.hpp"
+#include "eddy/graph/job_graph.hpp"
+#include "eddy/io/dead_letters.hpp"
+
+namespace caf {
+class actor_system;
+class actor_system_config;
+} // namespace caf
+
+namespace eddy {
+
+/// Live counters of one stage actor, written by the actor (relaxed atomics) and read by
+/// anyone: the runtime's reports, tests, later the console and /metrics.
+struct actor_metrics {
+  std::atomic<uint64_t> events_in{0};
+  std::atomic<uint64_t> events_out{0};
+  std::atomic<uint64_t> batches_in{0};
+  std::atomic<uint64_t> batches_out{0};
+  std::atomic<uint64_t> duplicates_dropped{0};
+  /// Sealed batches waiting for credit, now and at most.
+  std::atomic<uint64_t> queued_batches{0};
+  std::atomic<uint64_t> queued_batches_peak{0};
+  /// Records held by the actor's output side (queued and partly filled batches), at most.
+  std::atomic<uint64_t> buffered_events_peak{0};
+  std::atomic<uint64_t> keys{0};
+  /// 0 running, 1 finished, 2 failed.
+  std::atomic<int> status{0};
+};
+
+/// One actor of a running job, as the runtime reports it.
+struct actor_info {
+  /// "node/index", e.g. "count/17".
+  std::string name;
+  std::string node;
+  node_kind kind;
+  uint32_t index;
+  std::shared_ptr<const actor_metrics> metrics;
+};
+
+class job_handle;
+
+/// The single-node runtime: owns a CAF actor system and runs job graphs on it, every
+/// source, operator instance, key partition and sink as an actor. Thread-safe to `start`
+/// jobs from one thread; destroy only after every job finished.
+class engine {
+public:
+  explicit engine(runtime_options opts, common_options common = {});
+  ~engine();
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  /// Spawns the actors of `graph` and starts its sources. Fails when the graph is invalid
+  /// or the logic of an instance cannot be created (a file that cannot be opened).
+  [[nodiscard]] caf::expected<std::shared_ptr<job_handle>> start(job_graph graph);
+
+  /// Starts `graph` and waits for it to finish. With `handle_signals`, the first SIGINT or
+  /// SIGTERM stops the sources so that the job drains and ends normally.
+  [[nodiscard]] caf::error run(job_graph graph, bool handle_signals = false);
+
+  [[nodiscard]] caf::actor_system& system() noexcept;
+  [[nodiscard]] const runtime_options& options() const noexcept {
+    return opts_;
+  }
+
+private:
+  runtime_options opts_;
+  common_options common_;
+  std::unique_ptr<caf::actor_system_config> cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+};
+
+/// A running job: its actors and its completion. Thread-safe.
+class job_handle {
+public:
+  struct shared;
+  explicit job_handle(std::shared_ptr<shared> state)
+    : state_(std::move(state)) {}
+
+  /// Every actor of the job with its live counters.
+  [[nodiscard]] std::vector<actor_info> actors() const;
+  /// Rejected input of this job.
+  [[nodiscard]] const dead_letter_log& dead_letters() const;
+  /// Asks the sources to stop; the job then drains and completes normally.
+  void stop();
+  /// Blocks until every actor exited; returns the first failure, if any.
+  [[nodiscard]] caf::error wait();
+  /// Waits at most `timeout_ms`; returns true if the job completed.
+  [[nodiscard]] bool wait_for(uint32_t timeout_ms);
+
+private:
+  std::shared_ptr<shared> state_;
+};
+
+/// Set by the signal handler installed by `engine::run(..., true)`.
+bool stop_requested() noexcept;
+/// Installs SIGINT/SIGTERM handlers: the first sets `stop_requested`, the second exits at
+/// once with status 130.
+void install_signal_handlers();
+
+} // namespace eddy

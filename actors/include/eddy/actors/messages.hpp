@@ -1,0 +1,40 @@
+#pragma once
+
+#include <cstdint>
+
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/type_id.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "eddy/flow/batch.hpp"
+
+/// All of Eddy's message types and atoms, registered in one place.
+CAF_BEGIN_TYPE_ID_BLOCK(eddy, caf::first_custom_type_id)
+
+CAF_ADD_TYPE_ID(eddy, (eddy::batch))
+
+/// Receiver -> sender: `credit, channel, batches` returns credit on a channel.
+CAF_ADD_ATOM(eddy, eddy, credit_atom, "credit")
+/// Job -> source: begin reading.
+CAF_ADD_ATOM(eddy, eddy, start_atom, "start")
+/// Job -> source: stop reading, flush and finish the stream (graceful shutdown).
+CAF_ADD_ATOM(eddy, eddy, stop_atom, "stop")
+/// Self: the linger time of a partly filled batch is over.
+CAF_ADD_ATOM(eddy, eddy, tick_atom, "tick")
+/// Self: a source reads its next batches.
+CAF_ADD_ATOM(eddy, eddy, pull_atom, "pull")
+
+CAF_END_TYPE_ID_BLOCK(eddy)
+
+namespace eddy {
+
+/// The one interface of every stage of a job (source, operator, partition, sink), so that
+/// the runtime wires any stage to any other. Sources never receive batches and sinks never
+/// receive credit; their handlers for those ignore them.
+using stage_actor =
+  caf::typed_actor<caf::reacts_to<batch>, caf::reacts_to<credit_atom, channel_id, uint32_t>,
+                   caf::reacts_to<start_atom>, caf::reacts_to<stop_atom>, caf::reacts_to<tick_atom>,
+                   caf::reacts_to<pull_atom>>;
+
+} // namespace eddy

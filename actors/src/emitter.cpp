@@ -1,0 +1,103 @@
+#include <algorithm>
+
+#include "stage.hpp"
+
+namespace eddy::detail {
+
+emitter::emitter(const stage_init& init)
+  : targets_(init.outputs)
+  , batch_events_max_(init.opts.batch_events_max)
+  , metrics_(init.metrics) {
+  const auto& self_node = init.graph->node(init.node);
+  if (targets_.empty()) {
+    return;
+  }
+  const auto& consumer = init.graph->node(self_node.consumers.at(0));
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    channels_.emplace_back(targets_[i].channel, init.opts.credit_batches_max,
+                           self_node.make_output_buffer(batch_events_max_), batch_events_max_);
+    index_of_.emplace(targets_[i].channel, i);
+  }
+  if (consumer.kind == node_kind::keyed) {
+    router_ = consumer.make_router();
+    scratch_ = self_node.make_output_buffer(batch_events_max_);
+  }
+}
+
+void emitter::commit() {
+  if (channels_.empty()) {
+    if (scratch_) {
+      scratch_->clear();
+    }
+    return;
+  }
+  if (router_) {
+    router_->route(*scratch_, channels_);
+    scratch_->clear();
+    for (auto& ch : channels_) {
+      ch.seal_if_full();
+    }
+    return;
+  }
+  // Without a key, batches go round-robin over the channels (one channel when the
+  // downstream has as many or fewer instances: a forward edge).
+  auto sealed_before = channels_[current_].batches_sealed();
+  channels_[current_].seal_if_full();
+  if (channels_[current_].batches_sealed() != sealed_before) {
+    current_ = (current_ + 1) % channels_.size();
+  }
+}
+
+void emitter::seal_partial() {
+  for (auto& ch : channels_) {
+    ch.seal();
+  }
+}
+
+void emitter::close() {
+  for (auto& ch : channels_) {
+    ch.seal();
+    ch.seal_last();
+  }
+}
+
+void emitter::grant(channel_id channel, uint32_t batches) {
+  auto i = index_of_.find(channel);
+  if (i != index_of_.end()) {
+    channels_[i->second].grant(batches);
+  }
+}
+
+bool emitter::blocked() const noexcept {
+  return std::any_of(channels_.begin(), channels_.end(),
+                     [](const output_channel& ch) { return ch.queued_batches() > 0; });
+}
+
+bool emitter::has_partial() const noexcept {
+  return std::any_of(channels_.begin(), channels_.end(), [](const output_channel& ch) {
+    return !ch.closed() && ch.builder_events() > 0;
+  });
+}
+
+bool emitter::finished() const noexcept {
+  return std::all_of(channels_.begin(), channels_.end(),
+                     [](const output_channel& ch) { return ch.finished(); });
+}
+
+void emitter::update_metrics() {
+  uint64_t queued = 0;
+  uint64_t buffered = 0;
+  for (const auto& ch : channels_) {
+    queued += ch.queued_batches();
+    buffered += ch.builder_events() + ch.queued_batches() * batch_events_max_;
+  }
+  metrics_->queued_batches.store(queued, std::memory_order_relaxed);
+  if (queued > metrics_->queued_batches_peak.load(std::memory_order_relaxed)) {
+    metrics_->queued_batches_peak.store(queued, std::memory_order_relaxed);
+  }
+  if (buffered > metrics_->buffered_events_peak.load(std::memory_order_relaxed)) {
+    metrics_->buffered_events_peak.store(buffered, std::memory_order_relaxed);
+  }
+}
+
+} // namespace eddy::detail

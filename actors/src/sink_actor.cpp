@@ -1,0 +1,45 @@
+#include "stage.hpp"
+
+namespace eddy::detail {
+
+stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> self,
+                                      std::shared_ptr<stage_init> init) {
+  auto& st = self->state;
+  st.init = init;
+  install_exception_handler(self, *init);
+  st.logic = std::move(init->sink);
+  st.in = std::make_unique<inputs>(init->input_count);
+  return {
+    [self](batch& b) {
+      auto& st = self->state;
+      auto& ch = st.in->of(b.channel, self->current_sender());
+      auto& m = *st.init->metrics;
+      if (ch.gate.admit(b.seq, b.last) == input_channel::verdict::duplicate) {
+        m.duplicates_dropped.fetch_add(1, std::memory_order_relaxed);
+        st.in->consumed(self, b.channel, ch, false);
+        return;
+      }
+      m.batches_in.fetch_add(1, std::memory_order_relaxed);
+      if (b.records && !b.records->empty()) {
+        m.events_in.fetch_add(b.records->size(), std::memory_order_relaxed);
+        st.logic->write(*b.records);
+      }
+      st.in->consumed(self, b.channel, ch, false);
+      if (b.last) {
+        st.in->mark_finished();
+        if (st.in->all_finished()) {
+          st.logic->flush();
+          m.status = 1;
+          self->quit();
+        }
+      }
+    },
+    [](credit_atom, channel_id, uint32_t) {},
+    [](start_atom) {},
+    [](stop_atom) {},
+    [](tick_atom) {},
+    [](pull_atom) {},
+  };
+}
+
+} // namespace eddy::detail

@@ -1,0 +1,102 @@
+#include <exception>
+
+#include "stage.hpp"
+
+namespace eddy::detail {
+
+namespace {
+
+/// Batches read per `pull` message before yielding to credit and control messages.
+constexpr int pulls_per_message = 4;
+
+void request_pull(stage_actor::stateful_pointer<source_state> self) {
+  auto& st = self->state;
+  if (st.started && !st.exhausted && !st.pull_pending && !st.out->blocked()) {
+    st.pull_pending = true;
+    self->send(self, pull_atom::value);
+  }
+}
+
+void finish_if_done(stage_actor::stateful_pointer<source_state> self) {
+  auto& st = self->state;
+  if (st.exhausted && st.out->finished()) {
+    st.init->metrics->status = 1;
+    self->quit();
+  }
+}
+
+void end_input(stage_actor::stateful_pointer<source_state> self) {
+  auto& st = self->state;
+  st.exhausted = true;
+  st.out->close();
+  st.out->send_ready(self);
+  finish_if_done(self);
+}
+
+void pull(stage_actor::stateful_pointer<source_state> self) {
+  auto& st = self->state;
+  auto batch_max = st.init->opts.batch_events_max;
+  for (int i = 0; i < pulls_per_message && !st.exhausted && !st.out->blocked(); ++i) {
+    auto& buf = st.out->buffer();
+    auto before = buf.size();
+    auto room = batch_max > before ? batch_max - before : 1;
+    bool more = st.logic->poll(buf, room);
+    st.init->metrics->events_in.fetch_add(buf.size() - before, std::memory_order_relaxed);
+    st.out->commit();
+    if (!more) {
+      end_input(self);
+      return;
+    }
+  }
+  st.out->send_ready(self);
+  schedule_linger(self, st);
+  request_pull(self);
+}
+
+} // namespace
+
+stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_state> self,
+                                        std::shared_ptr<stage_init> init) {
+  auto& st = self->state;
+  st.init = init;
+  install_exception_handler(self, *init);
+  st.logic = std::move(init->source);
+  st.out = std::make_unique<emitter>(*init);
+  return {
+    [](const batch&) {
+      // Sources have no inputs.
+    },
+    [self](credit_atom, channel_id channel, uint32_t batches) {
+      auto& st = self->state;
+      st.out->grant(channel, batches);
+      st.out->send_ready(self);
+      finish_if_done(self);
+      request_pull(self);
+    },
+    [self](start_atom) {
+      self->state.started = true;
+      request_pull(self);
+    },
+    [self](stop_atom) {
+      if (!self->state.exhausted) {
+        end_input(self);
+      }
+    },
+    [self](tick_atom) {
+      auto& st = self->state;
+      st.tick_pending = false;
+      if (!st.exhausted) {
+        st.out->seal_partial();
+        st.out->send_ready(self);
+      }
+    },
+    [self](pull_atom) {
+      self->state.pull_pending = false;
+      if (!self->state.exhausted) {
+        pull(self);
+      }
+    },
+  };
+}
+
+} // namespace eddy::detail

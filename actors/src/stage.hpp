@@ -1,0 +1,212 @@
+#pragma once
+
+// Private to the runtime: what every stage actor is made of. The output side (`emitter`)
+// owns the channels to downstream stages with their credit; the input side (`inputs`)
+// tracks sequence numbers, end of stream and the credit owed to each upstream sender.
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/actor_cast.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "eddy/actors/engine.hpp"
+#include "eddy/actors/messages.hpp"
+#include "eddy/core/error.hpp"
+#include "eddy/graph/job_graph.hpp"
+
+namespace eddy::detail {
+
+/// One outgoing channel as wired by the runtime.
+struct output_target {
+  stage_actor dest;
+  channel_id channel;
+};
+
+/// Everything a stage actor needs to start; built by the job actor, read-only afterwards.
+struct stage_init {
+  std::shared_ptr<const job_graph> graph;
+  size_t node = 0;
+  instance_context ctx;
+  runtime_options opts;
+  std::vector<output_target> outputs;
+  /// Number of incoming channels; the stage finishes after the last batch of each.
+  uint32_t input_count = 0;
+  std::shared_ptr<actor_metrics> metrics;
+  /// The instance's logic, created by the runtime before spawning so that errors (a file
+  /// that cannot be opened) surface when the job starts. Exactly one is set.
+  std::unique_ptr<source_logic> source;
+  std::unique_ptr<transform_logic> transform;
+  std::unique_ptr<sink_logic> sink;
+};
+
+/// The output side of a stage. Logic writes into `buffer()`; `commit` routes what was
+/// written into per-channel batches. Owned by one actor; not thread-safe.
+class emitter {
+public:
+  emitter(const stage_init& init);
+
+  /// Where the logic appends its output for this step.
+  record_buffer& buffer() noexcept {
+    return router_ ? *scratch_ : channels_[current_].builder();
+  }
+  /// Routes the buffer's records and seals full batches.
+  void commit();
+  /// Seals partly filled batches (linger timer).
+  void seal_partial();
+  /// Seals every channel's last batch.
+  void close();
+  void grant(channel_id channel, uint32_t batches);
+
+  /// Sends what credit allows, then updates the metrics.
+  template <class Self>
+  void send_ready(Self* self) {
+    batch b;
+    for (size_t i = 0; i < channels_.size(); ++i) {
+      while (channels_[i].pop_sendable(b)) {
+        metrics_->events_out.fetch_add(b.size(), std::memory_order_relaxed);
+        metrics_->batches_out.fetch_add(1, std::memory_order_relaxed);
+        self->send(targets_[i].dest, std::move(b));
+      }
+    }
+    update_metrics();
+  }
+
+  /// True while sealed batches wait for credit: the stage must not take more input.
+  [[nodiscard]] bool blocked() const noexcept;
+  [[nodiscard]] bool has_partial() const noexcept;
+  /// True once every channel's last batch is out (trivially true without outputs).
+  [[nodiscard]] bool finished() const noexcept;
+
+private:
+  void update_metrics();
+
+  std::vector<output_target> targets_;
+  std::vector<output_channel> channels_;
+  std::unordered_map<channel_id, size_t> index_of_;
+  std::unique_ptr<router> router_;
+  std::unique_ptr<record_buffer> scratch_;
+  size_t current_ = 0;
+  uint32_t batch_events_max_;
+  std::shared_ptr<actor_metrics> metrics_;
+};
+
+/// The input side of a stage: one `input_channel` per incoming channel plus the sender to
+/// return credit to. Owned by one actor; not thread-safe.
+class inputs {
+public:
+  struct state {
+    input_channel gate;
+    caf::strong_actor_ptr sender;
+    uint32_t owed = 0;
+  };
+
+  explicit inputs(uint32_t expected)
+    : expected_(expected) {}
+
+  state& of(channel_id channel, const caf::strong_actor_ptr& sender) {
+    auto& s = channels_[channel];
+    if (!s.sender) {
+      s.sender = sender;
+    }
+    return s;
+  }
+  void mark_finished() noexcept {
+    ++finished_;
+  }
+  [[nodiscard]] bool all_finished() const noexcept {
+    return finished_ == expected_;
+  }
+
+  /// Returns one credit for a consumed batch, or owes it while the stage is blocked.
+  template <class Self>
+  void consumed(Self* self, channel_id channel, state& s, bool blocked) {
+    if (blocked) {
+      ++s.owed;
+      return;
+    }
+    self->send(caf::actor_cast<stage_actor>(s.sender), credit_atom::value, channel, uint32_t{1});
+  }
+
+  /// Pays the credit owed while the stage was blocked.
+  template <class Self>
+  void pay_owed(Self* self) {
+    for (auto& [channel, s] : channels_) {
+      if (s.owed > 0) {
+        self->send(caf::actor_cast<stage_actor>(s.sender), credit_atom::value, channel, s.owed);
+        s.owed = 0;
+      }
+    }
+  }
+
+private:
+  std::unordered_map<channel_id, state> channels_;
+  uint32_t expected_;
+  uint32_t finished_ = 0;
+};
+
+/// State of a source actor: its reader and the output side. Lifecycle: spawned idle, reads
+/// after `start` as far as credit allows, and after the input ends (or `stop`) sends the
+/// last batch on every channel and quits once they are all out.
+struct source_state {
+  static constexpr const char* name = "source";
+  std::shared_ptr<stage_init> init;
+  std::unique_ptr<source_logic> logic;
+  std::unique_ptr<emitter> out;
+  bool started = false;
+  bool pull_pending = false;
+  bool exhausted = false;
+  bool tick_pending = false;
+};
+
+/// State of a sink actor. Lifecycle: writes every batch it receives and returns credit at
+/// once; after the last batch of every input channel it flushes and quits.
+struct sink_state {
+  static constexpr const char* name = "sink";
+  std::shared_ptr<stage_init> init;
+  std::unique_ptr<sink_logic> logic;
+  std::unique_ptr<inputs> in;
+};
+
+/// Schedules one linger tick if partly filled batches wait and none is scheduled yet.
+template <class Self, class State>
+void schedule_linger(Self* self, State& st) {
+  if (!st.tick_pending && st.out->has_partial()) {
+    st.tick_pending = true;
+    self->delayed_send(self, std::chrono::milliseconds(st.init->opts.linger_ms), tick_atom::value);
+  }
+}
+
+/// Turns an exception escaping user or I/O code into the actor's exit reason, naming the
+/// actor, so that the job fails with a message instead of terminating the process.
+template <class Self>
+void install_exception_handler(Self* self, const stage_init& init) {
+  auto who = init.ctx.node + "/" + std::to_string(init.ctx.index);
+  self->set_exception_handler([who](caf::scheduled_actor*, std::exception_ptr& ptr) {
+    try {
+      std::rethrow_exception(ptr);
+    } catch (const std::exception& e) {
+      return make_error(errc::user_code_failed, "'" + who + "' failed: " + e.what());
+    } catch (...) {
+      return make_error(errc::user_code_failed, "'" + who + "' failed: unknown exception");
+    }
+  });
+}
+
+struct operator_state;
+struct partition_state;
+
+/// Spawn functions of the stage kinds, one per file.
+stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_state> self,
+                                        std::shared_ptr<stage_init> init);
+stage_actor::behavior_type operator_stage(stage_actor::stateful_pointer<operator_state> self,
+                                          std::shared_ptr<stage_init> init);
+stage_actor::behavior_type partition_stage(stage_actor::stateful_pointer<partition_state> self,
+                                           std::shared_ptr<stage_init> init);
+stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> self,
+                                      std::shared_ptr<stage_init> init);
+
+} // namespace eddy::detail

@@ -1,0 +1,109 @@
+#pragma once
+
+// The behavior shared by operator instances and key partitions: consume a batch, run the
+// logic, route the output, return credit. Partitions add durable state in a later step,
+// which is why they are a kind of their own.
+
+#include "stage.hpp"
+
+namespace eddy::detail {
+
+/// State of a one-input stage. Lifecycle: spawned by the job actor, processes batches until
+/// every input channel sent its last batch, then finishes the logic, sends its own last
+/// batches and quits once they are all out.
+struct transform_state {
+  std::shared_ptr<stage_init> init;
+  std::unique_ptr<transform_logic> logic;
+  std::unique_ptr<emitter> out;
+  std::unique_ptr<inputs> in;
+  bool closing = false;
+  bool tick_pending = false;
+};
+
+/// One instance of a stateless operator (map, filter, flat_map).
+struct operator_state : transform_state {
+  static constexpr const char* name = "operator";
+};
+
+/// One key partition of a keyed operator: owns the state of the keys that hash to it.
+/// State is in memory for now; the durable-state work gives each partition its journal.
+struct partition_state : transform_state {
+  static constexpr const char* name = "partition";
+};
+
+template <class State>
+void finish_transform_if_done(stage_actor::stateful_pointer<State> self) {
+  auto& st = self->state;
+  if (st.closing && st.out->finished()) {
+    st.init->metrics->status = 1;
+    self->quit();
+  }
+}
+
+template <class State>
+void on_transform_batch(stage_actor::stateful_pointer<State> self, batch& b) {
+  auto& st = self->state;
+  auto& ch = st.in->of(b.channel, self->current_sender());
+  auto& m = *st.init->metrics;
+  if (ch.gate.admit(b.seq, b.last) == input_channel::verdict::duplicate) {
+    m.duplicates_dropped.fetch_add(1, std::memory_order_relaxed);
+    st.in->consumed(self, b.channel, ch, false);
+    return;
+  }
+  m.batches_in.fetch_add(1, std::memory_order_relaxed);
+  if (b.records && !b.records->empty()) {
+    m.events_in.fetch_add(b.records->size(), std::memory_order_relaxed);
+    st.logic->process(*b.records, st.out->buffer());
+    st.out->commit();
+    m.keys.store(st.logic->key_count(), std::memory_order_relaxed);
+  }
+  if (b.last) {
+    st.in->mark_finished();
+  }
+  if (st.in->all_finished()) {
+    st.logic->finish(st.out->buffer());
+    st.out->commit();
+    st.out->close();
+    st.closing = true;
+  }
+  st.out->send_ready(self);
+  st.in->consumed(self, b.channel, ch, st.out->blocked());
+  schedule_linger(self, st);
+  finish_transform_if_done(self);
+}
+
+template <class State>
+stage_actor::behavior_type transform_behavior(stage_actor::stateful_pointer<State> self,
+                                              std::shared_ptr<stage_init> init) {
+  auto& st = self->state;
+  st.init = init;
+  install_exception_handler(self, *init);
+  st.logic = std::move(init->transform);
+  st.out = std::make_unique<emitter>(*init);
+  st.in = std::make_unique<inputs>(init->input_count);
+  return {
+    [self](batch& b) { on_transform_batch(self, b); },
+    [self](credit_atom, channel_id channel, uint32_t batches) {
+      auto& st = self->state;
+      st.out->grant(channel, batches);
+      st.out->send_ready(self);
+      if (!st.out->blocked()) {
+        st.in->pay_owed(self);
+      }
+      finish_transform_if_done(self);
+    },
+    [](start_atom) {},
+    [](stop_atom) {},
+    [self](tick_atom) {
+      auto& st = self->state;
+      st.tick_pending = false;
+      if (!st.closing) {
+        st.out->seal_partial();
+        st.out->send_ready(self);
+      }
+    },
+    [](pull_atom) {},
+  };
+}
+
+} // namespace eddy::detail

@@ -1,0 +1,170 @@
+// The word-count demo: JSON lines {"text": ...} -> split into words -> keyed count -> top N.
+// Shows the job API end to end: a source, a parallel flat_map, a keyed function with
+// per-key state, sinks, dead letters for malformed lines, and the common options.
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+
+#include "eddy/actors/engine.hpp"
+#include "eddy/eddy.hpp"
+
+namespace {
+
+struct line {
+  std::string text;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(line, text)
+
+struct word_count {
+  std::string word;
+  int64_t count = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(word_count, word, count)
+
+/// Keeps the latest count of every word: the sink behind the printed top list.
+struct latest_counts {
+  std::mutex mtx;
+  std::map<std::string, int64_t> counts;
+  uint64_t updates = 0;
+};
+
+class latest_sink final : public eddy::sink_logic {
+public:
+  explicit latest_sink(std::shared_ptr<latest_counts> into)
+    : into_(std::move(into)) {}
+  void write(eddy::record_buffer& in) override {
+    std::lock_guard guard{into_->mtx};
+    for (auto& r : eddy::typed<word_count>(in).records) {
+      auto& c = into_->counts[r.value.word];
+      c = std::max(c, r.value.count);
+      ++into_->updates;
+    }
+  }
+
+private:
+  std::shared_ptr<latest_counts> into_;
+};
+
+void split_words(const line& l, eddy::collector<std::string>& out) {
+  std::string word;
+  for (char c : l.text) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '\'') {
+      word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else if (!word.empty()) {
+      out.emit(std::move(word));
+      word.clear();
+    }
+  }
+  if (!word.empty()) {
+    out.emit(std::move(word));
+  }
+}
+
+void print_top(latest_counts& result, size_t top) {
+  std::vector<std::pair<std::string, int64_t>> rows(result.counts.begin(), result.counts.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  rows.resize(std::min(top, rows.size()));
+  std::printf("top %zu of %zu distinct words:\n", rows.size(), result.counts.size());
+  for (auto& [word, count] : rows) {
+    std::printf("  %-16s %8lld\n", word.c_str(), static_cast<long long>(count));
+  }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  namespace po = boost::program_options;
+  eddy::command_line cli{"wordcount", "count the words of a JSONL file of {\"text\": ...} lines"};
+  cli.app_options().add_options()("input", po::value<std::string>(), "JSONL input file (required)")(
+    "output", po::value<std::string>(), "also write every count update as JSONL here")(
+    "top", po::value<int>()->default_value(10), "how many of the most frequent words to print")(
+    "split-parallelism", po::value<int>()->default_value(2), "instances of the split operator");
+  cli.positional().add("input", 1);
+  if (auto code = cli.parse(argc, argv)) {
+    return *code;
+  }
+  const auto& vm = cli.values();
+  if (!vm.count("input")) {
+    return cli.usage_error("missing --input FILE");
+  }
+  auto split_parallelism = vm["split-parallelism"].as<int>();
+  if (split_parallelism < 1 || split_parallelism > 256) {
+    return cli.usage_error("--split-parallelism must be in 1..256");
+  }
+
+  auto result = std::make_shared<latest_counts>();
+  eddy::job_builder job{"wordcount"};
+  job.partitions(cli.runtime.partitions);
+  auto counts = job.source("lines", eddy::jsonl_source<line>(vm["input"].as<std::string>()))
+                  .flat_map<std::string>("split", split_words)
+                  .parallelism(static_cast<uint32_t>(split_parallelism))
+                  .key_by([](const std::string& w) { return w; })
+                  .process<word_count>("count", [](const std::string& w, auto& ctx, auto& out) {
+                    auto& n = ctx.template value<int64_t>("n");
+                    n.set(n.get_or(0) + 1);
+                    out.emit(word_count{w, n.get()});
+                  });
+  if (vm.count("output")) {
+    // The updates go to the file instead of the top list (one consumer per stream for now).
+    counts.sink("output", eddy::jsonl_sink<word_count>(vm["output"].as<std::string>()));
+  } else {
+    counts.sink("top", eddy::sink_def<word_count>{[result](const eddy::instance_context&) {
+                                                    return std::make_unique<latest_sink>(result);
+                                                  },
+                                                  1});
+  }
+  auto graph = job.build();
+  if (!graph) {
+    std::cerr << "wordcount: error: " << eddy::describe(graph.error()) << "\n";
+    return 2;
+  }
+
+  eddy::engine engine{cli.runtime, cli.common};
+  auto begin = std::chrono::steady_clock::now();
+  auto started = engine.start(std::move(*graph));
+  if (!started) {
+    std::cerr << "wordcount: error: " << eddy::describe(started.error()) << "\n";
+    return 2;
+  }
+  auto handle = *started;
+  eddy::install_signal_handlers();
+  bool stop_sent = false;
+  while (!handle->wait_for(100)) {
+    if (!stop_sent && eddy::stop_requested()) {
+      handle->stop();
+      stop_sent = true;
+    }
+  }
+  if (auto err = handle->wait()) {
+    std::cerr << "wordcount: error: " << eddy::describe(err) << "\n";
+    return 1;
+  }
+  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  uint64_t lines = 0;
+  uint64_t words = 0;
+  for (const auto& a : handle->actors()) {
+    if (a.kind == eddy::node_kind::source) {
+      lines += a.metrics->events_in;
+    } else if (a.kind == eddy::node_kind::keyed) {
+      words += a.metrics->events_in;
+    }
+  }
+  if (!vm.count("output")) {
+    print_top(*result, static_cast<size_t>(vm["top"].as<int>()));
+  }
+  std::printf("%llu lines, %llu words in %.3f s: %.0f words/s on %zu actors\n",
+              static_cast<unsigned long long>(lines), static_cast<unsigned long long>(words),
+              seconds, static_cast<double>(words) / seconds, handle->actors().size());
+  if (auto rejected = handle->dead_letters().count(); rejected > 0) {
+    std::printf("%llu malformed lines went to %s\n", static_cast<unsigned long long>(rejected),
+                handle->dead_letters().path().c_str());
+  }
+  return 0;
+}

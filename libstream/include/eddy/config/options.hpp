@@ -1,0 +1,89 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <boost/program_options.hpp>
+#include <caf/error.hpp>
+
+namespace eddy {
+
+/// The options every Eddy program shares (see "Common options" in the design notes).
+struct common_options {
+  std::string config_file;
+  // Default: ./data
+  std::filesystem::path data_dir = "data";
+  // Default: host:port
+  std::string node_id;
+  // Default: 127.0.0.1
+  std::string node_host = "127.0.0.1";
+  // Default: 4710 (0 picks a free port)
+  uint16_t node_port = 4710;
+  // Default: none (single node)
+  std::string node_seeds;
+  // Default: 127.0.0.1
+  std::string http_host = "127.0.0.1";
+  // Default: 8080
+  uint16_t http_port = 8080;
+  // Default: info (error, warn, info, debug)
+  std::string log_level = "info";
+};
+
+/// Limits and sizes of the dataflow runtime; every one is bounded and checked at startup.
+struct runtime_options {
+  // Default: 0 (one scheduler thread per core)
+  uint32_t threads = 0;
+  // Default: 128 key partitions per keyed operator
+  uint32_t partitions = 128;
+  // Default: 1024 records per batch
+  uint32_t batch_events_max = 1024;
+  // Default: 8 batches in flight per channel
+  uint32_t credit_batches_max = 8;
+  // Default: 5 ms before a partly filled batch is sent anyway
+  uint32_t linger_ms = 5;
+  // Default: <data-dir>/deadletters.jsonl
+  std::filesystem::path dead_letters;
+
+  /// Checks ranges and relations between the limits; the error names the option.
+  [[nodiscard]] caf::error validate() const;
+};
+
+/// Parses the command line and the INI file of an Eddy program. Declares the common and
+/// runtime options once, so programs only add their own. Flags override the file.
+class command_line {
+public:
+  command_line(std::string program, std::string summary);
+
+  /// The program's own options; add to it before `parse`.
+  boost::program_options::options_description& app_options() noexcept {
+    return app_;
+  }
+  /// Positional arguments, mapped onto named app options (e.g. "input").
+  boost::program_options::positional_options_description& positional() noexcept {
+    return positional_;
+  }
+
+  /// Parses argv and the `--config` file. Returns an exit code when the program should stop
+  /// now: 0 after `--help`, 2 after printing "program: error: <what is wrong>" to stderr.
+  [[nodiscard]] std::optional<int> parse(int argc, const char* const* argv);
+
+  [[nodiscard]] const boost::program_options::variables_map& values() const noexcept {
+    return values_;
+  }
+  /// Prints "program: error: message" and returns 2, for app-level usage errors.
+  int usage_error(const std::string& message) const;
+
+  common_options common;
+  runtime_options runtime;
+
+private:
+  std::string program_;
+  std::string summary_;
+  boost::program_options::options_description app_;
+  boost::program_options::positional_options_description positional_;
+  boost::program_options::variables_map values_;
+};
+
+} // namespace eddy

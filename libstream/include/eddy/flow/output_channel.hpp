@@ -1,0 +1,98 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+
+#include "eddy/flow/batch.hpp"
+
+namespace eddy {
+
+/// The sending end of one channel: the batch being filled, the sealed batches waiting for
+/// credit, and the credit the receiver granted. Pure bookkeeping; the owning actor sends
+/// what `pop_sendable` hands out. Credit is counted in batches: the receiver starts the
+/// channel with `initial_credit` and returns one per batch it has consumed, so at most
+/// `initial_credit` batches of a channel are ever in flight.
+/// Owned by one actor; not thread-safe.
+class output_channel {
+public:
+  output_channel(channel_id id, uint32_t initial_credit, std::unique_ptr<record_buffer> builder,
+                 size_t batch_events_max);
+
+  [[nodiscard]] channel_id id() const noexcept {
+    return id_;
+  }
+  /// The buffer that routing appends to; seal it with `seal_if_full` or `seal`.
+  [[nodiscard]] record_buffer& builder() noexcept {
+    return *builder_;
+  }
+
+  /// Seals the builder into a queued batch if it holds `batch_events_max` records or more.
+  void seal_if_full();
+  /// Seals the builder if it holds any records.
+  void seal();
+  /// Seals the builder (possibly empty) as the channel's last batch. Idempotent.
+  void seal_last();
+
+  /// Adds credit granted by the receiver.
+  void grant(uint32_t batches) noexcept {
+    credit_ += batches;
+  }
+  /// Moves the next batch out if there is credit for it; returns false otherwise.
+  [[nodiscard]] bool pop_sendable(batch& out);
+
+  [[nodiscard]] uint32_t credit() const noexcept {
+    return credit_;
+  }
+  [[nodiscard]] size_t queued_batches() const noexcept {
+    return queue_.size();
+  }
+  [[nodiscard]] size_t builder_events() const noexcept {
+    return builder_->size();
+  }
+  [[nodiscard]] bool closed() const noexcept {
+    return closed_;
+  }
+  /// True once the last batch has been handed out.
+  [[nodiscard]] bool finished() const noexcept {
+    return closed_ && queue_.empty();
+  }
+  [[nodiscard]] uint64_t batches_sealed() const noexcept {
+    return next_seq_ - 1;
+  }
+
+private:
+  void push_batch(bool last);
+
+  channel_id id_;
+  uint32_t credit_;
+  size_t batch_events_max_;
+  uint64_t next_seq_ = 1;
+  bool closed_ = false;
+  std::unique_ptr<record_buffer> builder_;
+  std::deque<batch> queue_;
+};
+
+/// The receiving end of one channel: the next expected sequence number and whether the
+/// last batch arrived. Owned by one actor; not thread-safe.
+class input_channel {
+public:
+  enum class verdict { accept, duplicate };
+
+  /// Checks `seq` against the channel's position. Replayed batches (seq below the next
+  /// expected one) are duplicates; a gap is a bug in the sender and aborts.
+  [[nodiscard]] verdict admit(uint64_t seq, bool last);
+
+  [[nodiscard]] uint64_t position() const noexcept {
+    return next_seq_ - 1;
+  }
+  [[nodiscard]] bool finished() const noexcept {
+    return finished_;
+  }
+
+private:
+  uint64_t next_seq_ = 1;
+  bool finished_ = false;
+};
+
+} // namespace eddy

@@ -1,0 +1,202 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "eddy/graph/job_graph.hpp"
+#include "eddy/graph/operators.hpp"
+
+namespace eddy {
+
+template <class T>
+class stream;
+template <class K, class T, class KeyFn>
+class keyed_stream;
+
+/// Declares a job: sources, operators, keyed functions and sinks, then `build()` validates
+/// the graph. Not thread-safe; streams refer back to their builder, which must outlive them.
+class job_builder {
+public:
+  explicit job_builder(std::string name)
+    : name_(std::move(name)) {}
+
+  /// Sets the number of key partitions P of every keyed node (default 128).
+  job_builder& partitions(uint32_t count) {
+    partitions_ = count;
+    return *this;
+  }
+
+  template <class T>
+  stream<T> source(std::string name, source_def<T> def);
+
+  /// Validates the graph and hands it over; the builder is empty afterwards.
+  [[nodiscard]] caf::expected<job_graph> build();
+
+  /// @private Used by `stream` to add nodes.
+  size_t add(node_spec spec, std::optional<size_t> input);
+  /// @private
+  node_spec& node(size_t id) {
+    return nodes_.at(id);
+  }
+
+private:
+  std::string name_;
+  uint32_t partitions_ = default_partitions;
+  std::vector<node_spec> nodes_;
+};
+
+/// Refers to a sink node, to set its parallelism.
+class sink_ref {
+public:
+  sink_ref(job_builder& jb, size_t id)
+    : jb_(&jb)
+    , id_(id) {}
+  sink_ref& parallelism(uint32_t n) {
+    auto& spec = jb_->node(id_);
+    spec.parallelism = n;
+    spec.parallelism_set = true;
+    return *this;
+  }
+
+private:
+  job_builder* jb_;
+  size_t id_;
+};
+
+/// The typed output of a node. Copyable handle; each method adds a node reading it.
+template <class T>
+class stream {
+public:
+  stream(job_builder& jb, size_t id)
+    : jb_(&jb)
+    , id_(id) {}
+
+  /// Sets the instance count of the node producing this stream.
+  stream& parallelism(uint32_t n) {
+    auto& spec = jb_->node(id_);
+    spec.parallelism = n;
+    spec.parallelism_set = true;
+    return *this;
+  }
+
+  /// One output per input: `fn(const T&) -> Out`.
+  template <class F>
+  auto map(std::string name, F fn) {
+    using out = std::decay_t<std::invoke_result_t<F&, const T&>>;
+    return then<out>(std::move(name), node_kind::transform,
+                     transform_factory{[fn](const instance_context&) {
+                       return std::make_unique<map_logic<T, out, F>>(fn);
+                     }});
+  }
+
+  /// Keeps the records for which `fn(const T&)` is true.
+  template <class F>
+  stream<T> filter(std::string name, F fn) {
+    return then<T>(std::move(name), node_kind::transform,
+                   transform_factory{[fn](const instance_context&) {
+                     return std::make_unique<filter_logic<T, F>>(fn);
+                   }});
+  }
+
+  /// Any number of outputs per input: `fn(const T&, collector<Out>&)`.
+  template <class Out, class F>
+  stream<Out> flat_map(std::string name, F fn) {
+    return then<Out>(std::move(name), node_kind::transform,
+                     transform_factory{[fn](const instance_context&) {
+                       return std::make_unique<flat_map_logic<T, Out, F>>(fn);
+                     }});
+  }
+
+  /// Partitions the stream by `key_fn(const T&) -> K`; a stable hash of the key picks one
+  /// of the job's P partitions.
+  template <class F>
+  auto key_by(F key_fn) {
+    using key = std::decay_t<std::invoke_result_t<F&, const T&>>;
+    static_assert(stable_hashable<key>, "key_by needs a string or integer key, or a type with "
+                                        "an ADL eddy_stable_hash(const K&)");
+    return keyed_stream<key, T, F>(*jb_, id_, std::move(key_fn));
+  }
+
+  /// Writes the stream to a sink.
+  sink_ref sink(std::string name, sink_def<T> def) {
+    node_spec spec;
+    spec.name = std::move(name);
+    spec.kind = node_kind::sink;
+    spec.in_type = &typeid(T);
+    spec.parallelism_max = def.parallelism_max;
+    spec.make_sink = std::move(def.make);
+    return sink_ref{*jb_, jb_->add(std::move(spec), id_)};
+  }
+
+  /// @private Adds a one-input node producing `Out`.
+  template <class Out>
+  stream<Out> then(std::string name, node_kind kind, transform_factory make,
+                   router_factory make_router = {}) {
+    node_spec spec;
+    spec.name = std::move(name);
+    spec.kind = kind;
+    spec.in_type = &typeid(T);
+    spec.out_type = &typeid(Out);
+    spec.make_transform = std::move(make);
+    spec.make_router = std::move(make_router);
+    spec.make_output_buffer = [](size_t capacity) {
+      return record_buffer_of<Out>{}.make_empty(capacity);
+    };
+    return stream<Out>{*jb_, jb_->add(std::move(spec), id_)};
+  }
+
+private:
+  job_builder* jb_;
+  size_t id_;
+};
+
+/// A stream partitioned by key, waiting for the keyed function that consumes it.
+template <class K, class T, class KeyFn>
+class keyed_stream {
+public:
+  keyed_stream(job_builder& jb, size_t id, KeyFn key_fn)
+    : jb_(&jb)
+    , id_(id)
+    , key_fn_(std::move(key_fn)) {}
+
+  /// A keyed function with per-key state: `fn(const T&, keyed_context<K>&, collector<Out>&)`.
+  /// Runs on P partition actors; all records of a key reach the same partition in order.
+  template <class Out, class F>
+  stream<Out> process(std::string name, F fn) {
+    auto key_fn = key_fn_;
+    auto make = [key_fn, fn](const instance_context&) {
+      return std::make_unique<keyed_logic<K, T, Out, KeyFn, F>>(key_fn, fn);
+    };
+    auto make_router = [key_fn] {
+      return std::make_unique<hash_router<T, KeyFn>>(key_fn);
+    };
+    return stream<T>{*jb_, id_}.template then<Out>(
+      std::move(name), node_kind::keyed, transform_factory{make}, router_factory{make_router});
+  }
+
+private:
+  job_builder* jb_;
+  size_t id_;
+  KeyFn key_fn_;
+};
+
+template <class T>
+stream<T> job_builder::source(std::string name, source_def<T> def) {
+  node_spec spec;
+  spec.name = std::move(name);
+  spec.kind = node_kind::source;
+  spec.out_type = &typeid(T);
+  spec.parallelism_max = def.parallelism_max;
+  spec.make_source = std::move(def.make);
+  spec.make_output_buffer = [](size_t capacity) {
+    return record_buffer_of<T>{}.make_empty(capacity);
+  };
+  return stream<T>{*this, add(std::move(spec), std::nullopt)};
+}
+
+} // namespace eddy

@@ -1,0 +1,84 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+#include <caf/error.hpp>
+
+#include "eddy/graph/logic.hpp"
+
+namespace eddy {
+
+enum class node_kind : uint8_t { source, transform, keyed, sink };
+
+/// "source", "operator", "keyed", "sink".
+const char* to_string(node_kind kind) noexcept;
+
+/// One node of the job graph: a source, an operator, a keyed function or a sink, with the
+/// factories that create the logic of each of its instances.
+struct node_spec {
+  std::string name;
+  node_kind kind = node_kind::transform;
+  /// Instances; for keyed nodes the job's partition count replaces it.
+  uint32_t parallelism = 1;
+  uint32_t parallelism_max = UINT32_MAX;
+  bool parallelism_set = false;
+  /// The node this one reads from (none for sources).
+  std::optional<size_t> input;
+  /// The nodes reading this one's output (filled by the builder).
+  std::vector<size_t> consumers;
+  const std::type_info* in_type = nullptr;
+  const std::type_info* out_type = nullptr;
+
+  source_factory make_source;
+  transform_factory make_transform;
+  sink_factory make_sink;
+  /// Creates empty buffers of the output type (all but sinks).
+  buffer_factory make_output_buffer;
+  /// For keyed nodes: splits an upstream's output by this node's key.
+  router_factory make_router;
+};
+
+/// Default number of key partitions of a job (Flink's default max parallelism is 128 too).
+inline constexpr uint32_t default_partitions = 128;
+/// Largest allowed partition count and per-node parallelism.
+inline constexpr uint32_t partitions_max = 4096;
+inline constexpr uint32_t parallelism_max = 256;
+
+/// A validated dataflow graph: what the runtime turns into actors. Immutable once built;
+/// safe to share between threads.
+class job_graph {
+public:
+  job_graph(std::string name, uint32_t partitions, std::vector<node_spec> nodes);
+
+  [[nodiscard]] const std::string& name() const noexcept {
+    return name_;
+  }
+  [[nodiscard]] uint32_t partitions() const noexcept {
+    return partitions_;
+  }
+  [[nodiscard]] const std::vector<node_spec>& nodes() const noexcept {
+    return nodes_;
+  }
+  [[nodiscard]] const node_spec& node(size_t id) const {
+    return nodes_.at(id);
+  }
+  /// Instances the runtime creates for node `id` (the partition count for keyed nodes).
+  [[nodiscard]] uint32_t instances(size_t id) const;
+  /// Actors the runtime creates for the whole job: the sum of `instances` over all nodes.
+  [[nodiscard]] size_t actor_count() const;
+
+  /// Checks names, parallelism, partition count, wiring and types; the error names the
+  /// offending node.
+  [[nodiscard]] caf::error validate() const;
+
+private:
+  std::string name_;
+  uint32_t partitions_;
+  std::vector<node_spec> nodes_;
+};
+
+} // namespace eddy

@@ -1,0 +1,103 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eddy/flow/output_channel.hpp"
+#include "eddy/flow/record.hpp"
+
+namespace eddy {
+
+class dead_letter_log;
+
+/// What an instance of a node learns about itself when the runtime creates its logic.
+struct instance_context {
+  std::string job;
+  std::string node;
+  /// Instance index (partition id for keyed nodes) and the node's instance count.
+  uint32_t index = 0;
+  uint32_t instances = 1;
+  std::filesystem::path data_dir;
+  /// Where malformed input goes; never null while the job runs.
+  dead_letter_log* dead_letters = nullptr;
+};
+
+/// Reads records from the outside world. One instance per source actor; not thread-safe.
+class source_logic {
+public:
+  virtual ~source_logic() = default;
+  /// Appends up to `max` records to `out`. Returns false once the input is exhausted (the
+  /// records appended by that call still count).
+  virtual bool poll(record_buffer& out, size_t max) = 0;
+  /// True if `poll` may block indefinitely (stdin): the runtime gives it its own thread.
+  [[nodiscard]] virtual bool blocking() const noexcept {
+    return false;
+  }
+  /// A human-readable replay position ("line 120, byte 4096"), for inspection.
+  [[nodiscard]] virtual std::string position() const {
+    return {};
+  }
+};
+
+/// A one-input operator: map, filter, flat_map, or a keyed function on one partition.
+/// One instance per operator or partition actor; not thread-safe.
+class transform_logic {
+public:
+  virtual ~transform_logic() = default;
+  /// Consumes every record of `in`, appending results to `out` (same type as the node's
+  /// output). Exceptions from user code propagate to the actor.
+  virtual void process(record_buffer& in, record_buffer& out) = 0;
+  /// Called once after the last input record.
+  virtual void finish(record_buffer& out) {
+    (void) out;
+  }
+  /// Number of keys held (keyed logic only), for inspection.
+  [[nodiscard]] virtual size_t key_count() const noexcept {
+    return 0;
+  }
+};
+
+/// Writes records to the outside world. One instance per sink actor; not thread-safe.
+class sink_logic {
+public:
+  virtual ~sink_logic() = default;
+  virtual void write(record_buffer& in) = 0;
+  /// Makes everything written so far visible (called at the end and periodically).
+  virtual void flush() {}
+};
+
+/// Splits a sender's output among the channels of a hash edge by the receiver's key.
+class router {
+public:
+  virtual ~router() = default;
+  /// Moves every record of `out` into the builder of its partition's channel; the
+  /// channel at position p of `channels` leads to partition p.
+  virtual void route(record_buffer& out, std::vector<output_channel>& channels) = 0;
+};
+
+using source_factory = std::function<std::unique_ptr<source_logic>(const instance_context&)>;
+using transform_factory = std::function<std::unique_ptr<transform_logic>(const instance_context&)>;
+using sink_factory = std::function<std::unique_ptr<sink_logic>(const instance_context&)>;
+using router_factory = std::function<std::unique_ptr<router>()>;
+using buffer_factory = std::function<std::unique_ptr<record_buffer>(size_t capacity)>;
+
+/// A typed source definition as returned by `jsonl_source<T>(...)` and friends.
+template <class T>
+struct source_def {
+  source_factory make;
+  /// Upper bound for the source's parallelism (1 for stdin).
+  uint32_t parallelism_max = UINT32_MAX;
+};
+
+/// A typed sink definition as returned by `jsonl_sink<T>(...)` and friends.
+template <class T>
+struct sink_def {
+  sink_factory make;
+  uint32_t parallelism_max = UINT32_MAX;
+};
+
+} // namespace eddy

@@ -1,0 +1,127 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "eddy/codec/json.hpp"
+#include "eddy/graph/logic.hpp"
+#include "eddy/io/dead_letters.hpp"
+#include "eddy/io/line_reader.hpp"
+
+namespace eddy {
+
+/// Reads JSON lines into T. Instance i of N takes the lines whose 0-based number is i mod N,
+/// so parallel instances split a file without coordination. Malformed or mistyped lines go
+/// to the dead-letter log with the line number and the reason; blank lines are skipped.
+template <json_codable T>
+class jsonl_source_logic final : public source_logic {
+public:
+  jsonl_source_logic(const std::filesystem::path& path, const instance_context& ctx, bool blocking)
+    : reader_(path)
+    , ctx_(ctx)
+    , blocking_(blocking) {}
+
+  bool poll(record_buffer& out, size_t max) override {
+    auto& dst = typed<T>(out).records;
+    std::string reason;
+    for (size_t n = 0; n < max;) {
+      if (!reader_.next(line_)) {
+        return false;
+      }
+      auto number = reader_.line_number();
+      if ((number - 1) % ctx_.instances != ctx_.index || is_blank(line_)) {
+        continue;
+      }
+      if (auto value = parse_json<T>(line_, reason)) {
+        dst.push_back(record<T>{std::move(*value), no_time});
+        ++n;
+      } else {
+        ctx_.dead_letters->add(dead_letter{ctx_.node, number, line_, reason});
+      }
+    }
+    return true;
+  }
+
+  bool blocking() const noexcept override {
+    return blocking_;
+  }
+
+  std::string position() const override {
+    return "line " + std::to_string(reader_.line_number()) + ", byte " +
+           std::to_string(reader_.offset());
+  }
+
+private:
+  static bool is_blank(const std::string& s) noexcept {
+    return s.find_first_not_of(" \t\r") == std::string::npos;
+  }
+
+  line_reader reader_;
+  instance_context ctx_;
+  bool blocking_;
+  std::string line_;
+};
+
+/// A JSONL file source; `path` must exist when the job starts.
+template <json_codable T>
+source_def<T> jsonl_source(std::filesystem::path path) {
+  return {[path](const instance_context& ctx) -> std::unique_ptr<source_logic> {
+    return std::make_unique<jsonl_source_logic<T>>(path, ctx, false);
+  }};
+}
+
+/// JSON lines from standard input (parallelism 1; runs on its own thread because reads block).
+template <json_codable T>
+source_def<T> stdin_source() {
+  return {[](const instance_context& ctx) -> std::unique_ptr<source_logic> {
+            return std::make_unique<jsonl_source_logic<T>>("-", ctx, true);
+          },
+          1};
+}
+
+/// A deterministic generator: emits `make(i)` for i = 0 .. count-1 (count 0: unbounded).
+/// Instance j of N emits the i with i mod N == j, so the union is independent of N.
+template <class T, class F>
+class generator_logic final : public source_logic {
+public:
+  generator_logic(uint64_t count, F make, const instance_context& ctx)
+    : count_(count)
+    , make_(std::move(make))
+    , next_(ctx.index)
+    , step_(ctx.instances) {}
+
+  bool poll(record_buffer& out, size_t max) override {
+    auto& dst = typed<T>(out).records;
+    for (size_t n = 0; n < max; ++n) {
+      if (count_ != 0 && next_ >= count_) {
+        return false;
+      }
+      dst.push_back(record<T>{make_(next_), no_time});
+      next_ += step_;
+    }
+    return count_ == 0 || next_ < count_;
+  }
+
+  std::string position() const override {
+    return "sequence " + std::to_string(next_);
+  }
+
+private:
+  uint64_t count_;
+  F make_;
+  uint64_t next_;
+  uint64_t step_;
+};
+
+template <class F>
+auto generator_source(uint64_t count, F make) {
+  using T = std::decay_t<std::invoke_result_t<F&, uint64_t>>;
+  return source_def<T>{[count, make](const instance_context& ctx) -> std::unique_ptr<source_logic> {
+    return std::make_unique<generator_logic<T, F>>(count, make, ctx);
+  }};
+}
+
+} // namespace eddy

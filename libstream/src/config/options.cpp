@@ -1,0 +1,152 @@
+#include "eddy/config/options.hpp"
+
+#include <fstream>
+#include <iostream>
+
+#include "eddy/core/error.hpp"
+#include "eddy/graph/job_graph.hpp"
+
+namespace po = boost::program_options;
+
+namespace eddy {
+
+namespace {
+
+caf::error config_error(std::string message) {
+  return make_error(errc::invalid_config, std::move(message));
+}
+
+/// Reads a numeric option as int64 and checks its range, so that "-1" is rejected instead
+/// of wrapping around in an unsigned type.
+template <class T>
+caf::error take(const po::variables_map& vm, const char* name, int64_t lo, int64_t hi, T& out) {
+  if (!vm.count(name)) {
+    return {};
+  }
+  auto v = vm[name].as<int64_t>();
+  if (v < lo || v > hi) {
+    return config_error("--" + std::string{name} + " is " + std::to_string(v) +
+                        "; allowed: " + std::to_string(lo) + ".." + std::to_string(hi));
+  }
+  out = static_cast<T>(v);
+  return {};
+}
+
+} // namespace
+
+caf::error runtime_options::validate() const {
+  if (partitions < 1 || partitions > partitions_max) {
+    return config_error("--job.partitions must be in 1.." + std::to_string(partitions_max));
+  }
+  if (batch_events_max < 1 || batch_events_max > (1u << 20)) {
+    return config_error("--runtime.batch-events-max must be in 1..1048576");
+  }
+  if (credit_batches_max < 1 || credit_batches_max > 1024) {
+    return config_error("--runtime.credit-batches-max must be in 1..1024");
+  }
+  if (linger_ms < 1 || linger_ms > 60000) {
+    return config_error("--runtime.linger-ms must be in 1..60000");
+  }
+  return {};
+}
+
+command_line::command_line(std::string program, std::string summary)
+  : program_(std::move(program))
+  , summary_(std::move(summary))
+  , app_(program_ + " options") {}
+
+int command_line::usage_error(const std::string& message) const {
+  std::cerr << program_ << ": error: " << message << " (see --help)\n";
+  return 2;
+}
+
+std::optional<int> command_line::parse(int argc, const char* const* argv) {
+  po::options_description common_desc{"Common options"};
+  common_desc.add_options()("help,h", "print this help and exit")(
+    "config", po::value<std::string>(), "INI file with any of these options; flags override it")(
+    "data-dir", po::value<std::string>()->default_value("./data"),
+    "where partition journals, dead letters and logs live")(
+    "node.id", po::value<std::string>(), "this node's name in a cluster (default: host:port)")(
+    "node.host", po::value<std::string>()->default_value("127.0.0.1"),
+    "address the CAF node listens on")("node.port", po::value<int64_t>()->default_value(4710),
+                                       "CAF node port; 0 picks a free one")(
+    "node.seeds", po::value<std::string>(), "host:port,... of seed nodes to join")(
+    "http.host", po::value<std::string>()->default_value("127.0.0.1"),
+    "HTTP listen address")("http.port", po::value<int64_t>()->default_value(8080), "HTTP port")(
+    "log.level", po::value<std::string>()->default_value("info"), "error, warn, info or debug");
+
+  po::options_description rt{"Runtime options"};
+  rt.add_options()("job.partitions", po::value<int64_t>()->default_value(128),
+                   "key partitions P of every keyed operator (fixed per job)")(
+    "runtime.threads", po::value<int64_t>()->default_value(0),
+    "scheduler threads (0: one per core)")("runtime.batch-events-max",
+                                           po::value<int64_t>()->default_value(1024),
+                                           "records per batch at most")(
+    "runtime.credit-batches-max", po::value<int64_t>()->default_value(8),
+    "batches in flight per channel at most")(
+    "runtime.linger-ms", po::value<int64_t>()->default_value(5),
+    "how long a partly filled batch waits before it is sent")(
+    "runtime.dead-letters", po::value<std::string>(),
+    "JSONL file for rejected input (default: <data-dir>/deadletters.jsonl)");
+
+  po::options_description all;
+  all.add(common_desc).add(rt).add(app_);
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(positional_).run(),
+              values_);
+    if (values_.count("help")) {
+      std::cout << program_ << ": " << summary_ << "\n\n" << all << "\n";
+      return 0;
+    }
+    if (values_.count("config")) {
+      auto path = values_["config"].as<std::string>();
+      std::ifstream in{path};
+      if (!in) {
+        return usage_error("cannot read config file '" + path + "'");
+      }
+      // Values already stored from flags win over the file.
+      po::store(po::parse_config_file(in, all, false), values_);
+      common.config_file = path;
+    }
+    po::notify(values_);
+  } catch (const po::error& e) {
+    return usage_error(e.what());
+  }
+
+  common.data_dir = values_["data-dir"].as<std::string>();
+  if (values_.count("node.id")) {
+    common.node_id = values_["node.id"].as<std::string>();
+  }
+  common.node_host = values_["node.host"].as<std::string>();
+  if (values_.count("node.seeds")) {
+    common.node_seeds = values_["node.seeds"].as<std::string>();
+  }
+  common.http_host = values_["http.host"].as<std::string>();
+  common.log_level = values_["log.level"].as<std::string>();
+  if (common.log_level != "error" && common.log_level != "warn" && common.log_level != "info" &&
+      common.log_level != "debug") {
+    return usage_error("--log.level is '" + common.log_level +
+                       "'; allowed: error, warn, info, debug");
+  }
+  caf::error err;
+  (err = take(values_, "node.port", 0, 65535, common.node_port)) ||
+    (err = take(values_, "http.port", 0, 65535, common.http_port)) ||
+    (err = take(values_, "job.partitions", 1, partitions_max, runtime.partitions)) ||
+    (err = take(values_, "runtime.threads", 0, 256, runtime.threads)) ||
+    (err = take(values_, "runtime.batch-events-max", 1, 1 << 20, runtime.batch_events_max)) ||
+    (err = take(values_, "runtime.credit-batches-max", 1, 1024, runtime.credit_batches_max)) ||
+    (err = take(values_, "runtime.linger-ms", 1, 60000, runtime.linger_ms));
+  if (!err) {
+    err = runtime.validate();
+  }
+  if (err) {
+    return usage_error(err.context().get_as<std::string>(0));
+  }
+  runtime.dead_letters =
+    values_.count("runtime.dead-letters")
+      ? std::filesystem::path{values_["runtime.dead-letters"].as<std::string>()}
+      : common.data_dir / "deadletters.jsonl";
+  return std::nullopt;
+}
+
+} // namespace eddy

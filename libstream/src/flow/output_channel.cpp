@@ -1,0 +1,70 @@
+#include "eddy/flow/output_channel.hpp"
+
+#include "eddy/core/assert.hpp"
+
+namespace eddy {
+
+output_channel::output_channel(channel_id id, uint32_t initial_credit,
+                               std::unique_ptr<record_buffer> builder, size_t batch_events_max)
+  : id_(id)
+  , credit_(initial_credit)
+  , batch_events_max_(batch_events_max)
+  , builder_(std::move(builder)) {
+  EDDY_ASSERT(builder_ != nullptr);
+  EDDY_ASSERT(batch_events_max_ > 0);
+}
+
+void output_channel::seal_if_full() {
+  if (builder_->size() >= batch_events_max_) {
+    push_batch(false);
+  }
+}
+
+void output_channel::seal() {
+  if (!builder_->empty()) {
+    push_batch(false);
+  }
+}
+
+void output_channel::seal_last() {
+  if (!closed_) {
+    push_batch(true);
+    closed_ = true;
+  }
+}
+
+bool output_channel::pop_sendable(batch& out) {
+  if (credit_ == 0 || queue_.empty()) {
+    return false;
+  }
+  out = std::move(queue_.front());
+  queue_.pop_front();
+  --credit_;
+  return true;
+}
+
+void output_channel::push_batch(bool last) {
+  EDDY_ASSERT(!closed_);
+  auto next = builder_->make_empty(batch_events_max_);
+  batch b;
+  b.channel = id_;
+  b.seq = next_seq_++;
+  b.last = last;
+  b.records = std::shared_ptr<record_buffer>(std::move(builder_));
+  queue_.push_back(std::move(b));
+  builder_ = std::move(next);
+}
+
+input_channel::verdict input_channel::admit(uint64_t seq, bool last) {
+  if (seq < next_seq_) {
+    return verdict::duplicate;
+  }
+  // A gap means the sender skipped a batch: our bug, never an input condition.
+  EDDY_ASSERT(seq == next_seq_);
+  EDDY_ASSERT(!finished_);
+  next_seq_ = seq + 1;
+  finished_ = last;
+  return verdict::accept;
+}
+
+} // namespace eddy

@@ -1,0 +1,40 @@
+#include "eddy/io/line_reader.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+namespace eddy {
+
+line_reader::line_reader(const std::filesystem::path& path)
+  : file_(path == "-" ? stdin : std::fopen(path.c_str(), "rb"))
+  , owns_(path != "-") {
+  if (file_ == nullptr) {
+    throw std::runtime_error("cannot open '" + path.string() + "': " + std::strerror(errno));
+  }
+}
+
+line_reader::~line_reader() {
+  std::free(buf_);
+  if (owns_) {
+    std::fclose(file_);
+  }
+}
+
+bool line_reader::next(std::string& line) {
+  auto n = ::getline(&buf_, &cap_, file_);
+  if (n < 0) {
+    return false;
+  }
+  offset_ += static_cast<uint64_t>(n);
+  ++line_;
+  size_t len = static_cast<size_t>(n);
+  while (len > 0 && (buf_[len - 1] == '\n' || buf_[len - 1] == '\r')) {
+    --len;
+  }
+  line.assign(buf_, len);
+  return true;
+}
+
+} // namespace eddy
