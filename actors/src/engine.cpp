@@ -12,6 +12,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "eddy/core/error.hpp"
+#include "eddy/core/log.hpp"
 #include "transform_stage.hpp"
 
 namespace eddy {
@@ -60,6 +61,8 @@ struct job_state {
   std::shared_ptr<job_handle::shared> shared;
   std::vector<stage_actor> stages;
   std::vector<stage_actor> sources;
+  std::vector<std::shared_ptr<actor_metrics>> metrics;
+  std::unordered_map<caf::actor_addr, size_t> index_of;
   size_t alive = 0;
 };
 
@@ -90,11 +93,15 @@ caf::behavior job_actor(caf::stateful_actor<job_state>* self,
   auto& st = self->state;
   st.shared = shared;
   st.stages.resize(plan.size());
+  for (auto& p : plan) {
+    st.metrics.push_back(p.init->metrics);
+  }
   for (size_t k = plan.size(); k-- > 0;) {
     for (auto& [target, channel] : plan[k].targets) {
       plan[k].init->outputs.push_back(detail::output_target{st.stages[target], channel});
     }
     st.stages[k] = spawn_stage(self, plan[k].init);
+    st.index_of.emplace(st.stages[k].address(), k);
     if (plan[k].init->graph->node(plan[k].init->node).kind == node_kind::source) {
       st.sources.push_back(st.stages[k]);
     }
@@ -105,7 +112,12 @@ caf::behavior job_actor(caf::stateful_actor<job_state>* self,
   }
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
-    if (msg.reason && msg.reason != caf::exit_reason::normal && !st.shared->error) {
+    bool failed = msg.reason && msg.reason != caf::exit_reason::normal;
+    if (auto i = st.index_of.find(msg.source); failed && i != st.index_of.end()) {
+      st.metrics[i->second]->status = 2;
+    }
+    if (failed && !st.shared->error) {
+      log(log_level::error, "job", "job failed: " + describe(msg.reason));
       st.shared->error = msg.reason;
       for (auto& stage : st.stages) {
         self->send_exit(stage, caf::exit_reason::user_shutdown);
@@ -216,6 +228,8 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
       }
     }
   }
+  log(log_level::info, "engine",
+      "job " + g->name() + " starting on " + std::to_string(plan.size()) + " actors");
   sh->job = sys_->spawn(job_actor, sh, std::move(plan));
   return std::make_shared<job_handle>(sh);
 }
@@ -228,14 +242,7 @@ caf::error engine::run(job_graph graph, bool handle_signals) {
   if (!job) {
     return job.error();
   }
-  bool stop_sent = false;
-  while (!(*job)->wait_for(100)) {
-    if (handle_signals && !stop_sent && stop_requested()) {
-      (*job)->stop();
-      stop_sent = true;
-    }
-  }
-  return (*job)->wait();
+  return handle_signals ? (*job)->wait_stopping_on_signal() : (*job)->wait();
 }
 
 std::vector<actor_info> job_handle::actors() const {
@@ -254,6 +261,18 @@ caf::error job_handle::wait() {
   std::unique_lock guard{state_->mtx};
   state_->cv.wait(guard, [this] { return state_->done; });
   return state_->error;
+}
+
+caf::error job_handle::wait_stopping_on_signal() {
+  bool stop_sent = false;
+  while (!wait_for(100)) {
+    if (!stop_sent && stop_requested()) {
+      log(log_level::info, "engine", "stop requested: draining the job");
+      stop();
+      stop_sent = true;
+    }
+  }
+  return wait();
 }
 
 bool job_handle::wait_for(uint32_t timeout_ms) {

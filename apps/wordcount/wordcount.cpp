@@ -135,14 +135,7 @@ int main(int argc, char** argv) {
   }
   auto handle = *started;
   eddy::install_signal_handlers();
-  bool stop_sent = false;
-  while (!handle->wait_for(100)) {
-    if (!stop_sent && eddy::stop_requested()) {
-      handle->stop();
-      stop_sent = true;
-    }
-  }
-  if (auto err = handle->wait()) {
+  if (auto err = handle->wait_stopping_on_signal()) {
     std::cerr << "wordcount: error: " << eddy::describe(err) << "\n";
     return 1;
   }

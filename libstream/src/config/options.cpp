@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "eddy/core/error.hpp"
+#include "eddy/core/log.hpp"
 #include "eddy/graph/job_graph.hpp"
 
 namespace po = boost::program_options;
@@ -123,11 +124,12 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
   }
   common.http_host = values_["http.host"].as<std::string>();
   common.log_level = values_["log.level"].as<std::string>();
-  if (common.log_level != "error" && common.log_level != "warn" && common.log_level != "info" &&
-      common.log_level != "debug") {
+  log_level level;
+  if (!parse_log_level(common.log_level, level)) {
     return usage_error("--log.level is '" + common.log_level +
                        "'; allowed: error, warn, info, debug");
   }
+  set_log_level(level);
   caf::error err;
   (err = take(values_, "node.port", 0, 65535, common.node_port)) ||
     (err = take(values_, "http.port", 0, 65535, common.http_port)) ||

@@ -95,6 +95,9 @@ public:
   void stop();
   /// Blocks until every actor exited; returns the first failure, if any.
   [[nodiscard]] caf::error wait();
+  /// Like `wait`, but the first SIGINT or SIGTERM caught by `install_signal_handlers`
+  /// stops the sources, so that the job drains and completes normally.
+  [[nodiscard]] caf::error wait_stopping_on_signal();
   /// Waits at most `timeout_ms`; returns true if the job completed.
   [[nodiscard]] bool wait_for(uint32_t timeout_ms);
 
