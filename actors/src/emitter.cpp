@@ -61,10 +61,10 @@ void emitter::close() {
   }
 }
 
-void emitter::grant(channel_id channel, uint32_t batches) {
+void emitter::grant(channel_id channel, uint32_t batches, std::shared_ptr<record_buffer> recycled) {
   auto i = index_of_.find(channel);
   if (i != index_of_.end()) {
-    channels_[i->second].grant(batches);
+    channels_[i->second].grant(batches, std::move(recycled));
   }
 }
 

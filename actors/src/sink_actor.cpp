@@ -16,7 +16,7 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
       auto& m = *st.init->metrics;
       if (ch.gate.admit(b.seq, b.last) == input_channel::verdict::duplicate) {
         m.duplicates_dropped.fetch_add(1, std::memory_order_relaxed);
-        st.in->consumed(self, b.channel, ch, false);
+        st.in->consumed(self, b.channel, ch, false, nullptr);
         return;
       }
       m.batches_in.fetch_add(1, std::memory_order_relaxed);
@@ -24,7 +24,7 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
         m.events_in.fetch_add(b.records->size(), std::memory_order_relaxed);
         st.logic->write(*b.records);
       }
-      st.in->consumed(self, b.channel, ch, false);
+      st.in->consumed(self, b.channel, ch, false, std::move(b.records));
       if (b.last) {
         st.in->mark_finished();
         if (st.in->all_finished()) {
@@ -34,7 +34,7 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
         }
       }
     },
-    [](credit_atom, channel_id, uint32_t) {},
+    [](credit_atom, channel_id, uint32_t, recycled_buffer&) {},
     [](start_atom) {},
     [](stop_atom) {},
     [](tick_atom) {},

@@ -66,9 +66,9 @@ stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_sta
     [](const batch&) {
       // Sources have no inputs.
     },
-    [self](credit_atom, channel_id channel, uint32_t batches) {
+    [self](credit_atom, channel_id channel, uint32_t batches, recycled_buffer& recycled) {
       auto& st = self->state;
-      st.out->grant(channel, batches);
+      st.out->grant(channel, batches, std::move(recycled.buffer));
       st.out->send_ready(self);
       finish_if_done(self);
       request_pull(self);

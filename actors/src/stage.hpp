@@ -49,9 +49,19 @@ class emitter {
 public:
   emitter(const stage_init& init);
 
-  /// Where the logic appends its output for this step.
-  record_buffer& buffer() noexcept {
-    return router_ ? *scratch_ : channels_[current_].builder();
+  /// Where the logic appends its output for a step that produces about `incoming`
+  /// records: a batch that would overflow is sealed first.
+  record_buffer& buffer(size_t incoming = 0) {
+    if (router_) {
+      return *scratch_;
+    }
+    auto& ch = channels_[current_];
+    auto sealed_before = ch.batches_sealed();
+    ch.make_room(incoming);
+    if (ch.batches_sealed() != sealed_before) {
+      current_ = (current_ + 1) % channels_.size();
+    }
+    return channels_[current_].builder();
   }
   /// Routes the buffer's records and seals full batches.
   void commit();
@@ -59,7 +69,7 @@ public:
   void seal_partial();
   /// Seals every channel's last batch.
   void close();
-  void grant(channel_id channel, uint32_t batches);
+  void grant(channel_id channel, uint32_t batches, std::shared_ptr<record_buffer> recycled);
 
   /// Sends what credit allows, then updates the metrics.
   template <class Self>
@@ -121,14 +131,20 @@ public:
     return finished_ == expected_;
   }
 
-  /// Returns one credit for a consumed batch, or owes it while the stage is blocked.
+  /// Returns one credit for a consumed batch, with its emptied buffer for reuse, or owes
+  /// the credit while the stage is blocked.
   template <class Self>
-  void consumed(Self* self, channel_id channel, state& s, bool blocked) {
+  void consumed(Self* self, channel_id channel, state& s, bool blocked,
+                std::shared_ptr<record_buffer> buffer) {
     if (blocked) {
       ++s.owed;
       return;
     }
-    self->send(caf::actor_cast<stage_actor>(s.sender), credit_atom::value, channel, uint32_t{1});
+    if (buffer) {
+      buffer->clear();
+    }
+    self->send(caf::actor_cast<stage_actor>(s.sender), credit_atom::value, channel, uint32_t{1},
+               recycled_buffer{std::move(buffer)});
   }
 
   /// Pays the credit owed while the stage was blocked.
@@ -136,7 +152,8 @@ public:
   void pay_owed(Self* self) {
     for (auto& [channel, s] : channels_) {
       if (s.owed > 0) {
-        self->send(caf::actor_cast<stage_actor>(s.sender), credit_atom::value, channel, s.owed);
+        self->send(caf::actor_cast<stage_actor>(s.sender), credit_atom::value, channel, s.owed,
+                   recycled_buffer{});
         s.owed = 0;
       }
     }

@@ -47,13 +47,13 @@ void on_transform_batch(stage_actor::stateful_pointer<State> self, batch& b) {
   auto& m = *st.init->metrics;
   if (ch.gate.admit(b.seq, b.last) == input_channel::verdict::duplicate) {
     m.duplicates_dropped.fetch_add(1, std::memory_order_relaxed);
-    st.in->consumed(self, b.channel, ch, false);
+    st.in->consumed(self, b.channel, ch, false, nullptr);
     return;
   }
   m.batches_in.fetch_add(1, std::memory_order_relaxed);
   if (b.records && !b.records->empty()) {
     m.events_in.fetch_add(b.records->size(), std::memory_order_relaxed);
-    st.logic->process(*b.records, st.out->buffer());
+    st.logic->process(*b.records, st.out->buffer(b.records->size()));
     st.out->commit();
     m.keys.store(st.logic->key_count(), std::memory_order_relaxed);
   }
@@ -67,7 +67,7 @@ void on_transform_batch(stage_actor::stateful_pointer<State> self, batch& b) {
     st.closing = true;
   }
   st.out->send_ready(self);
-  st.in->consumed(self, b.channel, ch, st.out->blocked());
+  st.in->consumed(self, b.channel, ch, st.out->blocked(), std::move(b.records));
   schedule_linger(self, st);
   finish_transform_if_done(self);
 }
@@ -83,9 +83,9 @@ stage_actor::behavior_type transform_behavior(stage_actor::stateful_pointer<Stat
   st.in = std::make_unique<inputs>(init->input_count);
   return {
     [self](batch& b) { on_transform_batch(self, b); },
-    [self](credit_atom, channel_id channel, uint32_t batches) {
+    [self](credit_atom, channel_id channel, uint32_t batches, recycled_buffer& recycled) {
       auto& st = self->state;
-      st.out->grant(channel, batches);
+      st.out->grant(channel, batches, std::move(recycled.buffer));
       st.out->send_ready(self);
       if (!st.out->blocked()) {
         st.in->pay_owed(self);

@@ -36,6 +36,9 @@ caf::error take(const po::variables_map& vm, const char* name, int64_t lo, int64
 } // namespace
 
 caf::error runtime_options::validate() const {
+  if (threads > 256) {
+    return config_error("--runtime.threads must be in 0..256");
+  }
   if (partitions < 1 || partitions > partitions_max) {
     return config_error("--job.partitions must be in 1.." + std::to_string(partitions_max));
   }
@@ -102,7 +105,7 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     if (values_.count("config")) {
       auto path = values_["config"].as<std::string>();
       std::ifstream in{path};
-      if (!in) {
+      if (!in || !std::filesystem::is_regular_file(path)) {
         return usage_error("cannot read config file '" + path + "'");
       }
       // Values already stored from flags win over the file.

@@ -33,6 +33,22 @@ void output_channel::seal_last() {
   }
 }
 
+void output_channel::make_room(size_t incoming) {
+  if (!builder_->empty() && builder_->size() + incoming > batch_events_max_) {
+    push_batch(false);
+  }
+}
+
+void output_channel::grant(uint32_t batches, std::shared_ptr<record_buffer> recycled) {
+  credit_ += batches;
+  // At most as many spares as batches can be in flight; a buffer still shared elsewhere
+  // (never the case today) is not ours to reuse.
+  if (recycled && recycled.use_count() == 1 && spares_.size() < 4) {
+    recycled->clear();
+    spares_.push_back(std::move(recycled));
+  }
+}
+
 bool output_channel::pop_sendable(batch& out) {
   if (credit_ == 0 || queue_.empty()) {
     return false;
@@ -45,12 +61,18 @@ bool output_channel::pop_sendable(batch& out) {
 
 void output_channel::push_batch(bool last) {
   EDDY_ASSERT(!closed_);
-  auto next = builder_->make_empty(batch_events_max_);
+  std::shared_ptr<record_buffer> next;
+  if (spares_.empty()) {
+    next = builder_->make_empty(batch_events_max_);
+  } else {
+    next = std::move(spares_.back());
+    spares_.pop_back();
+  }
   batch b;
   b.channel = id_;
   b.seq = next_seq_++;
   b.last = last;
-  b.records = std::shared_ptr<record_buffer>(std::move(builder_));
+  b.records = std::move(builder_);
   queue_.push_back(std::move(b));
   builder_ = std::move(next);
 }

@@ -13,8 +13,10 @@
 CAF_BEGIN_TYPE_ID_BLOCK(eddy, caf::first_custom_type_id)
 
 CAF_ADD_TYPE_ID(eddy, (eddy::batch))
+CAF_ADD_TYPE_ID(eddy, (eddy::recycled_buffer))
 
-/// Receiver -> sender: `credit, channel, batches` returns credit on a channel.
+/// Receiver -> sender: `credit, channel, batches, recycled` returns credit on a channel,
+/// with an emptied buffer of a consumed batch when there is one.
 CAF_ADD_ATOM(eddy, eddy, credit_atom, "credit")
 /// Job -> source: begin reading.
 CAF_ADD_ATOM(eddy, eddy, start_atom, "start")
@@ -33,7 +35,8 @@ namespace eddy {
 /// the runtime wires any stage to any other. Sources never receive batches and sinks never
 /// receive credit; their handlers for those ignore them.
 using stage_actor =
-  caf::typed_actor<caf::reacts_to<batch>, caf::reacts_to<credit_atom, channel_id, uint32_t>,
+  caf::typed_actor<caf::reacts_to<batch>,
+                   caf::reacts_to<credit_atom, channel_id, uint32_t, recycled_buffer>,
                    caf::reacts_to<start_atom>, caf::reacts_to<stop_atom>, caf::reacts_to<tick_atom>,
                    caf::reacts_to<pull_atom>>;
 

@@ -25,7 +25,7 @@ std::optional<T> parse_json(std::string_view text, std::string& reason) {
     reason = "not valid JSON";
     try {
       [[maybe_unused]] auto again = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       reason = e.what();
     }
     return std::nullopt;

@@ -29,6 +29,19 @@ struct batch {
   }
 };
 
+/// A consumed, emptied record buffer travelling back to its sender with the credit, so
+/// that senders reuse buffers instead of allocating one per batch (like Flink's network
+/// buffer pool). Null when the receiver has none to return.
+struct recycled_buffer {
+  std::shared_ptr<record_buffer> buffer;
+};
+
+/// Recycled buffers never leave the process: they inspect as nothing.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, recycled_buffer&) {
+  return f();
+}
+
 /// CAF inspection of the batch header. Records stay in process: transporting them to
 /// another node (an encoded payload decoded by the receiver, which knows its input type)
 /// belongs to the cluster work, so a deserialized batch arrives without records.

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <vector>
 
 #include "eddy/flow/batch.hpp"
 
@@ -29,15 +30,16 @@ public:
 
   /// Seals the builder into a queued batch if it holds `batch_events_max` records or more.
   void seal_if_full();
+  /// Seals the builder early if `incoming` more records would take it past
+  /// `batch_events_max`, so that one-to-one operators keep batches within the bound.
+  void make_room(size_t incoming);
   /// Seals the builder if it holds any records.
   void seal();
   /// Seals the builder (possibly empty) as the channel's last batch. Idempotent.
   void seal_last();
 
-  /// Adds credit granted by the receiver.
-  void grant(uint32_t batches) noexcept {
-    credit_ += batches;
-  }
+  /// Adds credit granted by the receiver, with an emptied buffer to reuse (may be null).
+  void grant(uint32_t batches, std::shared_ptr<record_buffer> recycled = nullptr);
   /// Moves the next batch out if there is credit for it; returns false otherwise.
   [[nodiscard]] bool pop_sendable(batch& out);
 
@@ -69,8 +71,10 @@ private:
   size_t batch_events_max_;
   uint64_t next_seq_ = 1;
   bool closed_ = false;
-  std::unique_ptr<record_buffer> builder_;
+  std::shared_ptr<record_buffer> builder_;
   std::deque<batch> queue_;
+  /// Emptied buffers returned by the receiver, reused for the next batches.
+  std::vector<std::shared_ptr<record_buffer>> spares_;
 };
 
 /// The receiving end of one channel: the next expected sequence number and whether the

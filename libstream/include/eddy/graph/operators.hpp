@@ -79,10 +79,13 @@ public:
     collector<Out> col{dst, no_time};
     for (auto& r : typed<In>(in).records) {
       K key = key_fn_(std::as_const(r.value));
-      keyed_context<K> ctx{key, store_.slot(key), store_.registry(), r.time};
+      auto& slot = store_.slot(key);
+      keyed_context<K> ctx{key, slot, store_.registry(), r.time};
       col.set_time(r.time);
       fn_(std::as_const(r.value), ctx, col);
-      if (ctx.cleared()) {
+      // A key without state takes no memory: stateless functions and cleared keys leave
+      // nothing behind.
+      if (ctx.cleared() || slot.empty()) {
         store_.erase(key);
       }
     }

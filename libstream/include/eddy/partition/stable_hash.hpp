@@ -34,7 +34,12 @@ constexpr uint64_t stable_hash(std::string_view bytes) noexcept {
 /// Integers hash by value (sign-extended to 64 bits), independent of their width.
 template <std::integral T>
 constexpr uint64_t stable_hash(T value) noexcept {
-  return mix64(static_cast<uint64_t>(static_cast<int64_t>(value)) ^ 0x9e3779b97f4a7c15ULL);
+  if constexpr (std::is_same_v<T, char>) {
+    // char's signedness differs between platforms; hash it as the byte it is.
+    return stable_hash(static_cast<unsigned char>(value));
+  } else {
+    return mix64(static_cast<uint64_t>(static_cast<int64_t>(value)) ^ 0x9e3779b97f4a7c15ULL);
+  }
 }
 
 inline uint64_t stable_hash(const std::string& s) noexcept {

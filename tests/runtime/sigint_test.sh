@@ -1,0 +1,35 @@
+#!/bin/sh
+# SIGINT graceful shutdown of the wordcount demo: start it on a large generated input,
+# interrupt it while it runs, and expect a drained, normal end (status 0, summary printed)
+# after fewer lines than the input has.
+# Usage: sigint_test.sh PATH_TO_WORDCOUNT
+set -u
+bin=$1
+dir=$(mktemp -d) || exit 1
+trap 'rm -rf "$dir"' EXIT
+total=2000000
+
+fail() {
+  echo "FAIL: $*"
+  echo "--- stdout"; cat "$dir/out.txt"
+  echo "--- stderr"; cat "$dir/err.txt"
+  exit 1
+}
+
+awk -v n="$total" 'BEGIN {
+  for (i = 0; i < n; i++)
+    printf "{\"text\": \"line %d of a big input with the same words again and again\"}\n", i % 1000
+}' > "$dir/big.jsonl" || exit 1
+
+"$bin" "$dir/big.jsonl" --data-dir "$dir/data" > "$dir/out.txt" 2> "$dir/err.txt" &
+pid=$!
+sleep 0.5
+kill -INT "$pid" || fail "wordcount was not running any more when SIGINT was due"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 0 ] || fail "exit status $rc after SIGINT, expected 0"
+summary=$(grep ' lines, ' "$dir/out.txt") || fail "no summary line 'N lines, ...'"
+lines=${summary%% *}
+[ "$lines" -gt 0 ] || fail "no line was read before the stop"
+[ "$lines" -lt "$total" ] || fail "all $total lines were read: the stop came too late to test it"
+echo "PASS: stopped after $lines of $total lines: $summary"

@@ -1,0 +1,117 @@
+#pragma once
+
+// Helpers shared by the runtime tests: temporary directories, engine options sized for
+// tests, and a guarded wait so that a hanging job fails the suite instead of blocking it.
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "eddy/actors/engine.hpp"
+#include "eddy/eddy.hpp"
+
+namespace eddy::test {
+
+/// A fresh directory under the system temp dir, removed with everything in it on scope exit.
+class temp_dir {
+public:
+  temp_dir() {
+    auto pattern = (std::filesystem::temp_directory_path() / "eddy-rt-XXXXXX").string();
+    std::vector<char> buf(pattern.begin(), pattern.end());
+    buf.push_back('\0');
+    if (::mkdtemp(buf.data()) == nullptr) {
+      throw std::runtime_error("mkdtemp failed for " + pattern);
+    }
+    path_ = buf.data();
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  [[nodiscard]] const std::filesystem::path& path() const noexcept {
+    return path_;
+  }
+  [[nodiscard]] std::filesystem::path operator/(const std::string& name) const {
+    return path_ / name;
+  }
+
+private:
+  std::filesystem::path path_;
+};
+
+/// Writes `lines` to `path`, each followed by '\n'.
+inline void write_lines(const std::filesystem::path& path, const std::vector<std::string>& lines) {
+  std::ofstream out{path, std::ios::binary | std::ios::trunc};
+  for (const auto& l : lines) {
+    out << l << '\n';
+  }
+}
+
+inline std::vector<std::string> read_lines(const std::filesystem::path& path) {
+  std::vector<std::string> result;
+  std::ifstream in{path, std::ios::binary};
+  for (std::string l; std::getline(in, l);) {
+    result.push_back(l);
+  }
+  return result;
+}
+
+/// Runtime options for tests: few scheduler threads (the test machine is small) and every
+/// file the engine writes inside `dir`.
+inline runtime_options test_options(const temp_dir& dir) {
+  runtime_options opts;
+  opts.threads = 2;
+  opts.dead_letters = dir / "deadletters.jsonl";
+  return opts;
+}
+
+inline common_options test_common(const temp_dir& dir) {
+  common_options common;
+  common.data_dir = dir.path();
+  return common;
+}
+
+/// Waits for `job`; a job that does not complete within a minute is a hang, which would
+/// also block the engine's destructor, so the test binary exits with a message instead.
+inline caf::error finish(job_handle& job) {
+  if (!job.wait_for(60'000)) {
+    std::fprintf(stderr, "FATAL: job did not complete within 60 s (hang)\n");
+    std::fflush(stderr);
+    std::_Exit(3);
+  }
+  return job.wait();
+}
+
+/// Builds `jb`, starts it on `eng` and waits for completion; fails the test on any error.
+inline std::shared_ptr<job_handle> run_ok(engine& eng, job_builder& jb) {
+  auto graph = jb.build();
+  REQUIRE_MESSAGE(graph, (graph ? "" : describe(graph.error())));
+  auto job = eng.start(std::move(*graph));
+  REQUIRE_MESSAGE(job, (job ? "" : describe(job.error())));
+  auto err = finish(**job);
+  REQUIRE_MESSAGE(!err, describe(err));
+  return *job;
+}
+
+/// Per-kind actor counts of a job.
+inline std::map<node_kind, size_t> count_by_kind(const std::vector<actor_info>& actors) {
+  std::map<node_kind, size_t> result;
+  for (const auto& a : actors) {
+    ++result[a.kind];
+  }
+  return result;
+}
+
+} // namespace eddy::test
