@@ -112,6 +112,8 @@ public:
     input_channel gate;
     caf::strong_actor_ptr sender;
     uint32_t owed = 0;
+    /// Emptied buffers of batches consumed while blocked; at most `owed` of them.
+    std::vector<std::shared_ptr<record_buffer>> held;
   };
 
   explicit inputs(uint32_t expected)
@@ -132,28 +134,37 @@ public:
   }
 
   /// Returns one credit for a consumed batch, with its emptied buffer for reuse, or owes
-  /// the credit while the stage is blocked.
+  /// the credit (keeping the buffer) while the stage is blocked.
   template <class Self>
   void consumed(Self* self, channel_id channel, state& s, bool blocked,
                 std::shared_ptr<record_buffer> buffer) {
-    if (blocked) {
-      ++s.owed;
-      return;
-    }
     if (buffer) {
       buffer->clear();
+    }
+    if (blocked) {
+      ++s.owed;
+      if (buffer) {
+        s.held.push_back(std::move(buffer));
+      }
+      return;
     }
     self->send(caf::actor_cast<stage_actor>(s.sender), credit_atom::value, channel, uint32_t{1},
                recycled_buffer{std::move(buffer)});
   }
 
-  /// Pays the credit owed while the stage was blocked.
+  /// Pays the credit owed while the stage was blocked, handing the held buffers back.
   template <class Self>
   void pay_owed(Self* self) {
     for (auto& [channel, s] : channels_) {
+      auto dest = caf::actor_cast<stage_actor>(s.sender);
+      for (auto& buffer : s.held) {
+        self->send(dest, credit_atom::value, channel, uint32_t{1},
+                   recycled_buffer{std::move(buffer)});
+        --s.owed;
+      }
+      s.held.clear();
       if (s.owed > 0) {
-        self->send(caf::actor_cast<stage_actor>(s.sender), credit_atom::value, channel, s.owed,
-                   recycled_buffer{});
+        self->send(dest, credit_atom::value, channel, s.owed, recycled_buffer{});
         s.owed = 0;
       }
     }

@@ -7,6 +7,7 @@ namespace eddy {
 output_channel::output_channel(channel_id id, uint32_t initial_credit,
                                std::unique_ptr<record_buffer> builder, size_t batch_events_max)
   : id_(id)
+  , spares_max_(initial_credit)
   , credit_(initial_credit)
   , batch_events_max_(batch_events_max)
   , builder_(std::move(builder)) {
@@ -43,7 +44,7 @@ void output_channel::grant(uint32_t batches, std::shared_ptr<record_buffer> recy
   credit_ += batches;
   // At most as many spares as batches can be in flight; a buffer still shared elsewhere
   // (never the case today) is not ours to reuse.
-  if (recycled && recycled.use_count() == 1 && spares_.size() < 4) {
+  if (recycled && recycled.use_count() == 1 && spares_.size() < spares_max_) {
     recycled->clear();
     spares_.push_back(std::move(recycled));
   }

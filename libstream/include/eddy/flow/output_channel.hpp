@@ -67,6 +67,8 @@ private:
   void push_batch(bool last);
 
   channel_id id_;
+  /// As many buffers as can be in flight: every returned buffer has a place.
+  uint32_t spares_max_;
   uint32_t credit_;
   size_t batch_events_max_;
   uint64_t next_seq_ = 1;
