@@ -12,24 +12,19 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
   return {
     [self](batch& b) {
       auto& st = self->state;
-      auto& ch = st.in->of(b.channel, self->current_sender());
-      auto& m = *st.init->metrics;
-      if (ch.gate.admit(b.seq, b.last) == input_channel::verdict::duplicate) {
-        m.duplicates_dropped.fetch_add(1, std::memory_order_relaxed);
-        st.in->consumed(self, b.channel, ch, false, nullptr);
+      auto* ch = st.in->admit(self, b, *st.init->metrics);
+      if (ch == nullptr) {
         return;
       }
-      m.batches_in.fetch_add(1, std::memory_order_relaxed);
-      if (b.records && !b.records->empty()) {
-        m.events_in.fetch_add(b.records->size(), std::memory_order_relaxed);
+      if (b.size() > 0) {
         st.logic->write(*b.records);
       }
-      st.in->consumed(self, b.channel, ch, false, std::move(b.records));
+      st.in->consumed(self, b.channel, *ch, false, std::move(b.records));
       if (b.last) {
         st.in->mark_finished();
         if (st.in->all_finished()) {
           st.logic->flush();
-          m.status = 1;
+          st.init->metrics->status = 1;
           self->quit();
         }
       }

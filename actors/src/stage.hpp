@@ -126,6 +126,20 @@ public:
     }
     return s;
   }
+  /// Admits `b` from the current sender: counts it and returns its channel state, or
+  /// returns null for a replayed duplicate, whose credit goes straight back.
+  template <class Self>
+  state* admit(Self* self, const batch& b, actor_metrics& m) {
+    auto& ch = of(b.channel, self->current_sender());
+    if (ch.gate.admit(b.seq, b.last) == input_channel::verdict::duplicate) {
+      m.duplicates_dropped.fetch_add(1, std::memory_order_relaxed);
+      consumed(self, b.channel, ch, false, nullptr);
+      return nullptr;
+    }
+    m.batches_in.fetch_add(1, std::memory_order_relaxed);
+    m.events_in.fetch_add(b.size(), std::memory_order_relaxed);
+    return &ch;
+  }
   void mark_finished() noexcept {
     ++finished_;
   }

@@ -43,16 +43,12 @@ void finish_transform_if_done(stage_actor::stateful_pointer<State> self) {
 template <class State>
 void on_transform_batch(stage_actor::stateful_pointer<State> self, batch& b) {
   auto& st = self->state;
-  auto& ch = st.in->of(b.channel, self->current_sender());
   auto& m = *st.init->metrics;
-  if (ch.gate.admit(b.seq, b.last) == input_channel::verdict::duplicate) {
-    m.duplicates_dropped.fetch_add(1, std::memory_order_relaxed);
-    st.in->consumed(self, b.channel, ch, false, nullptr);
+  auto* ch = st.in->admit(self, b, m);
+  if (ch == nullptr) {
     return;
   }
-  m.batches_in.fetch_add(1, std::memory_order_relaxed);
-  if (b.records && !b.records->empty()) {
-    m.events_in.fetch_add(b.records->size(), std::memory_order_relaxed);
+  if (b.size() > 0) {
     st.logic->process(*b.records, st.out->buffer(b.records->size()));
     st.out->commit();
     m.keys.store(st.logic->key_count(), std::memory_order_relaxed);
@@ -67,7 +63,7 @@ void on_transform_batch(stage_actor::stateful_pointer<State> self, batch& b) {
     st.closing = true;
   }
   st.out->send_ready(self);
-  st.in->consumed(self, b.channel, ch, st.out->blocked(), std::move(b.records));
+  st.in->consumed(self, b.channel, *ch, st.out->blocked(), std::move(b.records));
   schedule_linger(self, st);
   finish_transform_if_done(self);
 }
