@@ -82,7 +82,8 @@ void print_top(latest_counts& result, size_t top) {
 int main(int argc, char** argv) {
   namespace po = boost::program_options;
   eddy::command_line cli{"wordcount", "count the words of a JSONL file of {\"text\": ...} lines"};
-  cli.app_options().add_options()("input", po::value<std::string>(), "JSONL input file (required)")(
+  cli.app_options().add_options()("input", po::value<std::string>(),
+                                  "JSONL input file (required); - reads stdin")(
     "output", po::value<std::string>(), "also write every count update as JSONL here")(
     "top", po::value<int>()->default_value(10), "how many of the most frequent words to print")(
     "split-parallelism", po::value<int>()->default_value(2), "instances of the split operator");
@@ -102,15 +103,17 @@ int main(int argc, char** argv) {
   auto result = std::make_shared<latest_counts>();
   eddy::job_builder job{"wordcount"};
   job.partitions(cli.runtime.partitions);
-  auto counts = job.source("lines", eddy::jsonl_source<line>(vm["input"].as<std::string>()))
-                  .flat_map<std::string>("split", split_words)
-                  .parallelism(static_cast<uint32_t>(split_parallelism))
-                  .key_by([](const std::string& w) { return w; })
-                  .process<word_count>("count", [](const std::string& w, auto& ctx, auto& out) {
-                    auto& n = ctx.template value<int64_t>("n");
-                    n.set(n.get_or(0) + 1);
-                    out.emit(word_count{w, n.get()});
-                  });
+  auto input = vm["input"].as<std::string>();
+  auto counts =
+    job.source("lines", input == "-" ? eddy::stdin_source<line>() : eddy::jsonl_source<line>(input))
+      .flat_map<std::string>("split", split_words)
+      .parallelism(static_cast<uint32_t>(split_parallelism))
+      .key_by([](const std::string& w) { return w; })
+      .process<word_count>("count", [](const std::string& w, auto& ctx, auto& out) {
+        auto& n = ctx.template value<int64_t>("n");
+        n.set(n.get_or(0) + 1);
+        out.emit(word_count{w, n.get()});
+      });
   if (vm.count("output")) {
     // The updates go to the file instead of the top list (one consumer per stream for now).
     counts.sink("output", eddy::jsonl_sink<word_count>(vm["output"].as<std::string>()));

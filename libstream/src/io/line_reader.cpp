@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 namespace eddy {
 
@@ -20,6 +21,14 @@ line_reader::~line_reader() {
   if (owns_) {
     std::fclose(file_);
   }
+}
+
+void line_reader::seek(uint64_t offset, uint64_t line_number) {
+  if (!owns_ || std::fseek(file_, static_cast<long>(offset), SEEK_SET) != 0) {
+    throw std::runtime_error("cannot seek to byte " + std::to_string(offset));
+  }
+  offset_ = offset;
+  line_ = line_number;
 }
 
 bool line_reader::next(std::string& line) {

@@ -590,3 +590,36 @@ TEST_CASE("dead letter log that cannot write its file still counts") {
   std::error_code ec;
   CHECK_FALSE(fs::exists(dlq.path(), ec));
 }
+
+TEST_CASE("line_reader resumes at a saved offset with the same line numbers") {
+  temp_dir dir;
+  auto path = dir / "lines.txt";
+  {
+    std::ofstream out{path};
+    out << "one\ntwo\nthree\nfour\n";
+  }
+  uint64_t offset = 0;
+  uint64_t number = 0;
+  {
+    eddy::line_reader reader{path};
+    std::string line;
+    REQUIRE(reader.next(line));
+    REQUIRE(reader.next(line));
+    offset = reader.offset();
+    number = reader.line_number();
+  }
+  eddy::line_reader again{path};
+  again.seek(offset, number);
+  std::string line;
+  REQUIRE(again.next(line));
+  CHECK(line == "three");
+  CHECK(again.line_number() == 3);
+  REQUIRE(again.next(line));
+  CHECK(line == "four");
+  CHECK_FALSE(again.next(line));
+}
+
+TEST_CASE("line_reader cannot seek on stdin") {
+  eddy::line_reader reader{"-"};
+  CHECK_THROWS_AS(reader.seek(10, 1), std::runtime_error);
+}

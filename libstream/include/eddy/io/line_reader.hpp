@@ -22,6 +22,10 @@ public:
   /// false at end of input or when a signal interrupted a blocking read.
   bool next(std::string& line);
 
+  /// Continues reading at a position saved earlier from `offset()` and `line_number()`
+  /// (replay after a restart). Throws std::runtime_error for stdin or a failed seek.
+  void seek(uint64_t offset, uint64_t line_number);
+
   /// Number of the line last returned (1-based).
   [[nodiscard]] uint64_t line_number() const noexcept {
     return line_;
