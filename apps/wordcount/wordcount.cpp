@@ -84,7 +84,8 @@ int main(int argc, char** argv) {
   eddy::command_line cli{"wordcount", "count the words of a JSONL file of {\"text\": ...} lines"};
   cli.app_options().add_options()("input", po::value<std::string>(),
                                   "JSONL input file (required); - reads stdin")(
-    "output", po::value<std::string>(), "also write every count update as JSONL here")(
+    "output", po::value<std::string>(),
+    "write every count update as JSONL here instead of printing the top list")(
     "top", po::value<int>()->default_value(10), "how many of the most frequent words to print")(
     "split-parallelism", po::value<int>()->default_value(2), "instances of the split operator");
   cli.positional().add("input", 1);
