@@ -19,6 +19,12 @@ std::string to_string(errc x) {
       return "user_code_failed";
     case errc::actor_failed:
       return "actor_failed";
+    case errc::state_mismatch:
+      return "state_mismatch";
+    case errc::disk_full:
+      return "disk_full";
+    case errc::corrupt_journal:
+      return "corrupt_journal";
   }
   return "unknown";
 }

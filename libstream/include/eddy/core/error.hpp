@@ -22,6 +22,13 @@ enum class errc : uint8_t {
   user_code_failed,
   /// An actor of the job exited abnormally.
   actor_failed,
+  /// A state file belongs to another job, operator, partition or partition count, or was
+  /// written by a newer Eddy.
+  state_mismatch,
+  /// A write failed because the disk (or the file system quota) is full.
+  disk_full,
+  /// A state journal is damaged or is not an Eddy journal at all.
+  corrupt_journal,
 };
 
 /// Returns the name of `x`, e.g. "invalid_graph".

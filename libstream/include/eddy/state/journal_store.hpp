@@ -1,0 +1,189 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace eddy {
+
+/// Version of the journal's file layout; a file written by a newer layout is refused.
+inline constexpr uint32_t journal_format_version = 1;
+
+/// How long an operation waits for a lock held by another connection (an inspection tool,
+/// or by mistake a second Eddy on the same --data-dir) before it fails.
+/// Default: 250
+inline constexpr int journal_busy_timeout_ms = 250;
+
+/// Who a journal belongs to; stored in the file and checked on every open.
+struct journal_meta {
+  std::string job;
+  /// Name of the operator whose state this is.
+  std::string op;
+  uint32_t partition = 0;
+  /// Partition count P of the operator; keys map to partitions through it.
+  uint32_t partitions = 1;
+  /// Version of the encoding of state values; recorded with every state row.
+  uint32_t state_version = 1;
+};
+
+/// What a commit survives.
+enum class durability {
+  /// A killed process (kill -9): PRAGMA synchronous=NORMAL.
+  process,
+  /// A power loss: PRAGMA synchronous=FULL.
+  machine,
+};
+
+/// A new value of one named state of one key.
+struct state_change {
+  /// The encoded key.
+  std::string key;
+  /// Name of the state (see `state_registry`).
+  std::string name;
+  /// The encoded value; nullopt clears the state.
+  std::optional<std::string> value;
+};
+
+/// A timer of one key.
+struct timer_entry {
+  /// 0 = processing time, 1 = event time.
+  int kind = 0;
+  int64_t at_ms = 0;
+  std::string key;
+  std::string tag;
+
+  bool operator==(const timer_entry&) const = default;
+};
+
+/// Everything one processed batch changes; committed atomically.
+struct commit_batch {
+  std::vector<state_change> changes;
+  /// New positions (input channel, last applied sequence number); never smaller than the
+  /// stored position of the channel.
+  std::vector<std::pair<uint32_t, uint64_t>> positions;
+  std::vector<timer_entry> timers_added;
+  std::vector<timer_entry> timers_removed;
+  /// Where the changes come from, kept in the journal for inspection.
+  std::string origin = "batch";
+  /// Wall-clock time of the commit, kept in the journal for inspection.
+  int64_t at_ms = 0;
+};
+
+/// One journaled change of a key.
+struct journal_entry {
+  uint64_t seq = 0;
+  std::string name;
+  /// nullopt when the change cleared the state.
+  std::optional<std::string> value;
+  std::string origin;
+  int64_t at_ms = 0;
+};
+
+/// Closes SQLite handles; used by `journal_store`'s smart pointers.
+struct sqlite_closer {
+  void operator()(sqlite3* db) const noexcept;
+  void operator()(sqlite3_stmt* stmt) const noexcept;
+};
+
+/// The durable state of one partition: one SQLite file (WAL mode) holding the state rows
+/// (the snapshot), the journal of changes, the input positions, the timers and the
+/// metadata naming the owner. Opened by the partition's actor when it starts and closed
+/// (RAII) when it stops; owned by that actor alone. Not thread-safe; movable, not
+/// copyable.
+class journal_store {
+public:
+  /// Opens `file`, creating it and its parent directories if missing. A new file records
+  /// `meta`; an existing one must have been written for the same job, operator, partition
+  /// and partition count by an Eddy whose format is not newer (else `errc::state_mismatch`).
+  /// Existing state is never reset or overwritten.
+  [[nodiscard]] static caf::expected<journal_store> open(const std::filesystem::path& file,
+                                                         const journal_meta& meta, durability d);
+
+  journal_store(journal_store&&) noexcept;
+  journal_store& operator=(journal_store&&) noexcept;
+  journal_store(const journal_store&) = delete;
+  journal_store& operator=(const journal_store&) = delete;
+  ~journal_store();
+
+  /// Applies `batch` in one transaction: the state rows, one journal entry per change,
+  /// the positions and the timers commit together or not at all.
+  [[nodiscard]] caf::error commit(const commit_batch& batch);
+
+  /// The value of state `name` of `key`, nullopt if it has none.
+  [[nodiscard]] caf::expected<std::optional<std::string>> get(std::string_view key,
+                                                              std::string_view name);
+  /// The last applied sequence number of every input channel that has one.
+  [[nodiscard]] caf::expected<std::map<uint32_t, uint64_t>> positions();
+  /// The newest `limit` journaled changes of `key`, newest first.
+  [[nodiscard]] caf::expected<std::vector<journal_entry>> history(std::string_view key,
+                                                                  size_t limit);
+  /// The sequence number of the newest journal entry (0 for a new journal); survives
+  /// compaction.
+  [[nodiscard]] uint64_t last_seq() const noexcept {
+    return last_seq_;
+  }
+  /// Up to `limit` timers of `kind` due at or before `up_to_ms`, in (at_ms, key, tag) order.
+  [[nodiscard]] caf::expected<std::vector<timer_entry>> due_timers(int kind, int64_t up_to_ms,
+                                                                   size_t limit);
+  /// Number of keys that have at least one state.
+  [[nodiscard]] caf::expected<uint64_t> key_count();
+  /// Number of journal entries currently kept.
+  [[nodiscard]] caf::expected<uint64_t> journal_length();
+
+  /// Drops journal entries so that at most the `keep_per_key` newest of each key remain,
+  /// then truncates the WAL. The state rows are the snapshot, so recovery time depends on
+  /// the live state, not on the history.
+  [[nodiscard]] caf::error compact(size_t keep_per_key);
+
+  [[nodiscard]] const journal_meta& meta() const noexcept {
+    return meta_;
+  }
+  [[nodiscard]] const std::filesystem::path& file() const noexcept {
+    return file_;
+  }
+  /// The SQLite connection, for tests and diagnostics; writing through it bypasses the
+  /// journal's invariants.
+  [[nodiscard]] sqlite3* native_handle() const noexcept {
+    return db_.get();
+  }
+
+private:
+  using db_ptr = std::unique_ptr<sqlite3, sqlite_closer>;
+  using stmt_ptr = std::unique_ptr<sqlite3_stmt, sqlite_closer>;
+
+  journal_store(std::filesystem::path file, journal_meta meta, db_ptr db);
+
+  [[nodiscard]] caf::error prepare_all();
+  [[nodiscard]] caf::error load_last_seq();
+  [[nodiscard]] caf::error apply(const commit_batch& batch, uint64_t& seq);
+  [[nodiscard]] caf::error apply_change(const state_change& change, const commit_batch& batch,
+                                        uint64_t seq);
+  [[nodiscard]] caf::error apply_position(uint32_t channel, uint64_t seq);
+  [[nodiscard]] caf::error delete_old_changes(size_t keep_per_key);
+  void rollback() noexcept;
+  [[nodiscard]] sqlite3_stmt* stmt(size_t id) const noexcept {
+    return stmts_[id].get();
+  }
+
+  std::filesystem::path file_;
+  journal_meta meta_;
+  uint64_t last_seq_ = 0;
+  // Declared before the statements so that they are finalized before it closes.
+  db_ptr db_;
+  std::vector<stmt_ptr> stmts_;
+};
+
+} // namespace eddy

@@ -1,0 +1,665 @@
+#include "eddy/state/journal_store.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <functional>
+#include <limits>
+#include <system_error>
+
+#include <sqlite3.h>
+
+#include "eddy/core/assert.hpp"
+#include "eddy/core/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace eddy {
+
+namespace {
+
+// The statements a store prepares once in open() and reuses for its lifetime.
+enum stmt_id : size_t {
+  s_begin,
+  s_commit,
+  s_rollback,
+  s_get_state,
+  s_upsert_state,
+  s_delete_state,
+  s_insert_change,
+  s_get_position,
+  s_upsert_position,
+  s_insert_timer,
+  s_delete_timer,
+  s_positions,
+  s_history,
+  s_due_timers,
+  s_key_count,
+  s_journal_length,
+  s_count,
+};
+
+constexpr std::array<const char*, s_count> stmt_sql = {
+  "BEGIN IMMEDIATE",
+  "COMMIT",
+  "ROLLBACK",
+  "SELECT value FROM state WHERE key = ?1 AND name = ?2",
+  "INSERT INTO state(key, name, value, version, seq) VALUES(?1, ?2, ?3, ?4, ?5) "
+  "ON CONFLICT(key, name) DO UPDATE SET value = excluded.value, version = excluded.version, "
+  "seq = excluded.seq",
+  "DELETE FROM state WHERE key = ?1 AND name = ?2",
+  "INSERT INTO changes(seq, key, name, value, origin, at_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+  "SELECT seq FROM positions WHERE channel = ?1",
+  "INSERT INTO positions(channel, seq) VALUES(?1, ?2) "
+  "ON CONFLICT(channel) DO UPDATE SET seq = excluded.seq",
+  "INSERT OR IGNORE INTO timers(kind, at_ms, key, tag) VALUES(?1, ?2, ?3, ?4)",
+  "DELETE FROM timers WHERE kind = ?1 AND at_ms = ?2 AND key = ?3 AND tag = ?4",
+  "SELECT channel, seq FROM positions ORDER BY channel",
+  "SELECT seq, name, value, origin, at_ms FROM changes WHERE key = ?1 ORDER BY seq DESC "
+  "LIMIT ?2",
+  "SELECT kind, at_ms, key, tag FROM timers WHERE kind = ?1 AND at_ms <= ?2 "
+  "ORDER BY at_ms, key, tag LIMIT ?3",
+  "SELECT count(DISTINCT key) FROM state",
+  "SELECT count(*) FROM changes",
+};
+
+constexpr const char* schema_sql =
+  "CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT);"
+  "CREATE TABLE state(key BLOB, name TEXT, value BLOB NOT NULL, version INTEGER, seq INTEGER,"
+  " PRIMARY KEY(key, name)) WITHOUT ROWID;"
+  "CREATE TABLE changes(seq INTEGER PRIMARY KEY, key BLOB, name TEXT, value BLOB, origin TEXT,"
+  " at_ms INTEGER);"
+  "CREATE INDEX changes_by_key ON changes(key, seq);"
+  "CREATE TABLE positions(channel INTEGER PRIMARY KEY, seq INTEGER NOT NULL);"
+  "CREATE TABLE timers(kind INTEGER, at_ms INTEGER, key BLOB, tag TEXT,"
+  " PRIMARY KEY(kind, at_ms, key, tag)) WITHOUT ROWID;";
+
+/// A parameter bound as a BLOB (keys and values are arbitrary bytes).
+struct blob {
+  std::string_view bytes;
+};
+
+/// A parameter bound as TEXT.
+struct text {
+  std::string_view chars;
+};
+
+using meta_map = std::map<std::string, std::string, std::less<>>;
+
+caf::error corrupt_error(const fs::path& file, std::string_view detail) {
+  return make_error(errc::corrupt_journal,
+                    file.string() + " is not a valid Eddy journal (corrupted or not SQLite): " +
+                      std::string{detail} + "; restore it or use another --data-dir");
+}
+
+/// The one place that maps SQLite result codes to Eddy errors; `what` is a verb ("read").
+caf::error sqlite_error(int rc, sqlite3* db, const fs::path& file, std::string_view what) {
+  std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  switch (rc & 0xff) {
+    case SQLITE_FULL:
+      return make_error(errc::disk_full, "disk full writing " + file.string() + ": " + detail);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return corrupt_error(file, detail);
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      detail += " (another connection holds its lock; is a second Eddy using this --data-dir?)";
+      break;
+    default:
+      // SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_IOERR and anything unexpected.
+      break;
+  }
+  return make_error(errc::io_failure,
+                    "cannot " + std::string{what} + " journal " + file.string() + ": " + detail);
+}
+
+int bind_one(sqlite3_stmt* s, int i, int64_t x) {
+  return sqlite3_bind_int64(s, i, x);
+}
+
+int bind_one(sqlite3_stmt* s, int i, blob x) {
+  // SQLITE_STATIC: the caller's data outlives the step; the statement is reset before return.
+  return sqlite3_bind_blob64(s, i, x.bytes.data(), x.bytes.size(), SQLITE_STATIC);
+}
+
+int bind_one(sqlite3_stmt* s, int i, text x) {
+  return sqlite3_bind_text64(s, i, x.chars.data(), x.chars.size(), SQLITE_STATIC, SQLITE_UTF8);
+}
+
+int bind_one(sqlite3_stmt* s, int i, const std::optional<std::string>& x) {
+  return x ? bind_one(s, i, blob{*x}) : sqlite3_bind_null(s, i);
+}
+
+template <class... Ts>
+int bind_all([[maybe_unused]] sqlite3_stmt* s, const Ts&... xs) {
+  [[maybe_unused]] int i = 0;
+  int rc = SQLITE_OK;
+  ((rc = rc == SQLITE_OK ? bind_one(s, ++i, xs) : rc), ...);
+  return rc;
+}
+
+int64_t to_int64(uint64_t x) {
+  EDDY_ASSERT(x <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+  return static_cast<int64_t>(x);
+}
+
+int64_t limit_param(size_t limit) {
+  return static_cast<int64_t>(
+    std::min<uint64_t>(limit, static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
+}
+
+std::string column_string(sqlite3_stmt* s, int i) {
+  // sqlite3_column_blob() before sqlite3_column_bytes(), as SQLite asks.
+  const auto* data = static_cast<const char*>(sqlite3_column_blob(s, i));
+  auto size = static_cast<size_t>(sqlite3_column_bytes(s, i));
+  return data == nullptr ? std::string{} : std::string{data, size};
+}
+
+std::optional<std::string> column_optional(sqlite3_stmt* s, int i) {
+  if (sqlite3_column_type(s, i) == SQLITE_NULL) {
+    return std::nullopt;
+  }
+  return column_string(s, i);
+}
+
+/// Resets a statement when a step sequence ends, however it ends.
+struct reset_guard {
+  sqlite3_stmt* stmt;
+  ~reset_guard() {
+    sqlite3_reset(stmt);
+  }
+};
+
+/// Binds `xs` to `s`, steps it to completion calling `on_row(s)` for each row, resets it.
+template <class F, class... Ts>
+caf::error query(sqlite3_stmt* s, const fs::path& file, std::string_view what, F&& on_row,
+                 const Ts&... xs) {
+  reset_guard guard{s};
+  auto* db = sqlite3_db_handle(s);
+  if (int rc = bind_all(s, xs...); rc != SQLITE_OK) {
+    return sqlite_error(rc, db, file, what);
+  }
+  for (;;) {
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+      return {};
+    }
+    if (rc != SQLITE_ROW) {
+      return sqlite_error(rc, db, file, what);
+    }
+    on_row(s);
+  }
+}
+
+template <class... Ts>
+caf::error run(sqlite3_stmt* s, const fs::path& file, std::string_view what, const Ts&... xs) {
+  return query(
+    s, file, what, [](sqlite3_stmt*) {}, xs...);
+}
+
+/// Like query() for a statement used once: prepares and finalizes it.
+template <class F, class... Ts>
+caf::error query_once(sqlite3* db, const fs::path& file, std::string_view what, const char* sql,
+                      F&& on_row, const Ts&... xs) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
+  std::unique_ptr<sqlite3_stmt, sqlite_closer> s{raw};
+  if (rc != SQLITE_OK) {
+    return sqlite_error(rc, db, file, what);
+  }
+  return query(s.get(), file, what, std::forward<F>(on_row), xs...);
+}
+
+caf::error exec(sqlite3* db, const fs::path& file, std::string_view what, const char* sql) {
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+  return rc == SQLITE_OK ? caf::error{} : sqlite_error(rc, db, file, what);
+}
+
+caf::error create_parent(const fs::path& file) {
+  auto dir = file.parent_path();
+  if (dir.empty()) {
+    return {};
+  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return make_error(errc::io_failure, "cannot create directory " + dir.string() +
+                                          " for journal " + file.string() + ": " + ec.message());
+  }
+  return {};
+}
+
+caf::expected<std::unique_ptr<sqlite3, sqlite_closer>> open_db(const fs::path& file) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  // SQLite allocates a handle even when opening fails; it carries the message.
+  std::unique_ptr<sqlite3, sqlite_closer> db{raw};
+  if (rc != SQLITE_OK) {
+    return sqlite_error(rc, db.get(), file, "open");
+  }
+  sqlite3_extended_result_codes(db.get(), 1);
+  sqlite3_busy_timeout(db.get(), journal_busy_timeout_ms);
+  return db;
+}
+
+caf::error configure(sqlite3* db, const fs::path& file, durability d) {
+  std::string mode;
+  auto on_mode = [&](sqlite3_stmt* s) {
+    mode = column_string(s, 0);
+  };
+  if (auto err = query_once(db, file, "open", "PRAGMA journal_mode=WAL", on_mode)) {
+    return err;
+  }
+  if (mode != "wal") {
+    return make_error(errc::io_failure, "cannot open journal " + file.string() +
+                                          ": the file system does not support WAL mode");
+  }
+  return exec(db, file, "open",
+              d == durability::machine ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+}
+
+/// Counts the tables in `db` and tells whether one of them is `meta`.
+caf::error inspect_tables(sqlite3* db, const fs::path& file, int64_t& tables, bool& has_meta) {
+  auto on_row = [&](sqlite3_stmt* s) {
+    tables = sqlite3_column_int64(s, 0);
+    has_meta = sqlite3_column_int64(s, 1) > 0;
+  };
+  return query_once(db, file, "read",
+                    "SELECT count(*), coalesce(sum(name = 'meta'), 0) FROM sqlite_master "
+                    "WHERE type = 'table'",
+                    on_row);
+}
+
+caf::expected<meta_map> read_meta(sqlite3* db, const fs::path& file) {
+  meta_map result;
+  auto on_row = [&](sqlite3_stmt* s) {
+    result[column_string(s, 0)] = column_string(s, 1);
+  };
+  if (auto err = query_once(db, file, "read", "SELECT k, v FROM meta", on_row)) {
+    return err;
+  }
+  return result;
+}
+
+caf::error write_meta(sqlite3* db, const fs::path& file, const meta_map& values) {
+  for (const auto& [k, v] : values) {
+    auto sql = "INSERT INTO meta(k, v) VALUES(?1, ?2)";
+    if (auto err = query_once(
+          db, file, "create", sql, [](sqlite3_stmt*) {}, text{k}, text{v})) {
+      return err;
+    }
+  }
+  return {};
+}
+
+/// The metadata a journal of `meta` stores (without the derived "last_seq").
+meta_map meta_values(const journal_meta& meta) {
+  return {{"job", meta.job},
+          {"op", meta.op},
+          {"partition", std::to_string(meta.partition)},
+          {"partitions", std::to_string(meta.partitions)},
+          {"state_version", std::to_string(meta.state_version)},
+          {"format_version", std::to_string(journal_format_version)}};
+}
+
+caf::error check_format(const meta_map& stored, const fs::path& file) {
+  auto i = stored.find("format_version");
+  if (i == stored.end()) {
+    return corrupt_error(file, "its metadata has no format_version");
+  }
+  uint32_t format = 0;
+  const auto& s = i->second;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), format);
+  if (ec != std::errc{} || end != s.data() + s.size()) {
+    return corrupt_error(file, "its format_version '" + s + "' is not a number");
+  }
+  if (format > journal_format_version) {
+    return make_error(errc::state_mismatch,
+                      "journal " + file.string() + " was written by a newer Eddy (format " + s +
+                        ", this Eddy reads up to format " + std::to_string(journal_format_version) +
+                        "); upgrade Eddy or use another --data-dir");
+  }
+  return {};
+}
+
+/// Refuses a journal written for another job, operator, partition or partition count.
+caf::error check_owner(const meta_map& stored, const journal_meta& meta, const fs::path& file) {
+  auto wanted = meta_values(meta);
+  for (const char* field : {"job", "op", "partition", "partitions"}) {
+    auto i = stored.find(field);
+    if (i == stored.end()) {
+      return corrupt_error(file, std::string{"its metadata has no "} + field);
+    }
+    const auto& want = wanted[field];
+    if (i->second != want) {
+      return make_error(errc::state_mismatch, "journal " + file.string() + " was written by " +
+                                                field + " '" + i->second + "', this is " + field +
+                                                " '" + want + "'; use another --data-dir");
+    }
+  }
+  return {};
+}
+
+caf::error check_existing(sqlite3* db, const fs::path& file, const journal_meta& meta) {
+  auto stored = read_meta(db, file);
+  if (!stored) {
+    return stored.error();
+  }
+  if (auto err = check_format(*stored, file)) {
+    return err;
+  }
+  return check_owner(*stored, meta, file);
+}
+
+caf::error create_schema(sqlite3* db, const fs::path& file, const journal_meta& meta) {
+  if (auto err = exec(db, file, "create", "BEGIN IMMEDIATE")) {
+    return err;
+  }
+  auto err = exec(db, file, "create", schema_sql);
+  if (!err) {
+    err = write_meta(db, file, meta_values(meta));
+  }
+  if (!err) {
+    err = exec(db, file, "create", "COMMIT");
+  }
+  if (err && sqlite3_get_autocommit(db) == 0) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  return err;
+}
+
+} // namespace
+
+void sqlite_closer::operator()(sqlite3* db) const noexcept {
+  sqlite3_close_v2(db);
+}
+
+void sqlite_closer::operator()(sqlite3_stmt* stmt) const noexcept {
+  sqlite3_finalize(stmt);
+}
+
+journal_store::journal_store(fs::path file, journal_meta meta, db_ptr db)
+  : file_(std::move(file))
+  , meta_(std::move(meta))
+  , db_(std::move(db)) {}
+
+journal_store::journal_store(journal_store&&) noexcept = default;
+journal_store& journal_store::operator=(journal_store&&) noexcept = default;
+journal_store::~journal_store() = default;
+
+caf::expected<journal_store> journal_store::open(const fs::path& file, const journal_meta& meta,
+                                                 durability d) {
+  if (auto err = create_parent(file)) {
+    return err;
+  }
+  auto db = open_db(file);
+  if (!db) {
+    return db.error();
+  }
+  // Check an existing file before changing anything in it (even its journal mode).
+  int64_t tables = 0;
+  bool has_meta = false;
+  if (auto err = inspect_tables(db->get(), file, tables, has_meta)) {
+    return err;
+  }
+  if (tables > 0 && !has_meta) {
+    return corrupt_error(file, "it holds tables but no Eddy metadata");
+  }
+  if (tables > 0) {
+    if (auto err = check_existing(db->get(), file, meta)) {
+      return err;
+    }
+  }
+  if (auto err = configure(db->get(), file, d)) {
+    return err;
+  }
+  if (tables == 0) {
+    if (auto err = create_schema(db->get(), file, meta)) {
+      return err;
+    }
+  }
+  journal_store store{file, meta, std::move(*db)};
+  if (auto err = store.prepare_all()) {
+    return err;
+  }
+  if (auto err = store.load_last_seq()) {
+    return err;
+  }
+  return store;
+}
+
+caf::error journal_store::prepare_all() {
+  stmts_.clear();
+  stmts_.reserve(s_count);
+  for (const char* sql : stmt_sql) {
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    stmts_.emplace_back(raw);
+    if ((rc & 0xff) == SQLITE_ERROR) {
+      // The file has our metadata but not our tables or columns.
+      return corrupt_error(file_, sqlite3_errmsg(db_.get()));
+    }
+    if (rc != SQLITE_OK) {
+      return sqlite_error(rc, db_.get(), file_, "open");
+    }
+  }
+  return {};
+}
+
+caf::error journal_store::load_last_seq() {
+  // Compaction may delete the newest entry of the journal; it records last_seq in meta.
+  auto sql = "SELECT max(coalesce((SELECT max(seq) FROM changes), 0),"
+             " coalesce((SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'last_seq'), 0))";
+  int64_t seq = 0;
+  auto on_row = [&](sqlite3_stmt* s) {
+    seq = sqlite3_column_int64(s, 0);
+  };
+  if (auto err = query_once(db_.get(), file_, "read", sql, on_row)) {
+    return err;
+  }
+  if (seq < 0) {
+    return corrupt_error(file_, "its journal has a negative sequence number");
+  }
+  last_seq_ = static_cast<uint64_t>(seq);
+  return {};
+}
+
+caf::error journal_store::commit(const commit_batch& batch) {
+  if (auto err = run(stmt(s_begin), file_, "commit to")) {
+    return err;
+  }
+  uint64_t seq = last_seq_;
+  auto err = apply(batch, seq);
+  if (!err) {
+    err = run(stmt(s_commit), file_, "commit to");
+  }
+  if (err) {
+    rollback();
+    return err;
+  }
+  last_seq_ = seq;
+  return {};
+}
+
+caf::error journal_store::apply(const commit_batch& batch, uint64_t& seq) {
+  for (const auto& change : batch.changes) {
+    if (auto err = apply_change(change, batch, ++seq)) {
+      return err;
+    }
+  }
+  for (const auto& [channel, position] : batch.positions) {
+    if (auto err = apply_position(channel, position)) {
+      return err;
+    }
+  }
+  // Removals first, so that a batch may reschedule a timer by removing and adding it.
+  for (const auto& t : batch.timers_removed) {
+    EDDY_ASSERT(t.kind == 0 || t.kind == 1);
+    if (auto err = run(stmt(s_delete_timer), file_, "commit to", int64_t{t.kind}, t.at_ms,
+                       blob{t.key}, text{t.tag})) {
+      return err;
+    }
+  }
+  for (const auto& t : batch.timers_added) {
+    EDDY_ASSERT(t.kind == 0 || t.kind == 1);
+    if (auto err = run(stmt(s_insert_timer), file_, "commit to", int64_t{t.kind}, t.at_ms,
+                       blob{t.key}, text{t.tag})) {
+      return err;
+    }
+  }
+  return {};
+}
+
+caf::error journal_store::apply_change(const state_change& change, const commit_batch& batch,
+                                       uint64_t seq) {
+  EDDY_ASSERT(seq > last_seq_);
+  auto s = to_int64(seq);
+  caf::error err;
+  if (change.value) {
+    err = run(stmt(s_upsert_state), file_, "commit to", blob{change.key}, text{change.name},
+              blob{*change.value}, int64_t{meta_.state_version}, s);
+  } else {
+    err = run(stmt(s_delete_state), file_, "commit to", blob{change.key}, text{change.name});
+  }
+  if (err) {
+    return err;
+  }
+  return run(stmt(s_insert_change), file_, "commit to", s, blob{change.key}, text{change.name},
+             change.value, text{batch.origin}, batch.at_ms);
+}
+
+caf::error journal_store::apply_position(uint32_t channel, uint64_t seq) {
+  std::optional<int64_t> stored;
+  auto on_row = [&](sqlite3_stmt* s) {
+    stored = sqlite3_column_int64(s, 0);
+  };
+  if (auto err = query(stmt(s_get_position), file_, "commit to", on_row, int64_t{channel})) {
+    return err;
+  }
+  // Positions never move backwards: replay after a restore starts from the stored one.
+  auto s = to_int64(seq);
+  EDDY_ASSERT(!stored || s >= *stored);
+  return run(stmt(s_upsert_position), file_, "commit to", int64_t{channel}, s);
+}
+
+void journal_store::rollback() noexcept {
+  // Some errors (a full disk, for one) end the transaction already.
+  if (sqlite3_get_autocommit(db_.get()) == 0) {
+    sqlite3_step(stmt(s_rollback));
+    sqlite3_reset(stmt(s_rollback));
+  }
+}
+
+caf::expected<std::optional<std::string>> journal_store::get(std::string_view key,
+                                                             std::string_view name) {
+  std::optional<std::string> result;
+  auto on_row = [&](sqlite3_stmt* s) {
+    result = column_string(s, 0);
+  };
+  if (auto err = query(stmt(s_get_state), file_, "read", on_row, blob{key}, text{name})) {
+    return err;
+  }
+  return result;
+}
+
+caf::expected<std::map<uint32_t, uint64_t>> journal_store::positions() {
+  std::map<uint32_t, uint64_t> result;
+  auto on_row = [&](sqlite3_stmt* s) {
+    result[static_cast<uint32_t>(sqlite3_column_int64(s, 0))] =
+      static_cast<uint64_t>(sqlite3_column_int64(s, 1));
+  };
+  if (auto err = query(stmt(s_positions), file_, "read", on_row)) {
+    return err;
+  }
+  return result;
+}
+
+caf::expected<std::vector<journal_entry>> journal_store::history(std::string_view key,
+                                                                 size_t limit) {
+  std::vector<journal_entry> result;
+  auto on_row = [&](sqlite3_stmt* s) {
+    result.push_back(journal_entry{static_cast<uint64_t>(sqlite3_column_int64(s, 0)),
+                                   column_string(s, 1), column_optional(s, 2), column_string(s, 3),
+                                   sqlite3_column_int64(s, 4)});
+  };
+  if (auto err = query(stmt(s_history), file_, "read", on_row, blob{key}, limit_param(limit))) {
+    return err;
+  }
+  return result;
+}
+
+caf::expected<std::vector<timer_entry>> journal_store::due_timers(int kind, int64_t up_to_ms,
+                                                                  size_t limit) {
+  EDDY_ASSERT(kind == 0 || kind == 1);
+  std::vector<timer_entry> result;
+  auto on_row = [&](sqlite3_stmt* s) {
+    result.push_back(timer_entry{static_cast<int>(sqlite3_column_int64(s, 0)),
+                                 sqlite3_column_int64(s, 1), column_string(s, 2),
+                                 column_string(s, 3)});
+  };
+  if (auto err = query(stmt(s_due_timers), file_, "read", on_row, int64_t{kind}, up_to_ms,
+                       limit_param(limit))) {
+    return err;
+  }
+  return result;
+}
+
+caf::expected<uint64_t> journal_store::key_count() {
+  uint64_t result = 0;
+  auto on_row = [&](sqlite3_stmt* s) {
+    result = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+  };
+  if (auto err = query(stmt(s_key_count), file_, "read", on_row)) {
+    return err;
+  }
+  return result;
+}
+
+caf::expected<uint64_t> journal_store::journal_length() {
+  uint64_t result = 0;
+  auto on_row = [&](sqlite3_stmt* s) {
+    result = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+  };
+  if (auto err = query(stmt(s_journal_length), file_, "read", on_row)) {
+    return err;
+  }
+  return result;
+}
+
+caf::error journal_store::compact(size_t keep_per_key) {
+  if (auto err = run(stmt(s_begin), file_, "compact")) {
+    return err;
+  }
+  auto err = delete_old_changes(keep_per_key);
+  if (!err) {
+    err = run(stmt(s_commit), file_, "compact");
+  }
+  if (err) {
+    rollback();
+    return err;
+  }
+  int rc =
+    sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  // SQLITE_BUSY: a reader keeps the WAL alive; the next compaction truncates it.
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+    return sqlite_error(rc, db_.get(), file_, "checkpoint");
+  }
+  return {};
+}
+
+caf::error journal_store::delete_old_changes(size_t keep_per_key) {
+  auto del = "DELETE FROM changes WHERE seq IN (SELECT seq FROM (SELECT seq, row_number() OVER"
+             " (PARTITION BY key ORDER BY seq DESC) AS n FROM changes) WHERE n > ?1)";
+  auto none = [](sqlite3_stmt*) {
+  };
+  if (auto err = query_once(db_.get(), file_, "compact", del, none, limit_param(keep_per_key))) {
+    return err;
+  }
+  // The newest entry may be gone now; last_seq must survive a reopen all the same.
+  auto keep = "INSERT INTO meta(k, v) VALUES('last_seq', ?1) "
+              "ON CONFLICT(k) DO UPDATE SET v = excluded.v";
+  auto seq = std::to_string(last_seq_);
+  return query_once(db_.get(), file_, "compact", keep, none, text{seq});
+}
+
+} // namespace eddy

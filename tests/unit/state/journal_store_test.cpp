@@ -1,0 +1,572 @@
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "eddy/core/error.hpp"
+#include "eddy/state/journal_store.hpp"
+
+using namespace eddy;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A fresh directory under the system temp directory, removed with everything in it.
+class temp_dir {
+public:
+  temp_dir() {
+    static std::atomic<int> counter{0};
+    std::random_device rd;
+    path_ = fs::temp_directory_path() / ("eddy-unit-journal-" + std::to_string(::getpid()) + "-" +
+                                         std::to_string(counter++) + "-" + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    // Restore permissions a test may have taken away, so that removal succeeds.
+    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
+    fs::remove_all(path_, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  [[nodiscard]] fs::path operator/(const std::string& name) const {
+    return path_ / name;
+  }
+  [[nodiscard]] const fs::path& path() const noexcept {
+    return path_;
+  }
+
+private:
+  fs::path path_;
+};
+
+/// A second, raw SQLite connection to a journal, as an inspection tool (or an attacker)
+/// would open it.
+class raw_db {
+public:
+  explicit raw_db(const fs::path& file) {
+    REQUIRE(sqlite3_open(file.c_str(), &db_) == SQLITE_OK);
+    sqlite3_busy_timeout(db_, 0);
+  }
+  ~raw_db() {
+    sqlite3_close_v2(db_);
+  }
+  raw_db(const raw_db&) = delete;
+  raw_db& operator=(const raw_db&) = delete;
+
+  int exec(const std::string& sql) {
+    return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+  }
+  int64_t scalar(const std::string& sql) {
+    return scalar_of(db_, sql);
+  }
+  static int64_t scalar_of(sqlite3* db, const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(s) == SQLITE_ROW);
+    auto result = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return result;
+  }
+
+private:
+  sqlite3* db_ = nullptr;
+};
+
+journal_meta test_meta() {
+  return journal_meta{"wordcount", "counter", 2, 4, 1};
+}
+
+journal_store open_ok(const fs::path& file, const journal_meta& meta = test_meta(),
+                      durability d = durability::process) {
+  auto store = journal_store::open(file, meta, d);
+  REQUIRE_MESSAGE(store, describe(store.error()));
+  return std::move(*store);
+}
+
+errc code_of(const caf::error& err) {
+  REQUIRE(err);
+  REQUIRE(err.category() == caf::atom("eddy"));
+  return static_cast<errc>(err.code());
+}
+
+state_change set(std::string key, std::string name, std::string value) {
+  return state_change{std::move(key), std::move(name), std::move(value)};
+}
+
+state_change clear(std::string key, std::string name) {
+  return state_change{std::move(key), std::move(name), std::nullopt};
+}
+
+void commit_ok(journal_store& store, const commit_batch& batch) {
+  auto err = store.commit(batch);
+  REQUIRE_MESSAGE(!err, describe(err));
+}
+
+commit_batch changes_of(std::vector<state_change> changes, std::string origin = "batch") {
+  commit_batch batch;
+  batch.changes = std::move(changes);
+  batch.origin = std::move(origin);
+  return batch;
+}
+
+std::optional<std::string> get_ok(journal_store& store, std::string_view key,
+                                  std::string_view name) {
+  auto value = store.get(key, name);
+  REQUIRE_MESSAGE(value, describe(value.error()));
+  return *value;
+}
+
+std::vector<journal_entry> history_ok(journal_store& store, std::string_view key,
+                                      size_t limit = 1000) {
+  auto entries = store.history(key, limit);
+  REQUIRE_MESSAGE(entries, describe(entries.error()));
+  return *entries;
+}
+
+std::map<uint32_t, uint64_t> positions_ok(journal_store& store) {
+  auto result = store.positions();
+  REQUIRE_MESSAGE(result, describe(result.error()));
+  return *result;
+}
+
+std::vector<timer_entry> due_ok(journal_store& store, int kind, int64_t up_to_ms,
+                                size_t limit = 1000) {
+  auto result = store.due_timers(kind, up_to_ms, limit);
+  REQUIRE_MESSAGE(result, describe(result.error()));
+  return *result;
+}
+
+uint64_t journal_length_ok(journal_store& store) {
+  auto n = store.journal_length();
+  REQUIRE_MESSAGE(n, describe(n.error()));
+  return *n;
+}
+
+/// Commits a batch that sets `key`.`name` to `value` and moves channel 0 to `position`.
+void set_at(journal_store& store, const std::string& key, const std::string& value,
+            uint64_t position) {
+  auto batch = changes_of({set(key, "count", value)});
+  batch.positions = {{0, position}};
+  commit_ok(store, batch);
+}
+
+} // namespace
+
+TEST_CASE("a committed batch is there after reopening: state, positions and timers") {
+  temp_dir dir;
+  auto file = dir / "nested/dirs/p2.db";
+  {
+    auto store = open_ok(file);
+    CHECK(store.last_seq() == 0);
+    commit_batch batch;
+    batch.changes = {set("alice", "count", "3"), set("bob", "count", "1"),
+                     set("alice", "last", std::string{"\0\x01\xff", 3})};
+    batch.positions = {{0, 17}, {3, 5}};
+    batch.timers_added = {{0, 1000, "alice", "flush"}, {1, 500, "bob", "window"}};
+    commit_ok(store, batch);
+    CHECK(store.last_seq() == 3);
+  }
+  REQUIRE(fs::exists(file));
+  auto store = open_ok(file);
+  CHECK(store.file() == file);
+  CHECK(store.meta().job == "wordcount");
+  CHECK(store.last_seq() == 3);
+  CHECK(get_ok(store, "alice", "count") == "3");
+  CHECK(get_ok(store, "bob", "count") == "1");
+  CHECK(get_ok(store, "alice", "last") == std::string{"\0\x01\xff", 3});
+  CHECK(get_ok(store, "carol", "count") == std::nullopt);
+  CHECK(get_ok(store, "alice", "missing") == std::nullopt);
+  CHECK(positions_ok(store) == std::map<uint32_t, uint64_t>{{0, 17}, {3, 5}});
+  CHECK(due_ok(store, 0, 1000) == std::vector<timer_entry>{{0, 1000, "alice", "flush"}});
+  CHECK(due_ok(store, 1, 1000) == std::vector<timer_entry>{{1, 500, "bob", "window"}});
+  CHECK(*store.key_count() == 2);
+  CHECK(journal_length_ok(store) == 3);
+}
+
+TEST_CASE("keys are bytes and an empty value is a value, not a clear") {
+  temp_dir dir;
+  auto store = open_ok(dir / "p.db");
+  std::string binary_key{"k\0ey", 4};
+  commit_ok(store, changes_of({set(binary_key, "v", ""), set("k", "v", "other")}));
+  CHECK(get_ok(store, binary_key, "v") == std::string{});
+  CHECK(get_ok(store, "k", "v") == "other");
+  auto entries = history_ok(store, binary_key);
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].value == std::string{});
+}
+
+TEST_CASE("clearing a state removes it and journals a NULL change") {
+  temp_dir dir;
+  auto file = dir / "p.db";
+  {
+    auto store = open_ok(file);
+    commit_ok(store, changes_of({set("alice", "count", "3"), set("alice", "seen", "yes")}));
+    commit_ok(store, changes_of({clear("alice", "count")}, "ttl"));
+    CHECK(get_ok(store, "alice", "count") == std::nullopt);
+  }
+  auto store = open_ok(file);
+  CHECK(get_ok(store, "alice", "count") == std::nullopt);
+  CHECK(get_ok(store, "alice", "seen") == "yes");
+  auto entries = history_ok(store, "alice");
+  REQUIRE(entries.size() == 3);
+  CHECK(entries[0].seq == 3);
+  CHECK(entries[0].name == "count");
+  CHECK(entries[0].value == std::nullopt);
+  CHECK(entries[0].origin == "ttl");
+  raw_db raw{file};
+  CHECK(raw.scalar("SELECT count(*) FROM changes WHERE value IS NULL") == 1);
+  CHECK(raw.scalar("SELECT count(*) FROM state") == 1);
+}
+
+TEST_CASE("history lists a key's changes newest first with increasing seq and their origin") {
+  temp_dir dir;
+  auto store = open_ok(dir / "p.db");
+  for (int i = 1; i <= 5; ++i) {
+    auto batch = changes_of({set("alice", "count", std::to_string(i)), set("bob", "count", "x")},
+                            "batch-" + std::to_string(i));
+    batch.at_ms = 1000 * i;
+    commit_ok(store, batch);
+  }
+  CHECK(store.last_seq() == 10);
+  auto entries = history_ok(store, "alice");
+  REQUIRE(entries.size() == 5);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    auto n = static_cast<int>(5 - i);
+    CHECK(entries[i].value == std::to_string(n));
+    CHECK(entries[i].origin == "batch-" + std::to_string(n));
+    CHECK(entries[i].at_ms == 1000 * n);
+    CHECK(entries[i].seq == static_cast<uint64_t>(2 * n - 1));
+    if (i > 0) {
+      CHECK(entries[i].seq < entries[i - 1].seq);
+    }
+  }
+  auto newest = history_ok(store, "alice", 2);
+  REQUIRE(newest.size() == 2);
+  CHECK(newest[0].value == "5");
+  CHECK(newest[1].value == "4");
+  CHECK(history_ok(store, "alice", 0).empty());
+  CHECK(history_ok(store, "nobody").empty());
+}
+
+TEST_CASE("a commit that fails on another connection's lock leaves the previous state intact") {
+  temp_dir dir;
+  auto file = dir / "p.db";
+  {
+    auto store = open_ok(file);
+    set_at(store, "alice", "1", 10);
+    {
+      raw_db other{file};
+      REQUIRE(other.exec("BEGIN EXCLUSIVE") == SQLITE_OK);
+      auto batch = changes_of({set("alice", "count", "2"), set("bob", "count", "7")});
+      batch.positions = {{0, 11}};
+      batch.timers_added = {{0, 5, "alice", "t"}};
+      auto err = store.commit(batch);
+      CHECK(code_of(err) == errc::io_failure);
+      CHECK(describe(err).find(file.string()) != std::string::npos);
+      CHECK(store.last_seq() == 1);
+      CHECK(get_ok(store, "alice", "count") == "1");
+      REQUIRE(other.exec("ROLLBACK") == SQLITE_OK);
+    }
+    // The store stays usable once the lock is gone.
+    set_at(store, "carol", "5", 12);
+    CHECK(store.last_seq() == 2);
+  }
+  auto store = open_ok(file);
+  CHECK(get_ok(store, "alice", "count") == "1");
+  CHECK(get_ok(store, "bob", "count") == std::nullopt);
+  CHECK(get_ok(store, "carol", "count") == "5");
+  CHECK(positions_ok(store) == std::map<uint32_t, uint64_t>{{0, 12}});
+  CHECK(due_ok(store, 0, 100).empty());
+  CHECK(journal_length_ok(store) == 2);
+  CHECK(store.last_seq() == 2);
+}
+
+TEST_CASE("a commit that fails half-way rolls back the changes it already wrote") {
+  temp_dir dir;
+  auto file = dir / "p.db";
+  {
+    auto store = open_ok(file);
+    set_at(store, "alice", "1", 10);
+    {
+      raw_db other{file};
+      // Positions are written after the state and the journal: fail there.
+      REQUIRE(other.exec("CREATE TRIGGER fail BEFORE INSERT ON positions WHEN NEW.channel = 9 "
+                         "BEGIN SELECT RAISE(ABORT, 'injected failure'); END") == SQLITE_OK);
+    }
+    auto batch = changes_of({set("alice", "count", "2"), clear("alice", "count")});
+    batch.positions = {{0, 11}, {9, 1}};
+    batch.timers_removed = {{0, 1, "alice", "t"}};
+    auto err = store.commit(batch);
+    REQUIRE(err);
+    CHECK(describe(err).find("injected failure") != std::string::npos);
+    CHECK(describe(err).find(file.string()) != std::string::npos);
+    CHECK(store.last_seq() == 1);
+    CHECK(get_ok(store, "alice", "count") == "1");
+    CHECK(positions_ok(store) == std::map<uint32_t, uint64_t>{{0, 10}});
+  }
+  auto store = open_ok(file);
+  CHECK(get_ok(store, "alice", "count") == "1");
+  CHECK(positions_ok(store) == std::map<uint32_t, uint64_t>{{0, 10}});
+  CHECK(journal_length_ok(store) == 1);
+  CHECK(history_ok(store, "alice").size() == 1);
+}
+
+TEST_CASE("reopening for another job, operator, partition or partition count names the field") {
+  temp_dir dir;
+  auto file = dir / "p.db";
+  {
+    auto store = open_ok(file);
+    set_at(store, "alice", "1", 10);
+  }
+  struct variant {
+    std::string field;
+    journal_meta meta;
+    std::string stored;
+    std::string wanted;
+  };
+  auto base = test_meta();
+  std::vector<variant> variants = {
+    {"job", {"clicks", base.op, base.partition, base.partitions}, "'wordcount'", "'clicks'"},
+    {"op", {base.job, "summer", base.partition, base.partitions}, "'counter'", "'summer'"},
+    {"partition", {base.job, base.op, 3, base.partitions}, "'2'", "'3'"},
+    {"partitions", {base.job, base.op, base.partition, 8}, "'4'", "'8'"},
+  };
+  for (const auto& v : variants) {
+    CAPTURE(v.field);
+    auto store = journal_store::open(file, v.meta, durability::process);
+    REQUIRE(!store);
+    CHECK(code_of(store.error()) == errc::state_mismatch);
+    auto msg = describe(store.error());
+    CHECK(msg.find("by " + v.field + " " + v.stored) != std::string::npos);
+    CHECK(msg.find("this is " + v.field + " " + v.wanted) != std::string::npos);
+    CHECK(msg.find(file.string()) != std::string::npos);
+    CHECK(msg.find("--data-dir") != std::string::npos);
+  }
+  // Nothing was reset: the rightful owner still finds its state.
+  auto store = open_ok(file);
+  CHECK(get_ok(store, "alice", "count") == "1");
+}
+
+TEST_CASE("a journal written by a newer format is refused and left as it is") {
+  temp_dir dir;
+  auto file = dir / "p.db";
+  {
+    auto store = open_ok(file);
+    set_at(store, "alice", "1", 10);
+  }
+  auto newer = std::to_string(journal_format_version + 1);
+  {
+    raw_db raw{file};
+    REQUIRE(raw.exec("UPDATE meta SET v = '" + newer + "' WHERE k = 'format_version'") ==
+            SQLITE_OK);
+  }
+  auto store = journal_store::open(file, test_meta(), durability::process);
+  REQUIRE(!store);
+  CHECK(code_of(store.error()) == errc::state_mismatch);
+  auto msg = describe(store.error());
+  CHECK(msg.find("newer Eddy (format " + newer) != std::string::npos);
+  CHECK(msg.find(file.string()) != std::string::npos);
+  raw_db raw{file};
+  CHECK(raw.scalar("SELECT count(*) FROM state") == 1);
+}
+
+TEST_CASE("a file of garbage bytes is a corrupt journal named in the error") {
+  temp_dir dir;
+  auto file = dir / "p.db";
+  {
+    std::ofstream out{file, std::ios::binary};
+    std::mt19937 rng{42};
+    for (int i = 0; i < 8192; ++i) {
+      out.put(static_cast<char>(rng()));
+    }
+  }
+  auto store = journal_store::open(file, test_meta(), durability::process);
+  REQUIRE(!store);
+  CHECK(code_of(store.error()) == errc::corrupt_journal);
+  auto msg = describe(store.error());
+  CHECK(msg.find(file.string() + " is not a valid Eddy journal") != std::string::npos);
+  CHECK(msg.find("--data-dir") != std::string::npos);
+  CHECK(fs::file_size(file) == 8192);
+}
+
+TEST_CASE("an SQLite file of another application is refused, not adopted") {
+  temp_dir dir;
+  auto file = dir / "p.db";
+  {
+    raw_db raw{file};
+    REQUIRE(raw.exec("CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT)") == SQLITE_OK);
+  }
+  auto store = journal_store::open(file, test_meta(), durability::process);
+  REQUIRE(!store);
+  CHECK(code_of(store.error()) == errc::corrupt_journal);
+  CHECK(describe(store.error()).find(file.string()) != std::string::npos);
+  raw_db raw{file};
+  CHECK(raw.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 1);
+}
+
+TEST_CASE("a truncated journal gives a clear error, not a crash") {
+  temp_dir dir;
+  auto file = dir / "p.db";
+  {
+    auto store = open_ok(file);
+    for (uint64_t i = 1; i <= 100; ++i) {
+      set_at(store, "key-" + std::to_string(i), std::string(300, 'v'), i);
+    }
+  }
+  REQUIRE(!fs::exists(file.string() + "-wal"));
+  fs::resize_file(file, fs::file_size(file) / 2);
+  // The first step that reads a missing page fails; which one depends on the page layout.
+  caf::error err;
+  auto store = journal_store::open(file, test_meta(), durability::process);
+  if (!store) {
+    err = store.error();
+  } else if (auto n = store->key_count(); !n) {
+    err = n.error();
+  } else if (auto m = store->journal_length(); !m) {
+    err = m.error();
+  } else {
+    err = store->commit(changes_of({set("key-1", "count", "new")}));
+  }
+  REQUIRE_MESSAGE(err, "a journal cut in half was read without an error");
+  CHECK(code_of(err) == errc::corrupt_journal);
+  CHECK(describe(err).find(file.string()) != std::string::npos);
+}
+
+TEST_CASE("a journal path whose directory cannot be created fails with io_failure") {
+  temp_dir dir;
+  auto blocker = dir / "regular-file";
+  std::ofstream{blocker} << "not a directory";
+  // A regular file where a directory should be stops root as well as anyone.
+  auto file = blocker / "sub" / "p.db";
+  auto store = journal_store::open(file, test_meta(), durability::process);
+  REQUIRE(!store);
+  CHECK(code_of(store.error()) == errc::io_failure);
+  auto msg = describe(store.error());
+  CHECK(msg.find((blocker / "sub").string()) != std::string::npos);
+  CHECK(msg.find(file.string()) != std::string::npos);
+}
+
+TEST_CASE("a journal in a read-only directory fails with io_failure naming the file") {
+  if (::geteuid() == 0) {
+    MESSAGE("skipped: root ignores directory permissions (the regular-file case covers root)");
+    return;
+  }
+  temp_dir dir;
+  auto ro = dir / "read-only";
+  fs::create_directories(ro);
+  fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
+  for (const auto& file : {ro / "p.db", ro / "sub" / "p.db"}) {
+    CAPTURE(file);
+    auto store = journal_store::open(file, test_meta(), durability::process);
+    REQUIRE(!store);
+    CHECK(code_of(store.error()) == errc::io_failure);
+    CHECK(describe(store.error()).find(file.string()) != std::string::npos);
+  }
+  fs::permissions(ro, fs::perms::owner_all);
+}
+
+TEST_CASE("compaction keeps exactly the last N changes per key and leaves the state as it is") {
+  temp_dir dir;
+  auto file = dir / "p.db";
+  auto store = open_ok(file);
+  for (int i = 1; i <= 10; ++i) {
+    std::vector<state_change> changes = {set("alice", "count", std::to_string(i)),
+                                         set("alice", "sum", std::to_string(i * 10))};
+    if (i <= 2) {
+      changes.push_back(set("bob", "count", std::to_string(i)));
+    }
+    commit_ok(store, changes_of(std::move(changes)));
+  }
+  commit_ok(store, changes_of({clear("alice", "sum")}));
+  auto last = store.last_seq();
+  CHECK(last == 23);
+  CHECK(journal_length_ok(store) == 23);
+
+  auto err = store.compact(3);
+  REQUIRE_MESSAGE(!err, describe(err));
+  auto alice = history_ok(store, "alice");
+  REQUIRE(alice.size() == 3);
+  CHECK(alice[0].seq == 23);
+  CHECK(alice[0].value == std::nullopt);
+  CHECK(alice[1].value == "100");
+  CHECK(alice[2].value == "10");
+  CHECK(history_ok(store, "bob").size() == 2);
+  CHECK(journal_length_ok(store) == 5);
+  CHECK(get_ok(store, "alice", "count") == "10");
+  CHECK(get_ok(store, "alice", "sum") == std::nullopt);
+  CHECK(get_ok(store, "bob", "count") == "2");
+  CHECK(*store.key_count() == 2);
+  CHECK(fs::file_size(file.string() + "-wal") == 0);
+
+  // Keeping nothing empties the journal, yet sequence numbers never restart.
+  err = store.compact(0);
+  REQUIRE_MESSAGE(!err, describe(err));
+  CHECK(journal_length_ok(store) == 0);
+  store = open_ok(file);
+  CHECK(store.last_seq() == last);
+  commit_ok(store, changes_of({set("carol", "count", "1")}));
+  CHECK(history_ok(store, "carol").at(0).seq == last + 1);
+  CHECK(get_ok(store, "alice", "count") == "10");
+}
+
+TEST_CASE("due timers come by kind in (at_ms, key) order up to a time and a limit") {
+  temp_dir dir;
+  auto store = open_ok(dir / "p.db");
+  commit_batch batch;
+  batch.timers_added = {{0, 300, "b", "x"}, {0, 100, "c", "x"}, {0, 300, "a", "x"},
+                        {0, 900, "a", "x"}, {1, 50, "a", "x"},  {0, 100, "c", "x"}};
+  commit_ok(store, batch);
+  CHECK(due_ok(store, 0, 300) ==
+        std::vector<timer_entry>{{0, 100, "c", "x"}, {0, 300, "a", "x"}, {0, 300, "b", "x"}});
+  CHECK(due_ok(store, 0, 300, 2) ==
+        std::vector<timer_entry>{{0, 100, "c", "x"}, {0, 300, "a", "x"}});
+  CHECK(due_ok(store, 0, 99).empty());
+  CHECK(due_ok(store, 1, 1000) == std::vector<timer_entry>{{1, 50, "a", "x"}});
+
+  commit_batch fired;
+  fired.timers_removed = {{0, 100, "c", "x"}, {0, 300, "a", "x"}, {0, 5, "nobody", "x"}};
+  commit_ok(store, fired);
+  CHECK(due_ok(store, 0, 1000) == std::vector<timer_entry>{{0, 300, "b", "x"}, {0, 900, "a", "x"}});
+  CHECK(due_ok(store, 1, 1000).size() == 1);
+  CHECK(store.last_seq() == 0);
+}
+
+TEST_CASE("durability machine syncs FULL and process NORMAL, both in WAL mode") {
+  temp_dir dir;
+  auto machine = open_ok(dir / "m.db", test_meta(), durability::machine);
+  auto process = open_ok(dir / "p.db", test_meta(), durability::process);
+  CHECK(raw_db::scalar_of(machine.native_handle(), "PRAGMA synchronous") == 2);
+  CHECK(raw_db::scalar_of(process.native_handle(), "PRAGMA synchronous") == 1);
+  sqlite3_stmt* s = nullptr;
+  REQUIRE(sqlite3_prepare_v2(process.native_handle(), "PRAGMA journal_mode", -1, &s, nullptr) ==
+          SQLITE_OK);
+  REQUIRE(sqlite3_step(s) == SQLITE_ROW);
+  CHECK(std::string{reinterpret_cast<const char*>(sqlite3_column_text(s, 0))} == "wal");
+  sqlite3_finalize(s);
+}
+
+TEST_CASE("a moved store keeps its connection and a reopened one keeps its meta") {
+  temp_dir dir;
+  auto file = dir / "p.db";
+  auto first = open_ok(file);
+  set_at(first, "alice", "1", 1);
+  journal_store second = std::move(first);
+  set_at(second, "alice", "2", 2);
+  CHECK(get_ok(second, "alice", "count") == "2");
+  CHECK(second.last_seq() == 2);
+  CHECK(second.meta().partition == 2);
+  CHECK(second.meta().partitions == 4);
+}
