@@ -18,38 +18,9 @@
 
 #include "eddy/actors/engine.hpp"
 #include "eddy/eddy.hpp"
+#include "support/temp_dir.hpp"
 
 namespace eddy::test {
-
-/// A fresh directory under the system temp dir, removed with everything in it on scope exit.
-class temp_dir {
-public:
-  temp_dir() {
-    auto pattern = (std::filesystem::temp_directory_path() / "eddy-rt-XXXXXX").string();
-    std::vector<char> buf(pattern.begin(), pattern.end());
-    buf.push_back('\0');
-    if (::mkdtemp(buf.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed for " + pattern);
-    }
-    path_ = buf.data();
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  [[nodiscard]] const std::filesystem::path& path() const noexcept {
-    return path_;
-  }
-  [[nodiscard]] std::filesystem::path operator/(const std::string& name) const {
-    return path_ / name;
-  }
-
-private:
-  std::filesystem::path path_;
-};
 
 /// Writes `lines` to `path`, each followed by '\n'.
 inline void write_lines(const std::filesystem::path& path, const std::vector<std::string>& lines) {

@@ -20,9 +20,11 @@
 #include "eddy/io/line_reader.hpp"
 #include "eddy/io/sinks.hpp"
 #include "eddy/io/sources.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace eddy;
 namespace fs = std::filesystem;
+using eddy::test::temp_dir;
 
 namespace io_test {
 
@@ -42,34 +44,6 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(reading, sensor, value)
 using io_test::reading;
 
 namespace {
-
-/// A fresh directory under the system temp directory, removed with everything in it.
-class temp_dir {
-public:
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("eddy-unit-io-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  [[nodiscard]] fs::path operator/(const std::string& name) const {
-    return path_ / name;
-  }
-  [[nodiscard]] const fs::path& path() const noexcept {
-    return path_;
-  }
-
-private:
-  fs::path path_;
-};
 
 void write_file(const fs::path& path, const std::string& content) {
   std::ofstream out{path, std::ios::binary};

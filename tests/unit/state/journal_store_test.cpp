@@ -16,41 +16,13 @@
 
 #include "eddy/core/error.hpp"
 #include "eddy/state/journal_store.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace eddy;
 namespace fs = std::filesystem;
+using eddy::test::temp_dir;
 
 namespace {
-
-/// A fresh directory under the system temp directory, removed with everything in it.
-class temp_dir {
-public:
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("eddy-unit-journal-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    // Restore permissions a test may have taken away, so that removal succeeds.
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  [[nodiscard]] fs::path operator/(const std::string& name) const {
-    return path_ / name;
-  }
-  [[nodiscard]] const fs::path& path() const noexcept {
-    return path_;
-  }
-
-private:
-  fs::path path_;
-};
 
 /// A second, raw SQLite connection to a journal, as an inspection tool (or an attacker)
 /// would open it.
