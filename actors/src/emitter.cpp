@@ -41,9 +41,7 @@ void emitter::commit() {
   }
   // Without a key, batches go round-robin over the channels (one channel when the
   // downstream has as many or fewer instances: a forward edge).
-  auto sealed_before = channels_[current_].batches_sealed();
-  channels_[current_].seal_if_full();
-  if (channels_[current_].batches_sealed() != sealed_before) {
+  if (channels_[current_].seal_if_full()) {
     current_ = (current_ + 1) % channels_.size();
   }
 }

@@ -55,10 +55,7 @@ public:
     if (router_) {
       return *scratch_;
     }
-    auto& ch = channels_[current_];
-    auto sealed_before = ch.batches_sealed();
-    ch.make_room(incoming);
-    if (ch.batches_sealed() != sealed_before) {
+    if (channels_[current_].make_room(incoming)) {
       current_ = (current_ + 1) % channels_.size();
     }
     return channels_[current_].builder();

@@ -15,10 +15,12 @@ output_channel::output_channel(channel_id id, uint32_t initial_credit,
   EDDY_ASSERT(batch_events_max_ > 0);
 }
 
-void output_channel::seal_if_full() {
-  if (builder_->size() >= batch_events_max_) {
-    push_batch(false);
+bool output_channel::seal_if_full() {
+  if (builder_->size() < batch_events_max_) {
+    return false;
   }
+  push_batch(false);
+  return true;
 }
 
 void output_channel::seal() {
@@ -34,10 +36,12 @@ void output_channel::seal_last() {
   }
 }
 
-void output_channel::make_room(size_t incoming) {
-  if (!builder_->empty() && builder_->size() + incoming > batch_events_max_) {
-    push_batch(false);
+bool output_channel::make_room(size_t incoming) {
+  if (builder_->empty() || builder_->size() + incoming <= batch_events_max_) {
+    return false;
   }
+  push_batch(false);
+  return true;
 }
 
 void output_channel::grant(uint32_t batches, std::shared_ptr<record_buffer> recycled) {

@@ -346,3 +346,32 @@ TEST_CASE("an output channel feeding an input channel delivers every record once
   CHECK(ch.finished());
   CHECK(in.position() == ch.batches_sealed());
 }
+
+TEST_CASE("make_room seals a partly filled batch that the next input would overflow") {
+  auto ch = make_channel(8, 4);
+  CHECK_FALSE(ch.make_room(10)); // an empty builder takes any input
+  append(ch, 1);
+  append(ch, 2);
+  CHECK_FALSE(ch.make_room(2)); // 2 + 2 fits in 4
+  CHECK(ch.queued_batches() == 0);
+  CHECK(ch.make_room(3)); // 2 + 3 would not
+  CHECK(ch.queued_batches() == 1);
+  CHECK(ch.builder_events() == 0);
+  batch b;
+  REQUIRE(ch.pop_sendable(b));
+  CHECK(values_of(b) == std::vector<int>{1, 2});
+}
+
+TEST_CASE("a returned buffer is reused for the next batch") {
+  auto ch = make_channel(1, 1);
+  append(ch, 1);
+  REQUIRE(ch.seal_if_full());
+  batch b;
+  REQUIRE(ch.pop_sendable(b));
+  auto* returned = b.records.get();
+  b.records->clear();
+  ch.grant(1, std::move(b.records));
+  append(ch, 2); // fills the builder allocated at the first seal
+  REQUIRE(ch.seal_if_full());
+  CHECK(&ch.builder() == returned);
+}

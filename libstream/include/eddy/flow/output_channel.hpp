@@ -29,10 +29,12 @@ public:
   }
 
   /// Seals the builder into a queued batch if it holds `batch_events_max` records or more.
-  void seal_if_full();
+  /// Returns true if it sealed a batch.
+  bool seal_if_full();
   /// Seals the builder early if `incoming` more records would take it past
   /// `batch_events_max`, so that one-to-one operators keep batches within the bound.
-  void make_room(size_t incoming);
+  /// Returns true if it sealed a batch.
+  bool make_room(size_t incoming);
   /// Seals the builder if it holds any records.
   void seal();
   /// Seals the builder (possibly empty) as the channel's last batch. Idempotent.
