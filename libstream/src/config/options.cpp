@@ -35,6 +35,18 @@ caf::error take(const po::variables_map& vm, const char* name, int64_t lo, int64
 
 } // namespace
 
+const char* to_string(durability d) noexcept {
+  switch (d) {
+    case durability::none:
+      return "none";
+    case durability::process:
+      return "process";
+    case durability::machine:
+      return "machine";
+  }
+  return "?";
+}
+
 caf::error runtime_options::validate() const {
   if (threads > 256) {
     return config_error("--runtime.threads must be in 0..256");
@@ -93,8 +105,20 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     "runtime.dead-letters", po::value<std::string>(),
     "JSONL file for rejected input (default: <data-dir>/deadletters.jsonl)");
 
+  po::options_description state_desc{"State options"};
+  state_desc.add_options()("state.durability", po::value<std::string>()->default_value("process"),
+                           "none (memory only), process (survives kill -9) or machine "
+                           "(survives power loss)")(
+    "state.cache-mb", po::value<int64_t>()->default_value(16),
+    "decoded state cached per partition, in MB; colder keys are read from the journal")(
+    "state.keep-changes", po::value<int64_t>()->default_value(4),
+    "changes of each key kept readable after compaction")(
+    "state.compact-every", po::value<int64_t>()->default_value(1000),
+    "committed batches between two compactions of a partition's journal")(
+    "state.reset", "delete this job's state under --data-dir before starting");
+
   po::options_description all;
-  all.add(common_desc).add(rt).add(app_);
+  all.add(common_desc).add(rt).add(state_desc).add(app_);
   try {
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional_).run(),
               values_);
@@ -140,7 +164,22 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     (err = take(values_, "runtime.threads", 0, 256, runtime.threads)) ||
     (err = take(values_, "runtime.batch-events-max", 1, 1 << 20, runtime.batch_events_max)) ||
     (err = take(values_, "runtime.credit-batches-max", 1, 1024, runtime.credit_batches_max)) ||
-    (err = take(values_, "runtime.linger-ms", 1, 60000, runtime.linger_ms));
+    (err = take(values_, "runtime.linger-ms", 1, 60000, runtime.linger_ms)) ||
+    (err = take(values_, "state.cache-mb", 0, 1 << 20, runtime.state.cache_mb)) ||
+    (err = take(values_, "state.keep-changes", 1, 1 << 20, runtime.state.keep_changes)) ||
+    (err = take(values_, "state.compact-every", 1, 1 << 30, runtime.state.compact_every));
+  auto durability_name = values_["state.durability"].as<std::string>();
+  if (durability_name == "none") {
+    runtime.state.level = durability::none;
+  } else if (durability_name == "process") {
+    runtime.state.level = durability::process;
+  } else if (durability_name == "machine") {
+    runtime.state.level = durability::machine;
+  } else if (!err) {
+    err = config_error("--state.durability is '" + durability_name +
+                       "'; allowed: none, process, machine");
+  }
+  runtime.state.reset = values_.count("state.reset") > 0;
   if (!err) {
     err = runtime.validate();
   }

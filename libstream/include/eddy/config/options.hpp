@@ -8,6 +8,8 @@
 #include <boost/program_options.hpp>
 #include <caf/error.hpp>
 
+#include "eddy/core/durability.hpp"
+
 namespace eddy {
 
 /// The options every Eddy program shares (see "Common options" in the design notes).
@@ -31,6 +33,20 @@ struct common_options {
   std::string log_level = "info";
 };
 
+/// Durable state: journals, cache, compaction.
+struct state_options {
+  // Default: process
+  durability level = durability::process;
+  // Default: 16 MB of decoded state cached per partition; colder keys are read from SQLite
+  uint32_t cache_mb = 16;
+  // Default: 4 changes of each key kept readable after compaction
+  uint32_t keep_changes = 4;
+  // Default: 1000 committed batches between two compactions of a partition's journal
+  uint32_t compact_every = 1000;
+  // Default: false; true deletes the job's state under --data-dir before it starts
+  bool reset = false;
+};
+
 /// Limits and sizes of the dataflow runtime; every one is bounded and checked at startup.
 struct runtime_options {
   // Default: 0 (one scheduler thread per core)
@@ -45,6 +61,7 @@ struct runtime_options {
   uint32_t linger_ms = 5;
   // Default: <data-dir>/deadletters.jsonl
   std::filesystem::path dead_letters;
+  state_options state;
 
   /// Checks ranges and relations between the limits; the error names the option.
   [[nodiscard]] caf::error validate() const;

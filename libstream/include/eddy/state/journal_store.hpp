@@ -14,6 +14,8 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "eddy/core/durability.hpp"
+
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -37,14 +39,6 @@ struct journal_meta {
   uint32_t partitions = 1;
   /// Version of the encoding of state values; recorded with every state row.
   uint32_t state_version = 1;
-};
-
-/// What a commit survives.
-enum class durability {
-  /// A killed process (kill -9): PRAGMA synchronous=NORMAL.
-  process,
-  /// A power loss: PRAGMA synchronous=FULL.
-  machine,
 };
 
 /// A new value of one named state of one key.
