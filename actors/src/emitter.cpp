@@ -20,6 +20,10 @@ emitter::emitter(const stage_init& init)
   }
   if (consumer.kind == node_kind::keyed) {
     router_ = consumer.make_router();
+  } else if (channels_.size() > 1 && init.ctx.durable) {
+    router_ = self_node.make_origin_router();
+  }
+  if (router_) {
     scratch_ = self_node.make_output_buffer(batch_events_max_);
   }
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <filesystem>
 #include <mutex>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
+#include "eddy/flow/replay_filter.hpp"
 #include "transform_stage.hpp"
 
 namespace eddy {
@@ -43,6 +45,88 @@ struct instance_plan {
   std::shared_ptr<detail::stage_init> init;
   std::vector<std::pair<size_t, channel_id>> targets;
 };
+
+/// Producer ids fit the 16 bits an origin gives them; 0 means "cannot replay".
+constexpr uint32_t producers_max = 0xffff;
+
+/// The journal of instance `index` of `spec`: <data-dir>/<job>/<node>/p<index>.db for
+/// partitions, .../sink-<index>.db for sinks.
+std::filesystem::path journal_path(const std::filesystem::path& data_dir, const job_graph& g,
+                                   const node_spec& spec, uint32_t index) {
+  auto file = (spec.kind == node_kind::keyed ? "p" : "sink-") + std::to_string(index) + ".db";
+  return data_dir / g.name() / spec.name / file;
+}
+
+/// Opens the journal of a partition or a transactional sink and reads its positions; a
+/// transactional sink cuts its output back to the committed length.
+caf::error open_journal(detail::stage_init& init, const job_graph& g, const node_spec& spec,
+                        const std::filesystem::path& data_dir, durability level) {
+  journal_meta meta{g.name(), spec.name, init.ctx.index, init.ctx.instances,
+                    init.transform ? init.transform->state_version() : 1};
+  auto journal = journal_store::open(journal_path(data_dir, g, spec, init.ctx.index), meta, level);
+  if (!journal) {
+    return journal.error();
+  }
+  auto positions = journal->positions();
+  if (!positions) {
+    return positions.error();
+  }
+  init.positions = std::move(*positions);
+  init.journal = std::make_unique<journal_store>(std::move(*journal));
+  if (init.sink) {
+    auto i = init.positions.find(0);
+    try {
+      init.sink->resume(i == init.positions.end() ? 0 : i->second);
+    } catch (const std::exception& e) {
+      return make_error(errc::io_failure, "sink '" + spec.name + "': " + e.what());
+    }
+  }
+  return {};
+}
+
+/// The durable consumers (partitions, transactional sinks) that the output of `from`
+/// reaches through stateless operators, with the channel each receives it on.
+std::vector<std::pair<size_t, channel_id>> durable_consumers(const std::vector<instance_plan>& plan,
+                                                             size_t from) {
+  std::vector<std::pair<size_t, channel_id>> result;
+  std::vector<std::pair<size_t, channel_id>> todo = plan[from].targets;
+  while (!todo.empty()) {
+    auto [k, channel] = todo.back();
+    todo.pop_back();
+    const auto& init = *plan[k].init;
+    if (init.journal) {
+      result.emplace_back(k, channel);
+    } else if (init.transform) {
+      todo.insert(todo.end(), plan[k].targets.begin(), plan[k].targets.end());
+    }
+  }
+  return result;
+}
+
+/// Sets where each producer resumes: after the least position that the durable consumers
+/// it reaches committed for it (0 when one of them has none). Partitions with durable
+/// consumers keep an outbox acknowledged by those consumers' channels.
+void plan_replay(std::vector<instance_plan>& plan) {
+  for (size_t k = 0; k < plan.size(); ++k) {
+    auto& init = *plan[k].init;
+    if (init.ctx.producer == 0) {
+      continue;
+    }
+    auto consumers = durable_consumers(plan, k);
+    uint64_t resume = consumers.empty() ? 0 : UINT64_MAX;
+    for (auto [c, channel] : consumers) {
+      const auto& positions = plan[c].init->positions;
+      auto i = positions.find(replay_filter::key_of(channel, init.ctx.producer));
+      auto committed = i == positions.end() ? 0 : i->second;
+      resume = std::min(resume, committed);
+      if (init.transform) {
+        init.ack_channels.push_back(channel);
+        init.acked[channel] = committed;
+      }
+    }
+    init.resume_after = resume;
+  }
+}
 
 /// Which receivers sender `i` of `senders` talks to: all partitions on a hash edge, one
 /// receiver when the downstream has as many or fewer instances, else its share of them.
@@ -107,8 +191,21 @@ caf::behavior job_actor(caf::stateful_actor<job_state>* self,
     }
   }
   st.alive = plan.size();
-  for (auto& src : st.sources) {
-    self->send(src, start_atom::value);
+  auto producers = std::make_shared<std::vector<stage_actor>>();
+  for (size_t k = 0; k < plan.size(); ++k) {
+    auto producer = plan[k].init->ctx.producer;
+    if (producer != 0) {
+      producers->resize(std::max<size_t>(producers->size(), producer + 1));
+      (*producers)[producer] = st.stages[k];
+    }
+  }
+  // Every init shares one table; sinks read it only when they receive batches, after the
+  // start below.
+  if (!plan.empty() && plan.front().init->producers) {
+    *plan.front().init->producers = std::move(*producers);
+  }
+  for (auto& stage : st.stages) {
+    self->send(stage, start_atom::value);
   }
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
@@ -183,6 +280,18 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
   auto sh = std::make_shared<job_handle::shared>();
   sh->dead_letters = std::make_unique<dead_letter_log>(
     opts_.dead_letters.empty() ? common_.data_dir / "deadletters.jsonl" : opts_.dead_letters);
+  bool durable = opts_.state.level != durability::none;
+  if (durable && opts_.state.reset) {
+    std::error_code ec;
+    std::filesystem::remove_all(common_.data_dir / g->name(), ec);
+    if (ec) {
+      return make_error(errc::io_failure, "cannot reset the state of job " + g->name() + " in " +
+                                            common_.data_dir.string() + ": " + ec.message());
+    }
+    log(log_level::info, "engine", "--state.reset: deleted the state of job " + g->name());
+  }
+  uint32_t next_producer = 1;
+  auto producers_table = std::make_shared<std::vector<stage_actor>>();
   std::vector<instance_plan> plan;
   std::vector<size_t> first(g->nodes().size());
   for (size_t n = 0; n < g->nodes().size(); ++n) {
@@ -194,6 +303,16 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
       init->node = n;
       init->ctx = instance_context{g->name(),       spec.name,        i,
                                    g->instances(n), common_.data_dir, sh->dead_letters.get()};
+      init->ctx.durable = durable;
+      if (durable && (spec.kind == node_kind::source || spec.kind == node_kind::keyed)) {
+        if (next_producer > producers_max) {
+          return make_error(errc::invalid_graph,
+                            "job " + g->name() + " has more than " + std::to_string(producers_max) +
+                              " source instances and partitions; durable state supports that many");
+        }
+        init->ctx.producer = next_producer++;
+      }
+      init->producers = producers_table;
       init->opts = opts_;
       init->metrics = std::make_shared<actor_metrics>();
       try {
@@ -207,6 +326,12 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
       } catch (const std::exception& e) {
         return make_error(errc::io_failure,
                           std::string{to_string(spec.kind)} + " '" + spec.name + "': " + e.what());
+      }
+      bool journaled = spec.kind == node_kind::keyed || (init->sink && init->sink->transactional());
+      if (durable && journaled) {
+        if (auto err = open_journal(*init, *g, spec, common_.data_dir, opts_.state.level)) {
+          return err;
+        }
       }
       sh->actors.push_back(
         actor_info{spec.name + "/" + std::to_string(i), spec.name, spec.kind, i, init->metrics});
@@ -228,8 +353,14 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
       }
     }
   }
+  if (durable) {
+    plan_replay(plan);
+  }
   log(log_level::info, "engine",
-      "job " + g->name() + " starting on " + std::to_string(plan.size()) + " actors");
+      "job " + g->name() + " starting on " + std::to_string(plan.size()) + " actors" +
+        (durable ? ", state in " + (common_.data_dir / g->name()).string() + " (durability " +
+                     to_string(opts_.state.level) + ")"
+                 : std::string{", state in memory"}));
   sh->job = sys_->spawn(job_actor, sh, std::move(plan));
   return std::make_shared<job_handle>(sh);
 }

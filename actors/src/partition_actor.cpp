@@ -1,10 +1,305 @@
+// A key partition. Without durable state it is a transform stage like any other. With a
+// journal it is the exactly-once unit of the job:
+//   - the replay filter drops the records it applied before a crash;
+//   - after each batch one transaction commits the state changes (coalesced per key and
+//     state), the input positions, the timer changes and the batch's output (the outbox);
+//   - output is released downstream only after that commit, and stays in the outbox until
+//     every durable consumer downstream acknowledged it, so a restart re-sends exactly
+//     what may have been lost;
+//   - at durability machine the batches waiting in the mailbox share one commit (one
+//     fsync): group commit, with their output and credit held until it is done.
+
+#include <chrono>
+
+#include "eddy/core/log.hpp"
 #include "transform_stage.hpp"
 
 namespace eddy::detail {
 
-stage_actor::behavior_type partition_stage(stage_actor::stateful_pointer<partition_state> self,
-                                           std::shared_ptr<stage_init> init) {
-  return transform_behavior(self, std::move(init));
+namespace {
+
+using self_ptr = stage_actor::stateful_pointer<partition_state>;
+
+/// Journal key of the last output position a partition assigned.
+constexpr uint64_t out_position_key = 0;
+/// Timers fired per message before yielding to batches.
+constexpr size_t timers_per_message = 256;
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string who(const partition_state& st) {
+  return st.init->ctx.node + "/" + std::to_string(st.init->ctx.index);
+}
+
+/// Schedules a timer message for the earliest timer, unless one comes earlier already.
+void schedule_timer(self_ptr self) {
+  auto& st = self->state;
+  auto next = st.logic->next_timer();
+  if (!next || (st.timer_at && *st.timer_at <= *next)) {
+    return;
+  }
+  st.timer_at = *next;
+  auto delay = std::max<int64_t>(0, *next - now_ms());
+  self->delayed_send(self, std::chrono::milliseconds(delay), timer_atom::value);
+}
+
+/// Stamps the new output with this partition's output positions and keeps it for the
+/// next commit.
+void take_output(partition_state& st) {
+  if (st.scratch->empty()) {
+    return;
+  }
+  if (!st.init->ack_channels.empty()) {
+    st.scratch->stamp_origins(st.init->ctx.producer, st.out_position);
+  }
+  st.scratch->move_into(*st.held);
+}
+
+/// Commits everything since the last commit in one transaction. A journal failure stops
+/// the partition with the journal's error.
+bool commit_journal(self_ptr self) {
+  auto& st = self->state;
+  commit_batch cb;
+  st.logic->collect(cb);
+  cb.positions = st.filter.take_changes();
+  bool outbox = !st.init->ack_channels.empty();
+  if (outbox && !st.held->empty()) {
+    outbox_entry entry;
+    entry.first = st.committed_out_position + 1;
+    entry.last = st.out_position;
+    st.graph_node().encode_output(*st.held, entry.payload);
+    cb.outbox_added.push_back(std::move(entry));
+    cb.positions.emplace_back(out_position_key, st.out_position);
+  }
+  if (outbox) {
+    uint64_t acked = UINT64_MAX;
+    for (auto& [channel, position] : st.acked) {
+      acked = std::min(acked, position);
+    }
+    if (acked != UINT64_MAX && acked > st.outbox_trimmed) {
+      cb.outbox_acked = acked;
+    }
+  }
+  bool empty = cb.changes.empty() && cb.positions.empty() && cb.timers_added.empty() &&
+               cb.timers_removed.empty() && cb.outbox_acked == 0;
+  if (!empty) {
+    cb.at_ms = now_ms();
+    if (auto err = st.journal->commit(cb)) {
+      log(log_level::error, "partition", who(st) + ": " + describe(err));
+      self->quit(err);
+      return false;
+    }
+    st.committed_out_position = st.out_position;
+    if (cb.outbox_acked > 0) {
+      st.outbox_trimmed = cb.outbox_acked;
+    }
+    if (++st.commits % st.init->opts.state.compact_every == 0) {
+      if (auto err = st.journal->compact(st.init->opts.state.keep_changes)) {
+        log(log_level::error, "partition", who(st) + ": " + describe(err));
+        self->quit(err);
+        return false;
+      }
+    }
+  }
+  if (!cb.timers_added.empty()) {
+    schedule_timer(self);
+  }
+  return true;
+}
+
+/// Commits everything since the last commit (with a journal) and releases the output.
+bool commit_now(self_ptr self) {
+  auto& st = self->state;
+  if (st.journal && !commit_journal(self)) {
+    return false;
+  }
+  if (!st.held->empty()) {
+    st.held->move_into(st.out->buffer(st.held->size()));
+    st.out->commit();
+  }
+  return true;
+}
+
+/// After a group commit or a timer: sends what credit allows, pays held credit, finishes.
+void release(self_ptr self) {
+  auto& st = self->state;
+  st.out->send_ready(self);
+  if (!st.out->blocked()) {
+    st.in->pay_owed(self);
+  }
+  schedule_linger(self, st);
+  finish_transform_if_done(self);
+}
+
+void finish_input(self_ptr self) {
+  auto& st = self->state;
+  // Timers already due fire before the partition ends; later ones stay in the journal.
+  while (st.logic->fire_timers(now_ms(), *st.scratch, timers_per_message) > 0) {
+    take_output(st);
+    if (!commit_now(self)) {
+      return;
+    }
+  }
+  take_output(st);
+  if (!commit_now(self)) {
+    return;
+  }
+  st.out->close();
+  st.closing = true;
+}
+
+void on_batch(self_ptr self, batch& b) {
+  auto& st = self->state;
+  auto& m = *st.init->metrics;
+  auto* ch = st.in->admit(self, b, m);
+  if (ch == nullptr) {
+    return;
+  }
+  if (b.size() > 0 && st.journal) {
+    m.duplicates_dropped.fetch_add(st.filter.admit(b.channel, *b.records),
+                                   std::memory_order_relaxed);
+  }
+  if (b.size() > 0) {
+    st.logic->process(*b.records, *st.scratch);
+    take_output(st);
+  }
+  if (b.last) {
+    st.in->mark_finished();
+  }
+  bool group = st.journal && st.init->opts.state.level == durability::machine;
+  if (st.in->all_finished()) {
+    finish_input(self);
+  } else if (!group) {
+    if (!commit_now(self)) {
+      return;
+    }
+  } else if (!st.sync_pending) {
+    // Batches already in the mailbox are processed before this message: they join the
+    // group.
+    st.sync_pending = true;
+    self->send(self, sync_atom::value);
+  }
+  m.keys.store(st.logic->key_count(), std::memory_order_relaxed);
+  bool hold = group && st.sync_pending && !st.closing;
+  st.out->send_ready(self);
+  st.in->consumed(self, b.channel, *ch, hold || st.out->blocked(), std::move(b.records));
+  schedule_linger(self, st);
+  finish_transform_if_done(self);
+}
+
+/// Re-sends the outbox entries that a durable consumer may not have committed.
+bool replay_outbox(self_ptr self) {
+  auto& st = self->state;
+  auto entries = st.journal->outbox_after(st.init->resume_after);
+  if (!entries) {
+    self->quit(entries.error());
+    return false;
+  }
+  size_t records = 0;
+  for (auto& e : *entries) {
+    st.graph_node().decode_output(e.payload, *st.scratch);
+    records += st.scratch->size();
+    st.scratch->move_into(st.out->buffer(st.scratch->size()));
+    st.out->commit();
+  }
+  if (records > 0) {
+    log(log_level::info, "partition",
+        who(st) + " re-sends " + std::to_string(records) + " records from its outbox");
+  }
+  st.outbox_trimmed = st.init->resume_after;
+  return true;
+}
+
+stage_actor::behavior_type partition_handlers(self_ptr self) {
+  return {
+    [self](batch& b) { on_batch(self, b); },
+    [self](credit_atom, channel_id channel, uint32_t batches, recycled_buffer& recycled) {
+      auto& st = self->state;
+      st.out->grant(channel, batches, std::move(recycled.buffer));
+      st.out->send_ready(self);
+      if (!st.out->blocked() && !st.sync_pending) {
+        st.in->pay_owed(self);
+      }
+      finish_transform_if_done(self);
+    },
+    [self](start_atom) {
+      if (!self->state.init->ack_channels.empty() && !replay_outbox(self)) {
+        return;
+      }
+      schedule_timer(self);
+      release(self);
+    },
+    [](stop_atom) {},
+    [self](tick_atom) {
+      auto& st = self->state;
+      st.tick_pending = false;
+      if (!st.closing) {
+        st.out->seal_partial();
+        st.out->send_ready(self);
+      }
+    },
+    [](pull_atom) {},
+    [self](ack_atom, channel_id channel, uint64_t position) {
+      auto& st = self->state;
+      if (auto i = st.acked.find(channel); i != st.acked.end() && position > i->second) {
+        i->second = position;
+      }
+    },
+    [self](sync_atom) {
+      auto& st = self->state;
+      st.sync_pending = false;
+      if (!st.closing && !commit_now(self)) {
+        return;
+      }
+      release(self);
+    },
+    [self](timer_atom) {
+      auto& st = self->state;
+      st.timer_at.reset();
+      if (st.closing) {
+        return;
+      }
+      auto fired = st.logic->fire_timers(now_ms(), *st.scratch, timers_per_message);
+      take_output(st);
+      if (fired > 0 && !commit_now(self)) {
+        return;
+      }
+      schedule_timer(self);
+      release(self);
+    },
+  };
+}
+
+stage_actor::behavior_type partition_behavior(self_ptr self, std::shared_ptr<stage_init> init) {
+  auto& st = self->state;
+  st.init = init;
+  install_exception_handler(self, *init);
+  st.logic = std::move(init->transform);
+  st.out = std::make_unique<emitter>(*init);
+  st.in = std::make_unique<inputs>(init->input_count);
+  st.journal = std::move(init->journal);
+  st.scratch = st.graph_node().make_output_buffer(init->opts.batch_events_max);
+  st.held = st.graph_node().make_output_buffer(init->opts.batch_events_max);
+  st.acked = init->acked;
+  if (!st.journal) {
+    return partition_handlers(self);
+  }
+  st.logic->attach(*st.journal, size_t{init->opts.state.cache_mb} << 20);
+  st.filter.load(init->positions);
+  if (auto i = init->positions.find(out_position_key); i != init->positions.end()) {
+    st.out_position = i->second;
+    st.committed_out_position = i->second;
+  }
+  return partition_handlers(self);
+}
+
+} // namespace
+
+stage_actor::behavior_type partition_stage(self_ptr self, std::shared_ptr<stage_init> init) {
+  return partition_behavior(self, std::move(init));
 }
 
 } // namespace eddy::detail

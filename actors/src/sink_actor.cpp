@@ -1,6 +1,55 @@
+#include <chrono>
+
+#include "eddy/flow/replay_filter.hpp"
 #include "stage.hpp"
 
 namespace eddy::detail {
+
+namespace {
+
+/// Journal key of a transactional sink's committed output length.
+constexpr uint64_t length_key = 0;
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+/// Transactional sinks: after writing a batch, make it durable, then commit the input
+/// positions with the output length, then tell the producers (partitions) what they may
+/// drop from their outboxes. A crash between the write and the commit leaves lines past
+/// the committed length; the restart cuts them off and the replay writes them again.
+caf::error commit_sink(stage_actor::stateful_pointer<sink_state> self) {
+  auto& st = self->state;
+  if (st.init->opts.state.level == durability::machine) {
+    st.logic->sync();
+  } else {
+    st.logic->flush();
+  }
+  commit_batch cb;
+  cb.positions = st.filter.take_changes();
+  auto length = st.logic->length();
+  if (cb.positions.empty() && length == st.committed_length) {
+    return {};
+  }
+  cb.positions.emplace_back(length_key, length);
+  st.committed_length = length;
+  cb.at_ms = now_ms();
+  if (auto err = st.init->journal->commit(cb)) {
+    return err;
+  }
+  auto& producers = *st.init->producers;
+  for (auto& [key, position] : cb.positions) {
+    auto producer = replay_filter::producer_of(key);
+    if (key != length_key && producer < producers.size() && producers[producer]) {
+      self->send(producers[producer], ack_atom::value, static_cast<channel_id>(key >> 16),
+                 position);
+    }
+  }
+  return {};
+}
+
+} // namespace
 
 stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> self,
                                       std::shared_ptr<stage_init> init) {
@@ -9,6 +58,12 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
   install_exception_handler(self, *init);
   st.logic = std::move(init->sink);
   st.in = std::make_unique<inputs>(init->input_count);
+  if (init->journal) {
+    st.filter.load(init->positions);
+    if (auto i = init->positions.find(length_key); i != init->positions.end()) {
+      st.committed_length = i->second;
+    }
+  }
   return {
     [self](batch& b) {
       auto& st = self->state;
@@ -16,8 +71,18 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
       if (ch == nullptr) {
         return;
       }
+      if (b.size() > 0 && st.init->journal) {
+        auto dropped = st.filter.admit(b.channel, *b.records);
+        st.init->metrics->duplicates_dropped.fetch_add(dropped, std::memory_order_relaxed);
+      }
       if (b.size() > 0) {
         st.logic->write(*b.records);
+      }
+      if (st.init->journal) {
+        if (auto err = commit_sink(self)) {
+          self->quit(err);
+          return;
+        }
       }
       st.in->consumed(self, b.channel, *ch, false, std::move(b.records));
       if (b.last) {
@@ -34,6 +99,9 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
     [](stop_atom) {},
     [](tick_atom) {},
     [](pull_atom) {},
+    [](ack_atom, channel_id, uint64_t) {},
+    [](sync_atom) {},
+    [](timer_atom) {},
   };
 }
 

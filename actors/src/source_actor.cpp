@@ -1,5 +1,6 @@
 #include <exception>
 
+#include "eddy/core/log.hpp"
 #include "stage.hpp"
 
 namespace eddy::detail {
@@ -74,7 +75,13 @@ stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_sta
       request_pull(self);
     },
     [self](start_atom) {
-      self->state.started = true;
+      auto& st = self->state;
+      if (st.init->resume_after > 0 && st.logic->seek(st.init->resume_after)) {
+        log(log_level::info, "source",
+            st.init->ctx.node + "/" + std::to_string(st.init->ctx.index) +
+              " resumes after position " + std::to_string(st.init->resume_after));
+      }
+      st.started = true;
       request_pull(self);
     },
     [self](stop_atom) {
@@ -96,6 +103,11 @@ stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_sta
         pull(self);
       }
     },
+    [](ack_atom, channel_id, uint64_t) {
+      // Sources re-read their input instead of keeping their output.
+    },
+    [](sync_atom) {},
+    [](timer_atom) {},
   };
 }
 

@@ -4,6 +4,7 @@
 // owns the channels to downstream stages with their credit; the input side (`inputs`)
 // tracks sequence numbers, end of stream and the credit owed to each upstream sender.
 
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -16,7 +17,9 @@
 #include "eddy/actors/engine.hpp"
 #include "eddy/actors/messages.hpp"
 #include "eddy/core/error.hpp"
+#include "eddy/flow/replay_filter.hpp"
 #include "eddy/graph/job_graph.hpp"
+#include "eddy/state/journal_store.hpp"
 
 namespace eddy::detail {
 
@@ -41,6 +44,25 @@ struct stage_init {
   std::unique_ptr<source_logic> source;
   std::unique_ptr<transform_logic> transform;
   std::unique_ptr<sink_logic> sink;
+
+  // Durable state and exactly-once replay (see "State and its journal" in the design
+  // notes), set by the engine when the job is durable.
+
+  /// The journal of a partition or a transactional sink, opened before spawning.
+  std::unique_ptr<journal_store> journal;
+  /// The positions committed in it.
+  std::map<uint64_t, uint64_t> positions;
+  /// Sources skip, and partitions re-send from their outbox, what follows this position:
+  /// the least position committed by the durable consumers they reach.
+  uint64_t resume_after = 0;
+  /// Partitions: keep outputs in the outbox until these input channels of durable
+  /// consumers acknowledged them (empty: no durable consumer, no outbox).
+  std::vector<channel_id> ack_channels;
+  /// Their acknowledged positions at start.
+  std::map<channel_id, uint64_t> acked;
+  /// Transactional sinks: the stages by producer id, to send acknowledgements to; filled
+  /// by the job actor once every stage is spawned.
+  std::shared_ptr<std::vector<stage_actor>> producers;
 };
 
 /// The output side of a stage. Logic writes into `buffer()`; `commit` routes what was
@@ -208,6 +230,9 @@ struct sink_state {
   std::shared_ptr<stage_init> init;
   std::unique_ptr<sink_logic> logic;
   std::unique_ptr<inputs> in;
+  /// Transactional sinks: drops what was written before a crash.
+  replay_filter filter;
+  uint64_t committed_length = 0;
 };
 
 /// Schedules one linger tick if partly filled batches wait and none is scheduled yet.

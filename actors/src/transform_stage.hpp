@@ -25,10 +25,30 @@ struct operator_state : transform_state {
   static constexpr const char* name = "operator";
 };
 
-/// One key partition of a keyed operator: owns the state of the keys that hash to it.
-/// State is in memory for now; the durable-state work gives each partition its journal.
+/// One key partition of a keyed operator: owns the state of the keys that hash to it, in
+/// memory or durable in its journal (see partition_actor.cpp).
 struct partition_state : transform_state {
   static constexpr const char* name = "partition";
+  std::unique_ptr<journal_store> journal;
+  replay_filter filter;
+  /// Output of the current step, then output waiting for the next commit.
+  std::unique_ptr<record_buffer> scratch;
+  std::unique_ptr<record_buffer> held;
+  /// Acknowledged output position per input channel of the durable consumers.
+  std::map<channel_id, uint64_t> acked;
+  /// Last output position assigned, committed, and dropped from the outbox.
+  uint64_t out_position = 0;
+  uint64_t committed_out_position = 0;
+  uint64_t outbox_trimmed = 0;
+  uint64_t commits = 0;
+  /// Durability machine: a group commit is scheduled.
+  bool sync_pending = false;
+  /// When the scheduled timer message is due.
+  std::optional<time_ms> timer_at;
+
+  [[nodiscard]] const node_spec& graph_node() const {
+    return init->graph->node(init->node);
+  }
 };
 
 template <class State>
@@ -99,6 +119,9 @@ stage_actor::behavior_type transform_behavior(stage_actor::stateful_pointer<Stat
       }
     },
     [](pull_atom) {},
+    [](ack_atom, channel_id, uint64_t) {},
+    [](sync_atom) {},
+    [](timer_atom) {},
   };
 }
 

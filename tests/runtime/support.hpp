@@ -39,12 +39,14 @@ inline std::vector<std::string> read_lines(const std::filesystem::path& path) {
   return result;
 }
 
-/// Runtime options for tests: few scheduler threads (the test machine is small) and every
-/// file the engine writes inside `dir`.
+/// Runtime options for tests: few scheduler threads (the test machine is small), every
+/// file the engine writes inside `dir`, and durable state started afresh by every job
+/// (tests that resume state turn `state.reset` off).
 inline runtime_options test_options(const temp_dir& dir) {
   runtime_options opts;
   opts.threads = 2;
   opts.dead_letters = dir / "deadletters.jsonl";
+  opts.state.reset = true;
   return opts;
 }
 

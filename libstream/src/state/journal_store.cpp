@@ -36,6 +36,11 @@ enum stmt_id : size_t {
   s_due_timers,
   s_key_count,
   s_journal_length,
+  s_delete_key,
+  s_insert_outbox,
+  s_trim_outbox,
+  s_outbox_after,
+  s_next_timer,
   s_count,
 };
 
@@ -43,7 +48,7 @@ constexpr std::array<const char*, s_count> stmt_sql = {
   "BEGIN IMMEDIATE",
   "COMMIT",
   "ROLLBACK",
-  "SELECT value FROM state WHERE key = ?1 AND name = ?2",
+  "SELECT value, version FROM state WHERE key = ?1 AND name = ?2",
   "INSERT INTO state(key, name, value, version, seq) VALUES(?1, ?2, ?3, ?4, ?5) "
   "ON CONFLICT(key, name) DO UPDATE SET value = excluded.value, version = excluded.version, "
   "seq = excluded.seq",
@@ -61,6 +66,11 @@ constexpr std::array<const char*, s_count> stmt_sql = {
   "ORDER BY at_ms, key, tag LIMIT ?3",
   "SELECT count(DISTINCT key) FROM state",
   "SELECT count(*) FROM changes",
+  "DELETE FROM state WHERE key = ?1",
+  "INSERT INTO outbox(first, last, payload) VALUES(?1, ?2, ?3)",
+  "DELETE FROM outbox WHERE last <= ?1",
+  "SELECT first, last, payload FROM outbox WHERE last > ?1 ORDER BY first",
+  "SELECT min(at_ms) FROM timers WHERE kind = ?1",
 };
 
 constexpr const char* schema_sql =
@@ -72,7 +82,8 @@ constexpr const char* schema_sql =
   "CREATE INDEX changes_by_key ON changes(key, seq);"
   "CREATE TABLE positions(channel INTEGER PRIMARY KEY, seq INTEGER NOT NULL);"
   "CREATE TABLE timers(kind INTEGER, at_ms INTEGER, key BLOB, tag TEXT,"
-  " PRIMARY KEY(kind, at_ms, key, tag)) WITHOUT ROWID;";
+  " PRIMARY KEY(kind, at_ms, key, tag)) WITHOUT ROWID;"
+  "CREATE TABLE outbox(first INTEGER PRIMARY KEY, last INTEGER NOT NULL, payload BLOB);";
 
 /// A parameter bound as a BLOB (keys and values are arbitrary bytes).
 struct blob {
@@ -492,6 +503,17 @@ caf::error journal_store::apply(const commit_batch& batch, uint64_t& seq) {
       return err;
     }
   }
+  for (const auto& entry : batch.outbox_added) {
+    if (auto err = run(stmt(s_insert_outbox), file_, "commit to", to_int64(entry.first),
+                       to_int64(entry.last), blob{entry.payload})) {
+      return err;
+    }
+  }
+  if (batch.outbox_acked > 0) {
+    if (auto err = run(stmt(s_trim_outbox), file_, "commit to", to_int64(batch.outbox_acked))) {
+      return err;
+    }
+  }
   // Removals first, so that a batch may reschedule a timer by removing and adding it.
   for (const auto& t : batch.timers_removed) {
     EDDY_ASSERT(t.kind == 0 || t.kind == 1);
@@ -518,6 +540,8 @@ caf::error journal_store::apply_change(const state_change& change, const commit_
   if (change.value) {
     err = run(stmt(s_upsert_state), file_, "commit to", blob{change.key}, text{change.name},
               blob{*change.value}, int64_t{meta_.state_version}, s);
+  } else if (change.name.empty()) {
+    err = run(stmt(s_delete_key), file_, "commit to", blob{change.key});
   } else {
     err = run(stmt(s_delete_state), file_, "commit to", blob{change.key}, text{change.name});
   }
@@ -528,18 +552,18 @@ caf::error journal_store::apply_change(const state_change& change, const commit_
              change.value, text{batch.origin}, batch.at_ms);
 }
 
-caf::error journal_store::apply_position(uint32_t channel, uint64_t seq) {
+caf::error journal_store::apply_position(uint64_t channel, uint64_t seq) {
   std::optional<int64_t> stored;
   auto on_row = [&](sqlite3_stmt* s) {
     stored = sqlite3_column_int64(s, 0);
   };
-  if (auto err = query(stmt(s_get_position), file_, "commit to", on_row, int64_t{channel})) {
+  if (auto err = query(stmt(s_get_position), file_, "commit to", on_row, to_int64(channel))) {
     return err;
   }
   // Positions never move backwards: replay after a restore starts from the stored one.
   auto s = to_int64(seq);
   EDDY_ASSERT(!stored || s >= *stored);
-  return run(stmt(s_upsert_position), file_, "commit to", int64_t{channel}, s);
+  return run(stmt(s_upsert_position), file_, "commit to", to_int64(channel), s);
 }
 
 void journal_store::rollback() noexcept {
@@ -552,9 +576,21 @@ void journal_store::rollback() noexcept {
 
 caf::expected<std::optional<std::string>> journal_store::get(std::string_view key,
                                                              std::string_view name) {
-  std::optional<std::string> result;
+  auto row = read(key, name);
+  if (!row) {
+    return row.error();
+  }
+  if (!*row) {
+    return std::optional<std::string>{};
+  }
+  return std::optional<std::string>{std::move((*row)->value)};
+}
+
+caf::expected<std::optional<stored_state>> journal_store::read(std::string_view key,
+                                                               std::string_view name) {
+  std::optional<stored_state> result;
   auto on_row = [&](sqlite3_stmt* s) {
-    result = column_string(s, 0);
+    result = stored_state{column_string(s, 0), static_cast<uint32_t>(sqlite3_column_int64(s, 1))};
   };
   if (auto err = query(stmt(s_get_state), file_, "read", on_row, blob{key}, text{name})) {
     return err;
@@ -562,10 +598,37 @@ caf::expected<std::optional<std::string>> journal_store::get(std::string_view ke
   return result;
 }
 
-caf::expected<std::map<uint32_t, uint64_t>> journal_store::positions() {
-  std::map<uint32_t, uint64_t> result;
+caf::expected<std::vector<outbox_entry>> journal_store::outbox_after(uint64_t position) {
+  std::vector<outbox_entry> result;
   auto on_row = [&](sqlite3_stmt* s) {
-    result[static_cast<uint32_t>(sqlite3_column_int64(s, 0))] =
+    result.push_back(outbox_entry{static_cast<uint64_t>(sqlite3_column_int64(s, 0)),
+                                  static_cast<uint64_t>(sqlite3_column_int64(s, 1)),
+                                  column_string(s, 2)});
+  };
+  if (auto err = query(stmt(s_outbox_after), file_, "read", on_row, to_int64(position))) {
+    return err;
+  }
+  return result;
+}
+
+caf::expected<std::optional<int64_t>> journal_store::next_timer(int kind) {
+  EDDY_ASSERT(kind == 0 || kind == 1);
+  std::optional<int64_t> result;
+  auto on_row = [&](sqlite3_stmt* s) {
+    if (sqlite3_column_type(s, 0) != SQLITE_NULL) {
+      result = sqlite3_column_int64(s, 0);
+    }
+  };
+  if (auto err = query(stmt(s_next_timer), file_, "read", on_row, int64_t{kind})) {
+    return err;
+  }
+  return result;
+}
+
+caf::expected<std::map<uint64_t, uint64_t>> journal_store::positions() {
+  std::map<uint64_t, uint64_t> result;
+  auto on_row = [&](sqlite3_stmt* s) {
+    result[static_cast<uint64_t>(sqlite3_column_int64(s, 0))] =
       static_cast<uint64_t>(sqlite3_column_int64(s, 1));
   };
   if (auto err = query(stmt(s_positions), file_, "read", on_row)) {

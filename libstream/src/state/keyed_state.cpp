@@ -2,7 +2,44 @@
 
 #include <algorithm>
 
+#include "eddy/core/error.hpp"
+
 namespace eddy {
+
+namespace detail {
+
+void append_field(std::string& out, std::string_view bytes) {
+  auto n = static_cast<uint32_t>(bytes.size());
+  char prefix[4] = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff),
+                    static_cast<char>((n >> 16) & 0xff), static_cast<char>((n >> 24) & 0xff)};
+  out.append(prefix, 4);
+  out.append(bytes);
+}
+
+std::string_view next_field(std::string_view in, size_t& pos) {
+  if (in.size() - pos < 4) {
+    throw std::runtime_error("cannot decode a stored state value: truncated field length");
+  }
+  uint32_t n = 0;
+  for (int i = 3; i >= 0; --i) {
+    n = (n << 8) | static_cast<unsigned char>(in[pos + static_cast<size_t>(i)]);
+  }
+  pos += 4;
+  if (in.size() - pos < n) {
+    throw std::runtime_error("cannot decode a stored state value: truncated field");
+  }
+  auto field = in.substr(pos, n);
+  pos += n;
+  return field;
+}
+
+void throw_not_codable(const std::type_info& type) {
+  throw std::logic_error(std::string{"durable state of type "} + type.name() +
+                         " cannot be stored: give it a CAF inspect() overload or "
+                         "nlohmann-json to_json/from_json, or run with --state.durability none");
+}
+
+} // namespace detail
 
 size_t state_registry::id_of(std::string_view name, const std::type_info& cell_type) {
   for (size_t id = 0; id < entries_.size(); ++id) {
@@ -21,6 +58,82 @@ size_t state_registry::id_of(std::string_view name, const std::type_info& cell_t
 bool key_slot::empty() const noexcept {
   return std::all_of(cells.begin(), cells.end(),
                      [](const auto& cell) { return !cell || cell->empty(); });
+}
+
+std::string state_schema::bring_up_to_date(stored_state row, std::string_view name,
+                                           std::string_view key) const {
+  auto where = "state '" + std::string{name} + "' of key '" + std::string{key} + "'";
+  if (row.version > version) {
+    throw std::runtime_error(where + " was written by state version " +
+                             std::to_string(row.version) + ", newer than this job's version " +
+                             std::to_string(version) + "; run the newer job or another --data-dir");
+  }
+  while (row.version < version) {
+    auto i = upgrades.find(row.version);
+    if (i == upgrades.end()) {
+      throw std::runtime_error(where + " has state version " + std::to_string(row.version) +
+                               " and this job's version is " + std::to_string(version) +
+                               ", but no upgrade from version " + std::to_string(row.version) +
+                               " is registered (keyed_stream::upgrade)");
+    }
+    row.value = i->second(name, row.value);
+    ++row.version;
+  }
+  return std::move(row.value);
+}
+
+void timer_book::add(std::string key, time_ms at, std::string tag, bool durable) {
+  if (!durable) {
+    memory_.emplace(at, std::move(key), std::move(tag));
+    return;
+  }
+  timer_entry t{0, at, std::move(key), std::move(tag)};
+  std::erase(removed_, t);
+  added_.push_back(std::move(t));
+}
+
+void timer_book::remove(std::string key, time_ms at, std::string tag, bool durable) {
+  if (!durable) {
+    memory_.erase(std::make_tuple(at, std::move(key), std::move(tag)));
+    return;
+  }
+  timer_entry t{0, at, std::move(key), std::move(tag)};
+  std::erase(added_, t);
+  removed_.push_back(std::move(t));
+}
+
+void timer_book::collect(commit_batch& batch) {
+  batch.timers_added.insert(batch.timers_added.end(), added_.begin(), added_.end());
+  batch.timers_removed.insert(batch.timers_removed.end(), removed_.begin(), removed_.end());
+  added_.clear();
+  removed_.clear();
+}
+
+std::vector<timer_entry> timer_book::take_due(time_ms now, size_t limit) {
+  std::vector<timer_entry> result;
+  while (!memory_.empty() && result.size() < limit && std::get<0>(*memory_.begin()) <= now) {
+    auto node = memory_.extract(memory_.begin());
+    auto& [at, key, tag] = node.value();
+    result.push_back(timer_entry{0, at, std::move(key), std::move(tag)});
+  }
+  return result;
+}
+
+std::optional<time_ms> timer_book::earliest() const {
+  std::optional<time_ms> result;
+  if (!memory_.empty()) {
+    result = std::get<0>(*memory_.begin());
+  }
+  for (const auto& t : added_) {
+    if (!result || t.at_ms < *result) {
+      result = t.at_ms;
+    }
+  }
+  return result;
+}
+
+std::string describe_journal_error(const caf::error& err) {
+  return describe(err);
 }
 
 } // namespace eddy

@@ -108,7 +108,7 @@ std::vector<journal_entry> history_ok(journal_store& store, std::string_view key
   return *entries;
 }
 
-std::map<uint32_t, uint64_t> positions_ok(journal_store& store) {
+std::map<uint64_t, uint64_t> positions_ok(journal_store& store) {
   auto result = store.positions();
   REQUIRE_MESSAGE(result, describe(result.error()));
   return *result;
@@ -161,7 +161,7 @@ TEST_CASE("a committed batch is there after reopening: state, positions and time
   CHECK(get_ok(store, "alice", "last") == std::string{"\0\x01\xff", 3});
   CHECK(get_ok(store, "carol", "count") == std::nullopt);
   CHECK(get_ok(store, "alice", "missing") == std::nullopt);
-  CHECK(positions_ok(store) == std::map<uint32_t, uint64_t>{{0, 17}, {3, 5}});
+  CHECK(positions_ok(store) == std::map<uint64_t, uint64_t>{{0, 17}, {3, 5}});
   CHECK(due_ok(store, 0, 1000) == std::vector<timer_entry>{{0, 1000, "alice", "flush"}});
   CHECK(due_ok(store, 1, 1000) == std::vector<timer_entry>{{1, 500, "bob", "window"}});
   CHECK(*store.key_count() == 2);
@@ -260,7 +260,7 @@ TEST_CASE("a commit that fails on another connection's lock leaves the previous 
   CHECK(get_ok(store, "alice", "count") == "1");
   CHECK(get_ok(store, "bob", "count") == std::nullopt);
   CHECK(get_ok(store, "carol", "count") == "5");
-  CHECK(positions_ok(store) == std::map<uint32_t, uint64_t>{{0, 12}});
+  CHECK(positions_ok(store) == std::map<uint64_t, uint64_t>{{0, 12}});
   CHECK(due_ok(store, 0, 100).empty());
   CHECK(journal_length_ok(store) == 2);
   CHECK(store.last_seq() == 2);
@@ -287,11 +287,11 @@ TEST_CASE("a commit that fails half-way rolls back the changes it already wrote"
     CHECK(describe(err).find(file.string()) != std::string::npos);
     CHECK(store.last_seq() == 1);
     CHECK(get_ok(store, "alice", "count") == "1");
-    CHECK(positions_ok(store) == std::map<uint32_t, uint64_t>{{0, 10}});
+    CHECK(positions_ok(store) == std::map<uint64_t, uint64_t>{{0, 10}});
   }
   auto store = open_ok(file);
   CHECK(get_ok(store, "alice", "count") == "1");
-  CHECK(positions_ok(store) == std::map<uint32_t, uint64_t>{{0, 10}});
+  CHECK(positions_ok(store) == std::map<uint64_t, uint64_t>{{0, 10}});
   CHECK(journal_length_ok(store) == 1);
   CHECK(history_ok(store, "alice").size() == 1);
 }

@@ -129,11 +129,13 @@ TEST_CASE("state_registry rejects one name used with two state types, naming the
 }
 
 TEST_CASE("key_slot is empty until one of its cells holds something") {
-  key_slot slot;
-  CHECK(slot.empty());
-  state_registry reg;
+  CHECK(key_slot{}.empty());
+  keyed_store<int> store;
+  timer_book timers;
   int key = 1;
-  keyed_context<int> ctx{key, slot, reg, no_time};
+  keyed_context<int> ctx{key, store, timers, no_time};
+  auto& slot = ctx.slot();
+  CHECK(slot.empty());
   auto& v = ctx.value<int>("v");
   // A created but unset cell is still empty.
   CHECK(slot.empty());
@@ -147,9 +149,10 @@ TEST_CASE("key_slot is empty until one of its cells holds something") {
 
 TEST_CASE("keyed_context hands out the same cell for the same name and key") {
   keyed_store<std::string> store;
+  timer_book timers;
   std::string key = "k";
   {
-    keyed_context<std::string> ctx{key, store.slot(key), store.registry(), 42};
+    keyed_context<std::string> ctx{key, store, timers, 42};
     CHECK(ctx.key() == "k");
     CHECK(ctx.time() == 42);
     CHECK_FALSE(ctx.cleared());
@@ -158,13 +161,13 @@ TEST_CASE("keyed_context hands out the same cell for the same name and key") {
     CHECK(&ctx.value<int>("count") == &ctx.value<int>("count"));
   }
   {
-    keyed_context<std::string> ctx{key, store.slot(key), store.registry(), no_time};
+    keyed_context<std::string> ctx{key, store, timers, no_time};
     CHECK(ctx.value<int>("count").get() == 1);
     CHECK((ctx.map<std::string, int>("seen").contains("x")));
     CHECK(ctx.time() == no_time);
   }
   std::string other = "other";
-  keyed_context<std::string> ctx{other, store.slot(other), store.registry(), no_time};
+  keyed_context<std::string> ctx{other, store, timers, no_time};
   CHECK_FALSE(ctx.value<int>("count").exists());
   CHECK(store.key_count() == 2);
   CHECK(store.registry().size() == 2);
@@ -172,40 +175,40 @@ TEST_CASE("keyed_context hands out the same cell for the same name and key") {
 
 TEST_CASE("keyed_context rejects a state name reused with another type") {
   keyed_store<int> store;
+  timer_book timers;
   int key = 9;
-  keyed_context<int> ctx{key, store.slot(key), store.registry(), no_time};
+  keyed_context<int> ctx{key, store, timers, no_time};
   ctx.value<int>("s").set(1);
   CHECK_THROWS_AS((ctx.map<int, int>("s")), std::logic_error);
   CHECK_THROWS_AS(ctx.value<double>("s"), std::logic_error);
   // Also for another key: the registry belongs to the partition.
   int key2 = 10;
-  keyed_context<int> ctx2{key2, store.slot(key2), store.registry(), no_time};
+  keyed_context<int> ctx2{key2, store, timers, no_time};
   CHECK_THROWS_AS(ctx2.value<std::string>("s"), std::logic_error);
   CHECK(ctx2.value<int>("s").get_or(-1) == -1);
 }
 
 TEST_CASE("keyed_context clear marks the key for removal without touching its state") {
   keyed_store<int> store;
+  timer_book timers;
   int key = 1;
-  keyed_context<int> ctx{key, store.slot(key), store.registry(), no_time};
+  keyed_context<int> ctx{key, store, timers, no_time};
   ctx.value<int>("v").set(5);
   ctx.clear();
   CHECK(ctx.cleared());
   // The store drops the key only when the caller acts on cleared().
   CHECK(store.key_count() == 1);
   CHECK(ctx.value<int>("v").get() == 5);
-  store.erase(key);
+  store.done_with(key, ctx.slot(), ctx.cleared());
   CHECK(store.key_count() == 0);
   CHECK(store.find(key) == nullptr);
-  // Erasing an absent key is harmless.
-  store.erase(12345);
-  CHECK(store.key_count() == 0);
 }
 
 TEST_CASE("keyed_store find and for_each see every key") {
   keyed_store<int> store;
+  timer_book timers;
   for (int k = 0; k < 10; ++k) {
-    keyed_context<int> ctx{k, store.slot(k), store.registry(), no_time};
+    keyed_context<int> ctx{k, store, timers, no_time};
     ctx.value<int>("v").set(k * k);
   }
   CHECK(store.key_count() == 10);

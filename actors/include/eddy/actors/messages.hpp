@@ -26,18 +26,28 @@ CAF_ADD_ATOM(eddy, eddy, stop_atom, "stop")
 CAF_ADD_ATOM(eddy, eddy, tick_atom, "tick")
 /// Self: a source reads its next batches.
 CAF_ADD_ATOM(eddy, eddy, pull_atom, "pull")
+/// Durable consumer -> partition: `ack, channel, position`: the consumer committed every
+/// record of the partition up to `position` arriving on its input `channel`, so the
+/// partition may drop them from its outbox.
+CAF_ADD_ATOM(eddy, eddy, ack_atom, "ack")
+/// Self: a partition at durability machine commits the batches processed since its last
+/// commit in one transaction (group commit).
+CAF_ADD_ATOM(eddy, eddy, sync_atom, "sync")
+/// Self: a partition's earliest processing-time timer may be due.
+CAF_ADD_ATOM(eddy, eddy, timer_atom, "timer")
 
 CAF_END_TYPE_ID_BLOCK(eddy)
 
 namespace eddy {
 
 /// The one interface of every stage of a job (source, operator, partition, sink), so that
-/// the runtime wires any stage to any other. Sources never receive batches and sinks never
-/// receive credit; their handlers for those ignore them.
+/// the runtime wires any stage to any other. Sources never receive batches, sinks never
+/// receive credit, only partitions receive acks; their handlers for those ignore them.
 using stage_actor =
   caf::typed_actor<caf::reacts_to<batch>,
                    caf::reacts_to<credit_atom, channel_id, uint32_t, recycled_buffer>,
                    caf::reacts_to<start_atom>, caf::reacts_to<stop_atom>, caf::reacts_to<tick_atom>,
-                   caf::reacts_to<pull_atom>>;
+                   caf::reacts_to<pull_atom>, caf::reacts_to<ack_atom, channel_id, uint64_t>,
+                   caf::reacts_to<sync_atom>, caf::reacts_to<timer_atom>>;
 
 } // namespace eddy

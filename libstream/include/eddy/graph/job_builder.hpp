@@ -8,6 +8,7 @@
 
 #include <caf/expected.hpp>
 
+#include "eddy/codec/records.hpp"
 #include "eddy/graph/job_graph.hpp"
 #include "eddy/graph/operators.hpp"
 
@@ -42,6 +43,10 @@ public:
   /// @private
   node_spec& node(size_t id) {
     return nodes_.at(id);
+  }
+  /// @private
+  [[nodiscard]] size_t size() const noexcept {
+    return nodes_.size();
   }
 
 private:
@@ -147,6 +152,9 @@ public:
     spec.make_output_buffer = [](size_t capacity) {
       return record_buffer_of<Out>{}.make_empty(capacity);
     };
+    spec.make_origin_router = [] {
+      return std::make_unique<origin_router<Out>>();
+    };
     return stream<Out>{*jb_, jb_->add(std::move(spec), id_)};
   }
 
@@ -164,25 +172,52 @@ public:
     , id_(id)
     , key_fn_(std::move(key_fn)) {}
 
+  /// Declares the version of the keyed function's state encoding (default 1). Durable state
+  /// written by an older version is upgraded on read by the functions given to `upgrade`;
+  /// without one, reading it fails with an error naming both versions.
+  keyed_stream& state_version(uint32_t version) {
+    schema_.version = version;
+    return *this;
+  }
+  /// Registers `fn(state name, bytes of version from) -> bytes of version from + 1`.
+  keyed_stream& upgrade(uint32_t from, state_schema::upgrade_fn fn) {
+    schema_.upgrades[from] = std::move(fn);
+    return *this;
+  }
+
   /// A keyed function with per-key state: `fn(const T&, keyed_context<K>&, collector<Out>&)`.
   /// Runs on P partition actors; all records of a key reach the same partition in order.
   template <class Out, class F>
   stream<Out> process(std::string name, F fn) {
+    return process<Out>(std::move(name), std::move(fn), no_timer_fn{});
+  }
+
+  /// The same with processing-time timers: `on_timer(const timer_fired&, keyed_context<K>&,
+  /// collector<Out>&)` runs for a key when a timer it registered falls due.
+  template <class Out, class F, class OnTimer>
+  stream<Out> process(std::string name, F fn, OnTimer on_timer) {
     auto key_fn = key_fn_;
-    auto make = [key_fn, fn](const instance_context&) {
-      return std::make_unique<keyed_logic<K, T, Out, KeyFn, F>>(key_fn, fn);
+    auto schema = schema_;
+    auto make = [key_fn, fn, on_timer, schema](const instance_context&) {
+      return std::make_unique<keyed_logic<K, T, Out, KeyFn, F, OnTimer>>(key_fn, fn, on_timer,
+                                                                         schema);
     };
     auto make_router = [key_fn] {
       return std::make_unique<hash_router<T, KeyFn>>(key_fn);
     };
-    return stream<T>{*jb_, id_}.template then<Out>(
+    auto result = stream<T>{*jb_, id_}.template then<Out>(
       std::move(name), node_kind::keyed, transform_factory{make}, router_factory{make_router});
+    auto& spec = jb_->node(jb_->size() - 1);
+    spec.encode_output = &encode_records<Out>;
+    spec.decode_output = &decode_records<Out>;
+    return result;
   }
 
 private:
   job_builder* jb_;
   size_t id_;
   KeyFn key_fn_;
+  state_schema schema_;
 };
 
 template <class T>
@@ -195,6 +230,9 @@ stream<T> job_builder::source(std::string name, source_def<T> def) {
   spec.make_source = std::move(def.make);
   spec.make_output_buffer = [](size_t capacity) {
     return record_buffer_of<T>{}.make_empty(capacity);
+  };
+  spec.make_origin_router = [] {
+    return std::make_unique<origin_router<T>>();
   };
   return stream<T>{*this, add(std::move(spec), std::nullopt)};
 }

@@ -40,6 +40,12 @@ struct node_spec {
   buffer_factory make_output_buffer;
   /// For keyed nodes: splits an upstream's output by this node's key.
   router_factory make_router;
+  /// Splits this node's output over several receivers of a non-keyed edge by origin (durable
+  /// jobs; see `origin_router`).
+  router_factory make_origin_router;
+  /// For keyed nodes: the output codec of the outbox (throws for types without one).
+  records_encoder encode_output = nullptr;
+  records_decoder decode_output = nullptr;
 };
 
 /// Default number of key partitions of a job (Flink's default max parallelism is 128 too).

@@ -4,7 +4,9 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "eddy/flow/output_channel.hpp"
@@ -13,6 +15,8 @@
 namespace eddy {
 
 class dead_letter_log;
+class journal_store;
+struct commit_batch;
 
 /// What an instance of a node learns about itself when the runtime creates its logic.
 struct instance_context {
@@ -24,6 +28,10 @@ struct instance_context {
   std::filesystem::path data_dir;
   /// Where malformed input goes; never null while the job runs.
   dead_letter_log* dead_letters = nullptr;
+  /// The job keeps durable state (--state.durability process or machine).
+  bool durable = false;
+  /// The producer id stamped into the origin of the records this instance makes (sources).
+  uint32_t producer = 0;
 };
 
 /// Reads records from the outside world. One instance per source actor; not thread-safe.
@@ -41,6 +49,12 @@ public:
   [[nodiscard]] virtual std::string position() const {
     return {};
   }
+  /// Skips the records at or below `position` (they were processed before a restart).
+  /// Returns false if the source cannot replay (stdin), whose records carry origin 0.
+  virtual bool seek(uint64_t position) {
+    (void) position;
+    return false;
+  }
 };
 
 /// A one-input operator: map, filter, flat_map, or a keyed function on one partition.
@@ -55,9 +69,37 @@ public:
   virtual void finish(record_buffer& out) {
     (void) out;
   }
-  /// Number of keys held (keyed logic only), for inspection.
+  /// Number of keys held in memory (keyed logic only), for inspection.
   [[nodiscard]] virtual size_t key_count() const noexcept {
     return 0;
+  }
+
+  // Durable state; only keyed logic holds state and implements these.
+
+  /// Version of the state encoding, recorded in the journal.
+  [[nodiscard]] virtual uint32_t state_version() const noexcept {
+    return 1;
+  }
+  /// Makes the state durable in `journal`, caching about `cache_bytes` of it in memory.
+  virtual void attach(journal_store& journal, size_t cache_bytes) {
+    (void) journal;
+    (void) cache_bytes;
+  }
+  /// Appends the state and timer changes since the last call to `batch`.
+  virtual void collect(commit_batch& batch) {
+    (void) batch;
+  }
+  /// Runs the timer function for up to `limit` timers due at `now` (processing time),
+  /// appending to `out`. Returns how many fired.
+  virtual size_t fire_timers(time_ms now, record_buffer& out, size_t limit) {
+    (void) now;
+    (void) out;
+    (void) limit;
+    return 0;
+  }
+  /// The earliest pending timer.
+  [[nodiscard]] virtual std::optional<time_ms> next_timer() {
+    return std::nullopt;
   }
 };
 
@@ -68,6 +110,23 @@ public:
   virtual void write(record_buffer& in) = 0;
   /// Makes everything written so far visible (called at the end and periodically).
   virtual void flush() {}
+
+  // Transactional sinks: the runtime commits `length()` with the input positions after
+  // each batch and calls `resume` with the committed length before a replay.
+
+  [[nodiscard]] virtual bool transactional() const noexcept {
+    return false;
+  }
+  virtual void resume(uint64_t length) {
+    (void) length;
+  }
+  [[nodiscard]] virtual uint64_t length() const noexcept {
+    return 0;
+  }
+  /// Makes everything written so far survive a power loss (durability machine).
+  virtual void sync() {
+    flush();
+  }
 };
 
 /// Splits a sender's output among the channels of a hash edge by the receiver's key.
@@ -84,6 +143,9 @@ using transform_factory = std::function<std::unique_ptr<transform_logic>(const i
 using sink_factory = std::function<std::unique_ptr<sink_logic>(const instance_context&)>;
 using router_factory = std::function<std::unique_ptr<router>()>;
 using buffer_factory = std::function<std::unique_ptr<record_buffer>(size_t capacity)>;
+/// Encodes a buffer's records into bytes and back (a partition's outbox).
+using records_encoder = void (*)(const record_buffer& in, std::string& out);
+using records_decoder = void (*)(std::string_view in, record_buffer& out);
 
 /// A typed source definition as returned by `jsonl_source<T>(...)` and friends.
 template <class T>

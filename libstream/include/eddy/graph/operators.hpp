@@ -21,7 +21,7 @@ public:
     auto& dst = typed<Out>(out).records;
     dst.reserve(dst.size() + src.size());
     for (auto& r : src) {
-      dst.push_back(record<Out>{fn_(std::as_const(r.value)), r.time});
+      dst.push_back(record<Out>{fn_(std::as_const(r.value)), r.time, r.origin});
     }
   }
 
@@ -57,7 +57,7 @@ public:
     auto& dst = typed<Out>(out).records;
     collector<Out> col{dst, no_time};
     for (auto& r : typed<In>(in).records) {
-      col.set_time(r.time);
+      col.set_input(r.time, r.origin);
       fn_(std::as_const(r.value), col);
     }
   }
@@ -66,28 +66,37 @@ private:
   F fn_;
 };
 
+/// The timer function of a keyed function that registers no timers.
+struct no_timer_fn {
+  template <class Ctx, class Out>
+  void operator()(const timer_fired&, Ctx&, Out&) const {
+    throw std::logic_error("a timer fired but the keyed function has no timer function "
+                           "(pass one to process())");
+  }
+};
+
 /// The logic of one key partition: finds the record's key, hands the user function that
-/// key's state, and drops the key once the function clears it.
-template <class K, class In, class Out, class KeyFn, class F>
+/// key's state, and drops the key once the function clears it. With a journal attached the
+/// state is durable (see `keyed_store`) and the timers live in the journal.
+template <class K, class In, class Out, class KeyFn, class F, class T = no_timer_fn>
 class keyed_logic final : public transform_logic {
 public:
-  keyed_logic(KeyFn key_fn, F fn)
+  keyed_logic(KeyFn key_fn, F fn, T on_timer = {}, state_schema schema = {})
     : key_fn_(std::move(key_fn))
-    , fn_(std::move(fn)) {}
+    , fn_(std::move(fn))
+    , on_timer_(std::move(on_timer))
+    , schema_(std::move(schema)) {}
   void process(record_buffer& in, record_buffer& out) override {
     auto& dst = typed<Out>(out).records;
     collector<Out> col{dst, no_time};
     for (auto& r : typed<In>(in).records) {
       K key = key_fn_(std::as_const(r.value));
-      auto& slot = store_.slot(key);
-      keyed_context<K> ctx{key, slot, store_.registry(), r.time};
-      col.set_time(r.time);
+      keyed_context<K> ctx{key, store_, timers_, r.time};
+      col.set_input(r.time, r.origin);
       fn_(std::as_const(r.value), ctx, col);
       // A key without state takes no memory: stateless functions and cleared keys leave
       // nothing behind.
-      if (ctx.cleared() || slot.empty()) {
-        store_.erase(key);
-      }
+      store_.done_with(key, ctx.slot(), ctx.cleared());
     }
   }
   size_t key_count() const noexcept override {
@@ -96,11 +105,64 @@ public:
   [[nodiscard]] const keyed_store<K>& store() const noexcept {
     return store_;
   }
+  uint32_t state_version() const noexcept override {
+    return schema_.version;
+  }
+  void attach(journal_store& journal, size_t cache_bytes) override {
+    journal_ = &journal;
+    store_.attach(&journal, &schema_, cache_bytes);
+  }
+  void collect(commit_batch& batch) override {
+    store_.collect(batch.changes);
+    timers_.collect(batch);
+  }
+  size_t fire_timers(time_ms now, record_buffer& out, size_t limit) override {
+    std::vector<timer_entry> due;
+    if (journal_ != nullptr) {
+      auto rows = journal_->due_timers(0, now, limit);
+      if (!rows) {
+        throw std::runtime_error(describe_journal_error(rows.error()));
+      }
+      due = std::move(*rows);
+    } else {
+      due = timers_.take_due(now, limit);
+    }
+    auto& dst = typed<Out>(out).records;
+    collector<Out> col{dst, no_time};
+    for (auto& t : due) {
+      if (journal_ != nullptr) {
+        timers_.remove(t.key, t.at_ms, t.tag, true);
+      }
+      K key = decode_key<K>(t.key);
+      keyed_context<K> ctx{key, store_, timers_, t.at_ms};
+      col.set_input(t.at_ms, 0);
+      on_timer_(timer_fired{t.at_ms, t.tag}, ctx, col);
+      store_.done_with(key, ctx.slot(), ctx.cleared());
+    }
+    return due.size();
+  }
+  std::optional<time_ms> next_timer() override {
+    auto result = timers_.earliest();
+    if (journal_ != nullptr) {
+      auto stored = journal_->next_timer(0);
+      if (!stored) {
+        throw std::runtime_error(describe_journal_error(stored.error()));
+      }
+      if (*stored && (!result || **stored < *result)) {
+        result = **stored;
+      }
+    }
+    return result;
+  }
 
 private:
   KeyFn key_fn_;
   F fn_;
+  T on_timer_;
+  state_schema schema_;
   keyed_store<K> store_;
+  timer_book timers_;
+  journal_store* journal_ = nullptr;
 };
 
 /// Routes records to partitions by `partition_of(key_hash(key_fn(value)), P)`.
@@ -119,6 +181,28 @@ public:
 
 private:
   KeyFn key_fn_;
+};
+
+/// Spreads records over several receivers of a non-keyed edge by their origin, in runs of
+/// `run` consecutive positions of a producer. Replay then takes the path the first run
+/// took, which keeps every producer-to-consumer path FIFO: what exactly-once needs (see
+/// `replay_filter`). Records without an origin go round-robin in runs.
+template <class T>
+class origin_router final : public router {
+public:
+  static constexpr uint64_t run = 256;
+
+  void route(record_buffer& out, std::vector<output_channel>& channels) override {
+    auto n = channels.size();
+    for (auto& r : typed<T>(out).records) {
+      uint64_t lane = r.origin != 0 ? origin_position(r.origin) / run + origin_producer(r.origin)
+                                    : unstamped_++ / run;
+      typed<T>(channels[lane % n].builder()).records.push_back(std::move(r));
+    }
+  }
+
+private:
+  uint64_t unstamped_ = 0;
 };
 
 } // namespace eddy

@@ -16,27 +16,41 @@ namespace eddy {
 /// Writes lines to a C stream with a large buffer. Owned by one sink instance.
 class line_writer {
 public:
-  /// Opens `path` for writing (truncating); "-" is stdout. Throws std::runtime_error naming
-  /// the path on failure.
-  explicit line_writer(const std::filesystem::path& path);
+  /// Opens `path` for writing, truncating it unless `keep` (then appending); "-" is stdout.
+  /// Throws std::runtime_error naming the path on failure.
+  explicit line_writer(const std::filesystem::path& path, bool keep = false);
   ~line_writer();
   line_writer(const line_writer&) = delete;
   line_writer& operator=(const line_writer&) = delete;
 
   void write_line(const std::string& line);
   void flush();
+  /// Flushes and fsyncs (power-loss safe).
+  void sync();
+  /// Cuts the file back to `length` bytes (its committed length after a crash) and goes on
+  /// writing there. Throws std::runtime_error if the file is shorter.
+  void truncate_to(uint64_t length);
+  /// Bytes in the file: its length at open (appending) or truncation, plus what was written.
+  [[nodiscard]] uint64_t length() const noexcept {
+    return written_;
+  }
 
 private:
   std::FILE* file_;
+  uint64_t written_ = 0;
   bool owns_;
   std::filesystem::path path_;
 };
 
+/// Writes JSON lines. A file sink with durable state is transactional: the runtime records
+/// its committed length with its input positions, and after a crash cuts the file back to
+/// that length before the replay, so that no line is lost or written twice.
 template <json_codable T>
 class jsonl_sink_logic final : public sink_logic {
 public:
-  explicit jsonl_sink_logic(const std::filesystem::path& path)
-    : writer_(path) {}
+  jsonl_sink_logic(const std::filesystem::path& path, bool transactional)
+    : writer_(path, transactional)
+    , transactional_(transactional) {}
   void write(record_buffer& in) override {
     for (auto& r : typed<T>(in).records) {
       writer_.write_line(to_json_line(r.value));
@@ -45,9 +59,22 @@ public:
   void flush() override {
     writer_.flush();
   }
+  bool transactional() const noexcept override {
+    return transactional_;
+  }
+  void resume(uint64_t length) override {
+    writer_.truncate_to(length);
+  }
+  uint64_t length() const noexcept override {
+    return writer_.length();
+  }
+  void sync() override {
+    writer_.sync();
+  }
 
 private:
   line_writer writer_;
+  bool transactional_;
 };
 
 /// One JSON line per record. With parallelism N > 1, instance i writes `path.i`.
@@ -58,7 +85,7 @@ sink_def<T> jsonl_sink(std::filesystem::path path) {
     if (ctx.instances > 1) {
       target += "." + std::to_string(ctx.index);
     }
-    return std::make_unique<jsonl_sink_logic<T>>(target);
+    return std::make_unique<jsonl_sink_logic<T>>(target, ctx.durable);
   }};
 }
 
@@ -66,7 +93,7 @@ sink_def<T> jsonl_sink(std::filesystem::path path) {
 template <json_codable T>
 sink_def<T> stdout_sink() {
   return {[](const instance_context&) -> std::unique_ptr<sink_logic> {
-            return std::make_unique<jsonl_sink_logic<T>>("-");
+            return std::make_unique<jsonl_sink_logic<T>>("-", false);
           },
           1};
 }

@@ -36,7 +36,8 @@ public:
         continue;
       }
       if (auto value = parse_json<T>(line_, reason)) {
-        dst.push_back(record<T>{std::move(*value), no_time});
+        auto origin = replayable() ? make_origin(ctx_.producer, number) : origin_t{0};
+        dst.push_back(record<T>{std::move(*value), no_time, origin});
         ++n;
       } else {
         ctx_.dead_letters->add(dead_letter{ctx_.node, number, line_, reason});
@@ -49,12 +50,25 @@ public:
     return blocking_;
   }
 
+  bool seek(uint64_t position) override {
+    if (!replayable()) {
+      return false;
+    }
+    while (reader_.line_number() < position && reader_.next(line_)) {
+    }
+    return true;
+  }
+
   std::string position() const override {
     return "line " + std::to_string(reader_.line_number()) + ", byte " +
            std::to_string(reader_.offset());
   }
 
 private:
+  bool replayable() const noexcept {
+    return !blocking_ && ctx_.producer != 0;
+  }
+
   static bool is_blank(const std::string& s) noexcept {
     return s.find_first_not_of(" \t\r") == std::string::npos;
   }
@@ -91,7 +105,8 @@ public:
     : count_(count)
     , make_(std::move(make))
     , next_(ctx.index)
-    , step_(ctx.instances) {}
+    , step_(ctx.instances)
+    , producer_(ctx.producer) {}
 
   bool poll(record_buffer& out, size_t max) override {
     auto& dst = typed<T>(out).records;
@@ -99,7 +114,7 @@ public:
       if (count_ != 0 && next_ >= count_) {
         return false;
       }
-      dst.push_back(record<T>{make_(next_), no_time});
+      dst.push_back(record<T>{make_(next_), no_time, make_origin(producer_, next_ + 1)});
       next_ += step_;
     }
     return count_ == 0 || next_ < count_;
@@ -109,11 +124,20 @@ public:
     return "sequence " + std::to_string(next_);
   }
 
+  /// Positions are i + 1: skips every i below `position`.
+  bool seek(uint64_t position) override {
+    while (next_ < position) {
+      next_ += step_;
+    }
+    return true;
+  }
+
 private:
   uint64_t count_;
   F make_;
   uint64_t next_;
   uint64_t step_;
+  uint32_t producer_;
 };
 
 template <class F>

@@ -45,10 +45,25 @@ struct journal_meta {
 struct state_change {
   /// The encoded key.
   std::string key;
-  /// Name of the state (see `state_registry`).
+  /// Name of the state (see `state_registry`); empty with no value clears every state of
+  /// the key.
   std::string name;
   /// The encoded value; nullopt clears the state.
   std::optional<std::string> value;
+};
+
+/// A state row as stored: its encoded value and the state version that encoded it.
+struct stored_state {
+  std::string value;
+  uint32_t version = 0;
+};
+
+/// Output records of a partition kept until every durable consumer downstream committed
+/// them: the encoded records with positions first..last of the partition's output.
+struct outbox_entry {
+  uint64_t first = 0;
+  uint64_t last = 0;
+  std::string payload;
 };
 
 /// A timer of one key.
@@ -65,9 +80,14 @@ struct timer_entry {
 /// Everything one processed batch changes; committed atomically.
 struct commit_batch {
   std::vector<state_change> changes;
-  /// New positions (input channel, last applied sequence number); never smaller than the
-  /// stored position of the channel.
-  std::vector<std::pair<uint32_t, uint64_t>> positions;
+  /// New positions (input key, last applied position); never smaller than the stored
+  /// position of the key. Partitions key positions by (channel, producer), see
+  /// `replay_filter`; sinks also keep their output file's length under key 0.
+  std::vector<std::pair<uint64_t, uint64_t>> positions;
+  /// Output to keep until downstream committed it.
+  std::vector<outbox_entry> outbox_added;
+  /// Drops the outbox entries whose last position is at or below this (0: none).
+  uint64_t outbox_acked = 0;
   std::vector<timer_entry> timers_added;
   std::vector<timer_entry> timers_removed;
   /// Where the changes come from, kept in the journal for inspection.
@@ -119,8 +139,15 @@ public:
   /// The value of state `name` of `key`, nullopt if it has none.
   [[nodiscard]] caf::expected<std::optional<std::string>> get(std::string_view key,
                                                               std::string_view name);
-  /// The last applied sequence number of every input channel that has one.
-  [[nodiscard]] caf::expected<std::map<uint32_t, uint64_t>> positions();
+  /// The value and version of state `name` of `key`, nullopt if it has none.
+  [[nodiscard]] caf::expected<std::optional<stored_state>> read(std::string_view key,
+                                                                std::string_view name);
+  /// The last applied position of every input key that has one.
+  [[nodiscard]] caf::expected<std::map<uint64_t, uint64_t>> positions();
+  /// The outbox entries ending after `position`, in order.
+  [[nodiscard]] caf::expected<std::vector<outbox_entry>> outbox_after(uint64_t position);
+  /// The earliest timer of `kind`, if any.
+  [[nodiscard]] caf::expected<std::optional<int64_t>> next_timer(int kind);
   /// The newest `limit` journaled changes of `key`, newest first.
   [[nodiscard]] caf::expected<std::vector<journal_entry>> history(std::string_view key,
                                                                   size_t limit);
@@ -165,7 +192,7 @@ private:
   [[nodiscard]] caf::error apply(const commit_batch& batch, uint64_t& seq);
   [[nodiscard]] caf::error apply_change(const state_change& change, const commit_batch& batch,
                                         uint64_t seq);
-  [[nodiscard]] caf::error apply_position(uint32_t channel, uint64_t seq);
+  [[nodiscard]] caf::error apply_position(uint64_t channel, uint64_t seq);
   [[nodiscard]] caf::error delete_old_changes(size_t keep_per_key);
   void rollback() noexcept;
   [[nodiscard]] sqlite3_stmt* stmt(size_t id) const noexcept {

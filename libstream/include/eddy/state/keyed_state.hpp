@@ -1,25 +1,73 @@
 #pragma once
 
+#include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <typeinfo>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
+#include "eddy/codec/binary.hpp"
 #include "eddy/flow/record.hpp"
+#include "eddy/state/journal_store.hpp"
 
 namespace eddy {
 
+namespace detail {
+
+/// Appends `bytes` with a 4-byte length prefix (the framing of map and list state).
+void append_field(std::string& out, std::string_view bytes);
+/// Reads the next field written by `append_field` at `pos`; throws std::runtime_error if
+/// the bytes end early.
+std::string_view next_field(std::string_view in, size_t& pos);
+
+[[noreturn]] void throw_not_codable(const std::type_info& type);
+
+template <class T>
+void encode_state(const T& value, std::string& out) {
+  if constexpr (state_codable<T>) {
+    encode_value(value, out);
+  } else {
+    (void) value;
+    (void) out;
+    throw_not_codable(typeid(T));
+  }
+}
+
+template <class T>
+void decode_state(std::string_view bytes, T& value) {
+  if constexpr (state_codable<T>) {
+    std::string reason;
+    if (!decode_value(bytes, value, reason)) {
+      throw std::runtime_error("cannot decode a stored state value: " + reason);
+    }
+  } else {
+    (void) bytes;
+    (void) value;
+    throw_not_codable(typeid(T));
+  }
+}
+
+} // namespace detail
+
 /// One named piece of state of one key. Cells live in a partition's `keyed_store` and are
-/// only touched by the partition's actor; not thread-safe.
+/// only touched by the partition's actor; not thread-safe. Durable partitions encode them
+/// into the journal with the type's CAF `inspect` (or JSON hooks).
 class state_cell {
 public:
   virtual ~state_cell() = default;
   [[nodiscard]] virtual bool empty() const noexcept = 0;
+  /// Writes the content into `out` (replacing it); called only when not empty.
+  virtual void encode(std::string& out) const = 0;
+  /// Replaces the content with what `encode` wrote; throws std::runtime_error on bad bytes.
+  virtual void decode(std::string_view bytes) = 0;
 };
 
 /// A single value per key, absent until first set (Flink's ValueState).
@@ -47,6 +95,19 @@ public:
   }
   bool empty() const noexcept override {
     return !value_;
+  }
+  void encode(std::string& out) const override {
+    detail::encode_state(*value_, out);
+  }
+  void decode(std::string_view bytes) override {
+    if constexpr (std::is_default_constructible_v<T>) {
+      T v{};
+      detail::decode_state(bytes, v);
+      value_ = std::move(v);
+    } else {
+      (void) bytes;
+      detail::throw_not_codable(typeid(T));
+    }
   }
 
 private:
@@ -84,9 +145,73 @@ public:
   bool empty() const noexcept override {
     return entries_.empty();
   }
+  void encode(std::string& out) const override {
+    out.clear();
+    std::string field;
+    for (const auto& [k, v] : entries_) {
+      detail::encode_state(k, field);
+      detail::append_field(out, field);
+      detail::encode_state(v, field);
+      detail::append_field(out, field);
+    }
+  }
+  void decode(std::string_view bytes) override {
+    entries_.clear();
+    for (size_t pos = 0; pos < bytes.size();) {
+      MK k{};
+      MV v{};
+      detail::decode_state(detail::next_field(bytes, pos), k);
+      detail::decode_state(detail::next_field(bytes, pos), v);
+      entries_.insert_or_assign(std::move(k), std::move(v));
+    }
+  }
 
 private:
   container entries_;
+};
+
+/// An ordered list per key (Flink's ListState): append, read, replace.
+template <class T>
+class list_state final : public state_cell {
+public:
+  void add(T value) {
+    items_.push_back(std::move(value));
+  }
+  [[nodiscard]] const std::vector<T>& get() const noexcept {
+    return items_;
+  }
+  /// Replaces the whole list.
+  void update(std::vector<T> items) {
+    items_ = std::move(items);
+  }
+  void clear() noexcept {
+    items_.clear();
+  }
+  [[nodiscard]] size_t size() const noexcept {
+    return items_.size();
+  }
+  bool empty() const noexcept override {
+    return items_.empty();
+  }
+  void encode(std::string& out) const override {
+    out.clear();
+    std::string field;
+    for (const auto& x : items_) {
+      detail::encode_state(x, field);
+      detail::append_field(out, field);
+    }
+  }
+  void decode(std::string_view bytes) override {
+    items_.clear();
+    for (size_t pos = 0; pos < bytes.size();) {
+      T x{};
+      detail::decode_state(detail::next_field(bytes, pos), x);
+      items_.push_back(std::move(x));
+    }
+  }
+
+private:
+  std::vector<T> items_;
 };
 
 /// Names of the states a partition's keyed function uses, numbered in order of first use,
@@ -111,29 +236,96 @@ private:
   std::vector<entry> entries_;
 };
 
-/// All state cells of one key, indexed by state id.
+/// The version of a keyed function's state encoding and the functions that upgrade rows
+/// written by older versions, applied when a row is read.
+struct state_schema {
+  using upgrade_fn = std::function<std::string(std::string_view name, std::string_view bytes)>;
+
+  uint32_t version = 1;
+  /// upgrades[v] turns the bytes of a state written by version v into version v + 1.
+  std::map<uint32_t, upgrade_fn> upgrades;
+
+  /// The bytes of `row` in the current version. Throws std::runtime_error naming the state,
+  /// the key and both versions when the row is newer or no upgrade path exists.
+  [[nodiscard]] std::string bring_up_to_date(stored_state row, std::string_view name,
+                                             std::string_view key) const;
+};
+
+/// All state cells of one key, indexed by state id, with what the durable store tracks.
 struct key_slot {
   std::vector<std::unique_ptr<state_cell>> cells;
+  /// Per cell: a hash of the encoding last committed (0: none), to skip unchanged cells.
+  std::vector<uint64_t> committed_hash;
+  /// Per cell: accessed since the last commit, so possibly changed.
+  std::vector<uint8_t> touched;
+  /// The key is in the store's list of touched keys.
+  bool listed = false;
+  /// The journal holds nothing for this key (new since a clear): nothing to load.
+  bool fresh = false;
+  /// Accessed since the last eviction sweep (CLOCK).
+  bool referenced = false;
+  /// Approximate memory held, for the cache budget.
+  size_t bytes = 0;
 
   [[nodiscard]] bool empty() const noexcept;
 };
 
-/// The state of every key of one partition, in memory (the durable-state work puts a
-/// SQLite journal and a bounded cache behind this interface). Owned by one partition
-/// actor; not thread-safe.
+/// The time of a fired timer, with its tag.
+struct timer_fired {
+  time_ms at = 0;
+  std::string tag;
+};
+
+/// Processing-time timers of one partition. In memory: all of them. Durable: only the
+/// changes since the last commit; the journal holds the rest.
+class timer_book {
+public:
+  void add(std::string key, time_ms at, std::string tag, bool durable);
+  void remove(std::string key, time_ms at, std::string tag, bool durable);
+  /// Moves the pending changes into `batch`.
+  void collect(commit_batch& batch);
+  /// In memory only: the due timers, earliest first, removed from the book.
+  std::vector<timer_entry> take_due(time_ms now, size_t limit);
+  /// In memory: the earliest timer; durable: the earliest added and not yet committed.
+  [[nodiscard]] std::optional<time_ms> earliest() const;
+
+private:
+  std::set<std::tuple<time_ms, std::string, std::string>> memory_;
+  std::vector<timer_entry> added_;
+  std::vector<timer_entry> removed_;
+};
+
+/// The state of every key of one partition. In memory, or durable: attached to the
+/// partition's journal, keys are read lazily, changes are collected per commit, coalesced
+/// per key and state, and clean keys are evicted beyond the cache budget. Owned by one
+/// partition actor; not thread-safe.
 template <class K>
 class keyed_store {
 public:
-  key_slot& slot(const K& key) {
-    return keys_[key];
+  /// Makes the store durable: state is read from and collected for `journal`.
+  void attach(journal_store* journal, const state_schema* schema, size_t cache_bytes) {
+    journal_ = journal;
+    schema_ = schema;
+    cache_bytes_ = cache_bytes;
   }
-  void erase(const K& key) {
-    keys_.erase(key);
+  [[nodiscard]] bool durable() const noexcept {
+    return journal_ != nullptr;
+  }
+
+  key_slot& slot(const K& key) {
+    auto [i, added] = keys_.try_emplace(key);
+    if (added && durable()) {
+      i->second.fresh = cleared_.count(key) > 0;
+      bytes_ += slot_overhead;
+    }
+    i->second.referenced = true;
+    return i->second;
   }
   [[nodiscard]] const key_slot* find(const K& key) const {
     auto i = keys_.find(key);
     return i == keys_.end() ? nullptr : &i->second;
   }
+  /// Keys held in memory (durable: the cached ones).
   [[nodiscard]] size_t key_count() const noexcept {
     return keys_.size();
   }
@@ -147,20 +339,186 @@ public:
     }
   }
 
+  /// Cell `id` of `key` for a keyed function: created on first use, read from the journal
+  /// if the store is durable, and marked as possibly changed.
+  template <class Cell>
+  Cell& cell(const K& key, key_slot& slot, size_t id) {
+    auto& cells = slot.cells;
+    if (cells.size() <= id) {
+      cells.resize(id + 1);
+      slot.committed_hash.resize(id + 1);
+      slot.touched.resize(id + 1);
+    }
+    if (!cells[id]) {
+      cells[id] = std::make_unique<Cell>();
+      if (durable() && !slot.fresh) {
+        load(key, slot, id);
+      }
+    }
+    if (durable()) {
+      slot.touched[id] = 1;
+      if (!slot.listed) {
+        slot.listed = true;
+        touched_.push_back(key);
+      }
+    }
+    return static_cast<Cell&>(*cells[id]);
+  }
+
+  /// Called after the keyed function ran for `key`: drops the key if it was cleared or
+  /// holds nothing. Durable: a clear deletes every state of the key at the next commit.
+  void done_with(const K& key, key_slot& slot, bool cleared) {
+    if (cleared && durable()) {
+      cleared_.insert(key);
+    }
+    // Durable: a touched key stays until the commit writes its (possibly empty) state.
+    if (cleared || (slot.empty() && !slot.listed)) {
+      erase(key, slot);
+    }
+  }
+
+  /// Durable: appends the changes since the last call (one per touched key and state, the
+  /// clears first), then evicts clean keys beyond the cache budget.
+  void collect(std::vector<state_change>& out) {
+    for (const auto& key : cleared_) {
+      out.push_back(state_change{encode_key(key), std::string{}, std::nullopt});
+    }
+    cleared_.clear();
+    std::string bytes;
+    for (const auto& key : touched_) {
+      auto i = keys_.find(key);
+      if (i == keys_.end()) {
+        continue;
+      }
+      auto& slot = i->second;
+      slot.listed = false;
+      slot.fresh = false;
+      auto encoded_key = encode_key(key);
+      size_t held = slot_overhead + encoded_key.size();
+      for (size_t id = 0; id < slot.cells.size(); ++id) {
+        auto* c = slot.cells[id].get();
+        if (c == nullptr) {
+          continue;
+        }
+        if (slot.touched[id] != 0) {
+          slot.touched[id] = 0;
+          uint64_t h = 0;
+          if (!c->empty()) {
+            c->encode(bytes);
+            h = hash_of(bytes);
+          }
+          if (h != slot.committed_hash[id]) {
+            slot.committed_hash[id] = h;
+            out.push_back(state_change{encoded_key, registry_.name(id),
+                                       h == 0 ? std::nullopt : std::optional<std::string>{bytes}});
+          }
+          held += c->empty() ? 0 : bytes.size();
+        } else {
+          held += slot.bytes / slot.cells.size();
+        }
+      }
+      bytes_ += held;
+      bytes_ -= std::min(bytes_, slot.bytes);
+      slot.bytes = held;
+      if (slot.empty()) {
+        erase(key, slot);
+      }
+    }
+    touched_.clear();
+    evict();
+  }
+
+  /// Approximate memory held by cached keys.
+  [[nodiscard]] size_t cached_bytes() const noexcept {
+    return bytes_;
+  }
+
 private:
+  static constexpr size_t slot_overhead = 96;
+
+  static uint64_t hash_of(const std::string& bytes) noexcept {
+    // FNV-1a; 0 is reserved for "empty".
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : bytes) {
+      h = (h ^ c) * 1099511628211ULL;
+    }
+    return h == 0 ? 1 : h;
+  }
+
+  void load(const K& key, key_slot& slot, size_t id) {
+    auto encoded_key = encode_key(key);
+    const auto& name = registry_.name(id);
+    auto row = journal_->read(encoded_key, name);
+    if (!row) {
+      throw std::runtime_error(describe_error(row.error()));
+    }
+    if (!*row) {
+      return;
+    }
+    auto bytes = schema_->bring_up_to_date(std::move(**row), name, encoded_key);
+    slot.cells[id]->decode(bytes);
+    slot.committed_hash[id] = (*row)->version == schema_->version ? hash_of(bytes) : 0;
+    slot.bytes += bytes.size();
+    bytes_ += bytes.size();
+  }
+
+  void erase(const K& key, key_slot& slot) {
+    bytes_ -= std::min(bytes_, slot.bytes + slot_overhead);
+    keys_.erase(key);
+  }
+
+  /// Drops clean keys not referenced since the last sweep until the cache fits its budget
+  /// (a CLOCK approximation of least-recently-used).
+  void evict() {
+    if (bytes_ <= cache_bytes_) {
+      return;
+    }
+    for (int round = 0; round < 2 && bytes_ > cache_bytes_; ++round) {
+      for (auto i = keys_.begin(); i != keys_.end() && bytes_ > cache_bytes_;) {
+        auto& slot = i->second;
+        if (slot.referenced) {
+          slot.referenced = false;
+          ++i;
+          continue;
+        }
+        bytes_ -= std::min(bytes_, slot.bytes + slot_overhead);
+        i = keys_.erase(i);
+      }
+    }
+  }
+
+  static std::string describe_error(const caf::error& err);
+
   std::unordered_map<K, key_slot> keys_;
   state_registry registry_;
+  journal_store* journal_ = nullptr;
+  const state_schema* schema_ = nullptr;
+  size_t cache_bytes_ = 0;
+  size_t bytes_ = 0;
+  /// Keys touched since the last collect, in order of first touch.
+  std::vector<K> touched_;
+  /// Keys cleared since the last collect.
+  std::set<K> cleared_;
 };
 
-/// What a keyed function sees of the current record's key: its id and its state.
-/// Lives on the stack of one call.
+/// The text of a journal error, for exceptions thrown from state reads.
+std::string describe_journal_error(const caf::error& err);
+
+template <class K>
+std::string keyed_store<K>::describe_error(const caf::error& err) {
+  return describe_journal_error(err);
+}
+
+/// What a keyed function sees of the current record's key: its id, its state and its
+/// timers. Lives on the stack of one call.
 template <class K>
 class keyed_context {
 public:
-  keyed_context(const K& key, key_slot& slot, state_registry& registry, time_ms time) noexcept
+  keyed_context(const K& key, keyed_store<K>& store, timer_book& timers, time_ms time)
     : key_(&key)
-    , slot_(&slot)
-    , registry_(&registry)
+    , store_(&store)
+    , slot_(&store.slot(key))
+    , timers_(&timers)
     , time_(time) {}
 
   [[nodiscard]] const K& key() const noexcept {
@@ -181,6 +539,11 @@ public:
     return cell<map_state<MK, MV>>(name);
   }
 
+  template <class T>
+  list_state<T>& list(std::string_view name) {
+    return cell<list_state<T>>(name);
+  }
+
   /// Drops every state of this key once the function returns.
   void clear() noexcept {
     cleared_ = true;
@@ -189,23 +552,32 @@ public:
     return cleared_;
   }
 
+  /// Calls the partition's timer function for this key at processing time `at_ms` (wall
+  /// clock, ms since the epoch), once; again after a restart if it fell due meanwhile.
+  /// A timer is identified by (key, time, tag): registering it twice keeps one.
+  void register_timer(time_ms at_ms, std::string tag = {}) {
+    timers_->add(encode_key(*key_), at_ms, std::move(tag), store_->durable());
+  }
+  void delete_timer(time_ms at_ms, std::string tag = {}) {
+    timers_->remove(encode_key(*key_), at_ms, std::move(tag), store_->durable());
+  }
+
+  /// @private Used by the runtime once the function returned.
+  key_slot& slot() noexcept {
+    return *slot_;
+  }
+
 private:
   template <class Cell>
   Cell& cell(std::string_view name) {
-    auto id = registry_->id_of(name, typeid(Cell));
-    auto& cells = slot_->cells;
-    if (cells.size() <= id) {
-      cells.resize(id + 1);
-    }
-    if (!cells[id]) {
-      cells[id] = std::make_unique<Cell>();
-    }
-    return static_cast<Cell&>(*cells[id]);
+    auto id = store_->registry().id_of(name, typeid(Cell));
+    return store_->template cell<Cell>(*key_, *slot_, id);
   }
 
   const K* key_;
+  keyed_store<K>* store_;
   key_slot* slot_;
-  state_registry* registry_;
+  timer_book* timers_;
   time_ms time_;
   bool cleared_ = false;
 };
