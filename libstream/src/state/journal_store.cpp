@@ -7,6 +7,11 @@
 #include <limits>
 #include <system_error>
 
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <sqlite3.h>
 
 #include "eddy/core/assert.hpp"
@@ -248,12 +253,19 @@ caf::expected<std::unique_ptr<sqlite3, sqlite_closer>> open_db(const fs::path& f
   if (rc != SQLITE_OK) {
     return sqlite_error(rc, db.get(), file, "open");
   }
+  // SQLite silently opens an unwritable file read-only; its first read would then leave
+  // read-only -wal/-shm files behind that keep the journal unwritable after a fix.
+  if (sqlite3_db_readonly(db.get(), "main") == 1) {
+    return make_error(errc::io_failure, "journal " + file.string() +
+                                          " is readonly (its file or file system is not writable); "
+                                          "fix its permissions or use another --data-dir");
+  }
   sqlite3_extended_result_codes(db.get(), 1);
   sqlite3_busy_timeout(db.get(), journal_busy_timeout_ms);
   return db;
 }
 
-caf::error configure(sqlite3* db, const fs::path& file, durability d) {
+caf::error configure_wal(sqlite3* db, const fs::path& file) {
   std::string mode;
   auto on_mode = [&](sqlite3_stmt* s) {
     mode = column_string(s, 0);
@@ -264,6 +276,13 @@ caf::error configure(sqlite3* db, const fs::path& file, durability d) {
   if (mode != "wal") {
     return make_error(errc::io_failure, "cannot open journal " + file.string() +
                                           ": the file system does not support WAL mode");
+  }
+  return {};
+}
+
+caf::error configure(sqlite3* db, const fs::path& file, durability d) {
+  if (auto err = configure_wal(db, file)) {
+    return err;
   }
   return exec(db, file, "open",
               d == durability::machine ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
@@ -379,6 +398,69 @@ caf::error create_schema(sqlite3* db, const fs::path& file, const journal_meta& 
   return err;
 }
 
+/// fsyncs `path` (a file or a directory); a failure is an I/O error naming it.
+caf::error sync_path(const fs::path& path, int flags) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    auto err =
+      make_error(errc::io_failure, "cannot sync " + path.string() + ": " + std::strerror(errno));
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    return err;
+  }
+  ::close(fd);
+  return {};
+}
+
+/// Creates a new journal atomically: builds it under a temporary name without syncing each
+/// step, then renames it into place, so that a crash leaves either no journal or a
+/// complete empty one (and creating 128 partitions takes milliseconds, not seconds). At
+/// durability machine the file and its directory are synced before and after the rename.
+caf::error create_file(const fs::path& file, const journal_meta& meta, durability d) {
+  auto tmp = file;
+  tmp += ".new";
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  {
+    auto db = open_db(tmp);
+    if (!db) {
+      return db.error();
+    }
+    auto err = exec(db->get(), tmp, "create", "PRAGMA synchronous=OFF");
+    if (!err) {
+      err = configure_wal(db->get(), tmp);
+    }
+    if (!err) {
+      err = exec(db->get(), tmp, "create", "PRAGMA synchronous=OFF");
+    }
+    if (!err) {
+      err = create_schema(db->get(), tmp, meta);
+    }
+    if (err) {
+      db->reset();
+      fs::remove(tmp, ec);
+      return err;
+    }
+    // Closing the last connection checkpoints the WAL into the file and removes it.
+  }
+  if (d == durability::machine) {
+    if (auto err = sync_path(tmp, O_RDONLY)) {
+      return err;
+    }
+  }
+  fs::rename(tmp, file, ec);
+  if (ec) {
+    return make_error(errc::io_failure,
+                      "cannot create journal " + file.string() + ": " + ec.message());
+  }
+  if (d == durability::machine) {
+    return sync_path(file.parent_path().empty() ? fs::path{"."} : file.parent_path(),
+                     O_RDONLY | O_DIRECTORY);
+  }
+  return {};
+}
+
 } // namespace
 
 void sqlite_closer::operator()(sqlite3* db) const noexcept {
@@ -402,6 +484,11 @@ caf::expected<journal_store> journal_store::open(const fs::path& file, const jou
                                                  durability d) {
   if (auto err = create_parent(file)) {
     return err;
+  }
+  if (std::error_code ec; !fs::exists(file, ec)) {
+    if (auto err = create_file(file, meta, d)) {
+      return err;
+    }
   }
   auto db = open_db(file);
   if (!db) {
