@@ -57,12 +57,25 @@ std::filesystem::path journal_path(const std::filesystem::path& data_dir, const 
   return data_dir / g.name() / spec.name / file;
 }
 
+/// "node:instances,..." of every node of `g`.
+std::string topology_of(const job_graph& g) {
+  std::string result;
+  for (size_t n = 0; n < g.nodes().size(); ++n) {
+    result += (n == 0 ? "" : ",") + g.node(n).name + ":" + std::to_string(g.instances(n));
+  }
+  return result;
+}
+
 /// Opens the journal of a partition or a transactional sink and reads its positions; a
 /// transactional sink cuts its output back to the committed length.
 caf::error open_journal(detail::stage_init& init, const job_graph& g, const node_spec& spec,
                         const std::filesystem::path& data_dir, durability level) {
-  journal_meta meta{g.name(), spec.name, init.ctx.index, init.ctx.instances,
-                    init.transform ? init.transform->state_version() : 1};
+  journal_meta meta{g.name(),
+                    spec.name,
+                    init.ctx.index,
+                    init.ctx.instances,
+                    init.transform ? init.transform->state_version() : 1,
+                    topology_of(g)};
   auto journal = journal_store::open(journal_path(data_dir, g, spec, init.ctx.index), meta, level);
   if (!journal) {
     return journal.error();

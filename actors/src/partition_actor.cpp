@@ -1,13 +1,15 @@
 // A key partition. Without durable state it is a transform stage like any other. With a
 // journal it is the exactly-once unit of the job:
 //   - the replay filter drops the records it applied before a crash;
-//   - after each batch one transaction commits the state changes (coalesced per key and
-//     state), the input positions, the timer changes and the batch's output (the outbox);
+//   - one transaction commits the state changes (coalesced per key and state), the input
+//     positions, the timer changes and the output (the outbox) of a batch, or of all the
+//     batches that were waiting in the mailbox (group commit: a commit rewrites every page
+//     it touches, so small transactions cost far more than their rows);
 //   - output is released downstream only after that commit, and stays in the outbox until
 //     every durable consumer downstream acknowledged it, so a restart re-sends exactly
 //     what may have been lost;
-//   - at durability machine the batches waiting in the mailbox share one commit (one
-//     fsync): group commit, with their output and credit held until it is done.
+//   - output and credit of a group are held until its commit is done; at durability
+//     machine the commit is one fsync for the whole group.
 
 #include <chrono>
 
@@ -169,7 +171,7 @@ void on_batch(self_ptr self, batch& b) {
   if (b.last) {
     st.in->mark_finished();
   }
-  bool group = st.journal && st.init->opts.state.level == durability::machine;
+  bool group = st.journal != nullptr;
   if (st.in->all_finished()) {
     finish_input(self);
   } else if (!group) {

@@ -329,6 +329,7 @@ meta_map meta_values(const journal_meta& meta) {
           {"partition", std::to_string(meta.partition)},
           {"partitions", std::to_string(meta.partitions)},
           {"state_version", std::to_string(meta.state_version)},
+          {"topology", meta.topology},
           {"format_version", std::to_string(journal_format_version)}};
 }
 
@@ -355,7 +356,7 @@ caf::error check_format(const meta_map& stored, const fs::path& file) {
 /// Refuses a journal written for another job, operator, partition or partition count.
 caf::error check_owner(const meta_map& stored, const journal_meta& meta, const fs::path& file) {
   auto wanted = meta_values(meta);
-  for (const char* field : {"job", "op", "partition", "partitions"}) {
+  for (const char* field : {"job", "op", "partition", "partitions", "topology"}) {
     auto i = stored.find(field);
     if (i == stored.end()) {
       return corrupt_error(file, std::string{"its metadata has no "} + field);

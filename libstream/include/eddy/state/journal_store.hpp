@@ -39,6 +39,9 @@ struct journal_meta {
   uint32_t partitions = 1;
   /// Version of the encoding of state values; recorded with every state row.
   uint32_t state_version = 1;
+  /// The instance counts of the job's nodes ("lines:1,split:2,count:128"): positions are
+  /// kept per channel, so a job whose shape changed cannot use them.
+  std::string topology;
 };
 
 /// A new value of one named state of one key.
