@@ -1,15 +1,19 @@
-// eddy-bench: throughput and memory of the engine beside a hand-written CAF baseline.
+// eddy-bench: throughput and memory of the engine beside hand-written baselines.
 //
-// Every measured variant (one case on the engine, or on the baseline) runs in a child process
-// (this executable re-executed with the hidden `--run-one CASE engine|baseline`), so that the
-// peak RSS the child reports through getrusage belongs to that variant alone. The parent runs
-// engine and baseline alternately --runs times, reports the medians and the ratio.
+// Every measured variant (the engine with some state durability, or a baseline) runs in a
+// child process (this executable re-executed with the hidden `--run-one CASE VARIANT`), so that
+// the peak RSS the child reports through getrusage belongs to that variant alone, and in a
+// fresh temporary data dir under --data-dir. The parent runs the variants of a case in turn
+// --runs times, rotating which goes first, and reports the medians and the ratios.
 //
-// The baseline is what one would write with CAF alone: a producer and a consumer actor
+// The CAF baseline is what one would write with CAF alone: a producer and a consumer actor
 // (event_based, plain caf::behavior) passing std::vector batches of the same values in a
 // shared_ptr, batches of --runtime.batch-events-max values, with a credit window: the
 // producer keeps at most --runtime.credit-batches-max batches in flight and the consumer acks
-// each batch, the same protocol the engine uses per channel. See docs/benchmarks.md.
+// each batch, the same protocol the engine uses per channel. The SQLite baseline writes the
+// keyed counts with plain SQLite: one table, a prepared upsert, 1000 rows per transaction.
+// The `restart` case measures the time from engine start to the first processed event of a
+// job that resumes on a large durable state. See docs/benchmarks.md.
 
 #include <algorithm>
 #include <atomic>
@@ -18,16 +22,20 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -73,7 +81,7 @@ CAF_END_TYPE_ID_BLOCK(eddy_bench)
 namespace bench {
 namespace {
 
-// -- the work, shared by engine and baseline ----------------------------------------------------
+// -- the work, shared by engine and baselines ---------------------------------------------------
 
 /// Distinct keys of keyed_count.
 constexpr int64_t keyed_distinct = 100'000;
@@ -99,21 +107,87 @@ inline int64_t keyed_value(uint64_t i) noexcept {
   return static_cast<int64_t>(z % static_cast<uint64_t>(keyed_distinct));
 }
 
+/// The job a case runs on the engine (and the work its baselines do).
+enum class work {
+  /// generator -> map -> filter -> sink.
+  stateless,
+  /// generator of keyed_value(i) -> key_by -> count per key -> sink (nothing reaches it).
+  keyed_count,
+  /// generator of i mod N -> key_by -> count per key -> sink of the keys seen twice.
+  restart,
+};
+
+/// How a variant runs in its child process.
+enum class runner { engine, caf_baseline, sqlite_baseline };
+
+struct variant_info {
+  /// Name in reports and in `--run-one CASE VARIANT`.
+  const char* name;
+  runner how;
+  /// The engine's --state.durability. For the SQLite baseline its synchronous mode, as in the
+  /// journals: process = synchronous=NORMAL, machine = synchronous=FULL.
+  eddy::durability level;
+};
+
+/// A reported ratio of two variants' median throughputs.
+struct ratio_info {
+  /// Field name in the report, e.g. "baseline_ratio".
+  const char* name;
+  const char* numerator;
+  const char* denominator;
+  /// What the issue asks for at least.
+  double target;
+};
+
 struct case_info {
   const char* name;
   const char* description;
   uint64_t default_events;
+  work job;
+  /// The first variant is the case's main one: its fields have no prefix in the report.
+  std::vector<variant_info> variants;
+  std::vector<ratio_info> ratios;
 };
+
+using eddy::durability;
 
 const case_info cases[] = {
   {"stateless",
    "generator -> map -> filter -> counting sink; baseline: CAF producer -> consumer doing the "
    "map+filter",
-   100'000'000},
+   100'000'000,
+   work::stateless,
+   {{"engine", runner::engine, durability::none},
+    {"baseline", runner::caf_baseline, durability::none}},
+   {{"baseline_ratio", "engine", "baseline", 0.7}}},
   {"keyed_count",
    "generator over 100k int64 keys -> key_by -> value_state<int64_t> count per key -> sink; "
    "baseline: CAF producer -> consumer counting into std::unordered_map",
-   20'000'000},
+   20'000'000,
+   work::keyed_count,
+   {{"engine", runner::engine, durability::none},
+    {"baseline", runner::caf_baseline, durability::none}},
+   {{"baseline_ratio", "engine", "baseline", 0.5}}},
+  {"durable_keyed_count",
+   "keyed_count with state in memory, durable (process, machine), and raw SQLite upserts "
+   "(synchronous NORMAL, FULL)",
+   2'000'000,
+   work::keyed_count,
+   {{"memory", runner::engine, durability::none},
+    {"process", runner::engine, durability::process},
+    {"machine", runner::engine, durability::machine},
+    {"sqlite_normal", runner::sqlite_baseline, durability::process},
+    {"sqlite_full", runner::sqlite_baseline, durability::machine}},
+   {{"process_memory_ratio", "process", "memory", 0.4},
+    {"machine_sqlite_full_ratio", "machine", "sqlite_full", 0.5}}},
+  {"restart",
+   "populate N distinct keys (durability process), then time a restart from engine start to "
+   "the first new event at the sink",
+   10'000'000,
+   work::restart,
+   {{"populate", runner::engine, durability::process},
+    {"restart", runner::engine, durability::process}},
+   {}},
 };
 
 const case_info* find_case(const std::string& name) {
@@ -125,68 +199,136 @@ const case_info* find_case(const std::string& name) {
   return nullptr;
 }
 
+const variant_info* find_variant(const case_info& c, const std::string& name) {
+  for (const auto& v : c.variants) {
+    if (name == v.name) {
+      return &v;
+    }
+  }
+  return nullptr;
+}
+
+/// The names of `cases` or of a case's variants, comma-separated.
+template <class Range>
+std::string names_of(const Range& items) {
+  std::string result;
+  for (const auto& x : items) {
+    result += (result.empty() ? "" : ", ") + std::string{x.name};
+  }
+  return result;
+}
+
 /// What one variant run measured.
 struct run_result {
   double seconds = 0;
   uint64_t events = 0;
-  /// Records that reached the end of the pipeline (stateless) or 0 (keyed_count).
+  /// Records that reached the end of the pipeline: stateless, and restart (1 expected).
   uint64_t out = 0;
   /// Distinct keys held at the end (keyed_count).
   uint64_t keys = 0;
   /// Engine only: the sum over all actors of the records their output side held at most.
   uint64_t buffered_peak = 0;
+  /// Engine only: seconds from engine start to the first record at the sink (-1: none).
+  double first_out_seconds = -1;
 };
 
 // -- engine -------------------------------------------------------------------------------------
 
+/// What the sink saw, for the parent thread.
+struct sink_probe {
+  std::atomic<uint64_t> records{0};
+  /// When the first record arrived; set once, before `records`.
+  std::atomic<std::chrono::steady_clock::time_point> first{};
+};
+
+/// Counts records and notes when the first one arrived.
 class counting_sink final : public eddy::sink_logic {
 public:
-  explicit counting_sink(std::shared_ptr<std::atomic<uint64_t>> into)
-    : into_(std::move(into)) {}
+  explicit counting_sink(std::shared_ptr<sink_probe> probe)
+    : probe_(std::move(probe)) {}
   void write(eddy::record_buffer& in) override {
+    if (count_ == 0 && in.size() > 0) {
+      probe_->first.store(std::chrono::steady_clock::now());
+    }
     count_ += in.size();
   }
   void flush() override {
-    into_->store(count_);
+    probe_->records.store(count_);
   }
 
 private:
-  std::shared_ptr<std::atomic<uint64_t>> into_;
+  std::shared_ptr<sink_probe> probe_;
   uint64_t count_ = 0;
 };
 
 template <class T>
-eddy::sink_def<T> counting_sink_def(std::shared_ptr<std::atomic<uint64_t>> into) {
+eddy::sink_def<T> counting_sink_def(std::shared_ptr<sink_probe> probe) {
   return eddy::sink_def<T>{
-    [into](const eddy::instance_context&) { return std::make_unique<counting_sink>(into); }, 1};
+    [probe](const eddy::instance_context&) { return std::make_unique<counting_sink>(probe); }, 1};
 }
 
-std::optional<run_result> run_engine(const std::string& which, uint64_t events,
-                                     const eddy::command_line& cli) {
-  auto sunk = std::make_shared<std::atomic<uint64_t>>(0);
-  eddy::job_builder job{"bench-" + which};
-  job.partitions(cli.runtime.partitions);
-  if (which == "stateless") {
-    job.source("gen", eddy::generator_source(events, [](uint64_t i) { return stateless_value(i); }))
-      .map("map", [](const int64_t& x) { return stateless_map(x); })
-      .filter("filter", [](const int64_t& x) { return stateless_keep(x); })
-      .sink("count", counting_sink_def<int64_t>(sunk));
-  } else {
-    job.source("gen", eddy::generator_source(events, [](uint64_t i) { return keyed_value(i); }))
-      .key_by([](const int64_t& k) { return k; })
-      .process<int64_t>("count",
-                        [](const int64_t&, auto& ctx, auto&) {
-                          auto& n = ctx.template value<int64_t>("n");
-                          n.set(n.get_or(0) + 1);
-                        })
-      .sink("sink", counting_sink_def<int64_t>(sunk));
+/// The keyed function of keyed_count and restart: counts the events of each key in value
+/// state "n". With `emit_repeats`, emits the key of every event whose key had a count already.
+auto count_per_key(bool emit_repeats) {
+  return [emit_repeats](const int64_t& key, auto& ctx, auto& out) {
+    auto& n = ctx.template value<int64_t>("n");
+    auto count = n.get_or(0) + 1;
+    n.set(count);
+    if (emit_repeats && count > 1) {
+      out.emit(key);
+    }
+  };
+}
+
+/// The generator count of the restart case. The populating run (`run_index` 0) makes keys
+/// 0..N-1 once each. Restart run r makes N + r events: on restart the engine resumes every
+/// source after the positions the partitions committed, so the N + r - 1 events of the runs
+/// before are skipped (or, if replayed, dropped as duplicates) and only event N + r - 1 is
+/// new. Its key (r - 1) already has a count of 1 in the restored state, so the count becomes
+/// 2 and the key reaches the sink: exactly one record, and only if the state came back.
+/// That is what a user does: restart the same job (same job, operator and partition names)
+/// on an input that has grown, and rely on exactly-once resume to skip what was processed.
+uint64_t restart_count(uint64_t keys, uint32_t run_index) {
+  return keys + run_index;
+}
+
+std::optional<run_result> run_engine(const case_info& c, uint64_t events, uint32_t run_index,
+                                     const eddy::runtime_options& rt,
+                                     const eddy::common_options& common) {
+  auto probe = std::make_shared<sink_probe>();
+  eddy::job_builder job{std::string{"bench-"} + c.name};
+  job.partitions(rt.partitions);
+  switch (c.job) {
+    case work::stateless:
+      job
+        .source("gen",
+                eddy::generator_source(events, [](uint64_t i) { return stateless_value(i); }))
+        .map("map", [](const int64_t& x) { return stateless_map(x); })
+        .filter("filter", [](const int64_t& x) { return stateless_keep(x); })
+        .sink("count", counting_sink_def<int64_t>(probe));
+      break;
+    case work::keyed_count:
+      job.source("gen", eddy::generator_source(events, [](uint64_t i) { return keyed_value(i); }))
+        .key_by([](const int64_t& k) { return k; })
+        .process<int64_t>("count", count_per_key(false))
+        .sink("sink", counting_sink_def<int64_t>(probe));
+      break;
+    case work::restart:
+      job
+        .source("gen", eddy::generator_source(
+                         restart_count(events, run_index),
+                         [keys = events](uint64_t i) { return static_cast<int64_t>(i % keys); }))
+        .key_by([](const int64_t& k) { return k; })
+        .process<int64_t>("count", count_per_key(true))
+        .sink("sink", counting_sink_def<int64_t>(probe));
+      break;
   }
   auto graph = job.build();
   if (!graph) {
     std::cerr << "eddy-bench: error: " << eddy::describe(graph.error()) << "\n";
     return std::nullopt;
   }
-  eddy::engine eng{cli.runtime, cli.common};
+  eddy::engine eng{rt, common};
   auto begin = std::chrono::steady_clock::now();
   auto started = eng.start(std::move(*graph));
   if (!started) {
@@ -214,24 +356,28 @@ std::optional<run_result> run_engine(const std::string& which, uint64_t events,
       const auto& m = *a.metrics;
       std::fprintf(stderr,
                    "actor=%s events_in=%llu batches_in=%llu events_out=%llu batches_out=%llu "
-                   "queued_peak=%llu buffered_peak=%llu keys=%llu\n",
+                   "queued_peak=%llu buffered_peak=%llu keys=%llu duplicates_dropped=%llu\n",
                    a.name.c_str(), static_cast<unsigned long long>(m.events_in.load()),
                    static_cast<unsigned long long>(m.batches_in.load()),
                    static_cast<unsigned long long>(m.events_out.load()),
                    static_cast<unsigned long long>(m.batches_out.load()),
                    static_cast<unsigned long long>(m.queued_batches_peak.load()),
                    static_cast<unsigned long long>(m.buffered_events_peak.load()),
-                   static_cast<unsigned long long>(m.keys.load()));
+                   static_cast<unsigned long long>(m.keys.load()),
+                   static_cast<unsigned long long>(m.duplicates_dropped.load()));
     }
   }
-  r.out = sunk->load();
+  r.out = probe->records.load();
+  if (r.out > 0) {
+    r.first_out_seconds = std::chrono::duration<double>(probe->first.load() - begin).count();
+  }
   return r;
 }
 
-// -- baseline -----------------------------------------------------------------------------------
+// -- CAF baseline -------------------------------------------------------------------------------
 
 struct baseline_params {
-  std::string which;
+  bool keyed = false;
   uint64_t events = 0;
   size_t batch = 1024;
   uint32_t window = 8;
@@ -252,9 +398,8 @@ struct producer_state {
 
 caf::behavior producer(caf::stateful_actor<producer_state>* self, caf::actor consumer,
                        baseline_params p) {
-  auto keyed = p.which == "keyed_count";
   // Sends one batch if values remain; false once all are out.
-  auto send_one = [self, consumer, p, keyed] {
+  auto send_one = [self, consumer, p] {
     auto& st = self->state;
     if (st.next >= p.events) {
       return false;
@@ -262,7 +407,7 @@ caf::behavior producer(caf::stateful_actor<producer_state>* self, caf::actor con
     auto values = std::make_shared<std::vector<int64_t>>();
     values->reserve(p.batch);
     auto end = std::min(p.events, st.next + p.batch);
-    if (keyed) {
+    if (p.keyed) {
       for (auto i = st.next; i < end; ++i) {
         values->push_back(keyed_value(i));
       }
@@ -302,7 +447,7 @@ struct consumer_state {
   std::unordered_map<int64_t, int64_t> counts;
 };
 
-caf::behavior consumer(caf::stateful_actor<consumer_state>* self, std::string which,
+caf::behavior consumer(caf::stateful_actor<consumer_state>* self, bool keyed,
                        std::shared_ptr<baseline_result> result) {
   auto on_done = [self, result](done_atom) {
     auto& st = self->state;
@@ -314,7 +459,7 @@ caf::behavior consumer(caf::stateful_actor<consumer_state>* self, std::string wh
   auto ack = [self] {
     self->send(caf::actor_cast<caf::actor>(self->current_sender()), ack_atom::value);
   };
-  if (which == "keyed_count") {
+  if (keyed) {
     return {
       [self, ack](raw_batch& b) {
         auto& st = self->state;
@@ -344,19 +489,20 @@ caf::behavior consumer(caf::stateful_actor<consumer_state>* self, std::string wh
   };
 }
 
-std::optional<run_result> run_baseline(const std::string& which, uint64_t events,
-                                       const eddy::command_line& cli) {
+std::optional<run_result> run_caf_baseline(const case_info& c, uint64_t events,
+                                           const eddy::runtime_options& rt) {
   caf::actor_system_config cfg;
   cfg.add_message_types<caf::id_block::eddy_bench>();
-  if (cli.runtime.threads > 0) {
-    cfg.set("scheduler.max-threads", static_cast<size_t>(cli.runtime.threads));
+  if (rt.threads > 0) {
+    cfg.set("scheduler.max-threads", static_cast<size_t>(rt.threads));
   }
   caf::actor_system sys{cfg};
-  baseline_params p{which, events, cli.runtime.batch_events_max, cli.runtime.credit_batches_max};
+  auto keyed = c.job == work::keyed_count;
+  baseline_params p{keyed, events, rt.batch_events_max, rt.credit_batches_max};
   auto result = std::make_shared<baseline_result>();
   auto begin = std::chrono::steady_clock::now();
-  auto c = sys.spawn(consumer, which, result);
-  auto prod = sys.spawn(producer, c, p);
+  auto cons = sys.spawn(consumer, keyed, result);
+  auto prod = sys.spawn(producer, cons, p);
   caf::anon_send(prod, go_atom::value);
   sys.await_all_actors_done();
   run_result r;
@@ -364,6 +510,89 @@ std::optional<run_result> run_baseline(const std::string& which, uint64_t events
   r.events = result->events;
   r.out = result->out;
   r.keys = result->keys;
+  return r;
+}
+
+// -- SQLite baseline ----------------------------------------------------------------------------
+
+/// Rows per transaction of the SQLite baseline.
+constexpr uint64_t sqlite_rows_per_transaction = 1000;
+
+struct sqlite_free {
+  void operator()(sqlite3* db) const noexcept {
+    sqlite3_close(db);
+  }
+  void operator()(sqlite3_stmt* stmt) const noexcept {
+    sqlite3_finalize(stmt);
+  }
+};
+using sqlite_db = std::unique_ptr<sqlite3, sqlite_free>;
+using sqlite_stmt = std::unique_ptr<sqlite3_stmt, sqlite_free>;
+
+/// Throws std::runtime_error naming `what` and SQLite's message unless `rc` is `expected`.
+void sqlite_check(sqlite3* db, int rc, const char* what, int expected = SQLITE_OK) {
+  if (rc != expected) {
+    throw std::runtime_error(std::string{"sqlite: "} + what + ": " + sqlite3_errmsg(db));
+  }
+}
+
+sqlite_db sqlite_open(const std::filesystem::path& file) {
+  sqlite3* raw = nullptr;
+  auto rc = sqlite3_open(file.c_str(), &raw);
+  sqlite_db db{raw};
+  sqlite_check(db.get(), rc, "open");
+  return db;
+}
+
+void sqlite_exec(sqlite3* db, const char* sql) {
+  sqlite_check(db, sqlite3_exec(db, sql, nullptr, nullptr, nullptr), sql);
+}
+
+sqlite_stmt sqlite_prepare(sqlite3* db, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  auto rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
+  sqlite_stmt stmt{raw};
+  sqlite_check(db, rc, sql);
+  return stmt;
+}
+
+/// The keyed_count events written with plain SQLite: one table in WAL mode, a prepared
+/// upsert per event, sqlite_rows_per_transaction events per transaction. `level` picks the
+/// synchronous mode (process: NORMAL, machine: FULL). Timed from opening the new file to
+/// closing it (the close checkpoints the WAL), as the engine's journals are opened in
+/// `engine::start` and closed before `job_handle::wait` returns.
+run_result run_sqlite_baseline(uint64_t events, durability level,
+                               const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  auto file = dir / "baseline.sqlite";
+  run_result r;
+  auto begin = std::chrono::steady_clock::now();
+  {
+    auto db = sqlite_open(file);
+    sqlite_exec(db.get(), "PRAGMA journal_mode=WAL");
+    sqlite_exec(db.get(), level == durability::machine ? "PRAGMA synchronous=FULL"
+                                                       : "PRAGMA synchronous=NORMAL");
+    sqlite_exec(db.get(), "CREATE TABLE counts (key INTEGER PRIMARY KEY, n INTEGER NOT NULL)");
+    auto upsert = sqlite_prepare(db.get(), "INSERT INTO counts (key, n) VALUES (?1, 1) "
+                                           "ON CONFLICT(key) DO UPDATE SET n = n + 1");
+    for (uint64_t i = 0; i < events; ++i) {
+      if (i % sqlite_rows_per_transaction == 0) {
+        sqlite_exec(db.get(), "BEGIN");
+      }
+      sqlite3_bind_int64(upsert.get(), 1, keyed_value(i));
+      sqlite_check(db.get(), sqlite3_step(upsert.get()), "upsert", SQLITE_DONE);
+      sqlite3_reset(upsert.get());
+      if ((i + 1) % sqlite_rows_per_transaction == 0 || i + 1 == events) {
+        sqlite_exec(db.get(), "COMMIT");
+      }
+    }
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  r.events = events;
+  auto db = sqlite_open(file);
+  auto count = sqlite_prepare(db.get(), "SELECT count(*) FROM counts");
+  sqlite_check(db.get(), sqlite3_step(count.get()), "count", SQLITE_ROW);
+  r.keys = static_cast<uint64_t>(sqlite3_column_int64(count.get(), 0));
   return r;
 }
 
@@ -375,20 +604,64 @@ rusage self_usage() {
   return ru;
 }
 
-int run_one(const std::string& which, const std::string& variant, uint64_t events,
+/// The restart case's own check: the populating run makes no output, a restart exactly one
+/// record (the new event). Returns an error message, or "" if the run is right.
+std::string check_restart(const run_result& r, uint32_t run_index) {
+  if (run_index == 0 && r.out != 0) {
+    return "the populating run found state already (" + std::to_string(r.out) +
+           " keys seen twice); its data dir was not fresh";
+  }
+  if (run_index > 0 && r.out == 0) {
+    return "the restarted job's new event found no count for its key: the state of the "
+           "populating run was not restored (durable state not wired, or --state.durability "
+           "ignored?)";
+  }
+  if (run_index > 0 && r.out > 1) {
+    return std::to_string(r.out - 1) +
+           " events of the populating run were applied again after the restart (exactly-once "
+           "resume failed)";
+  }
+  return {};
+}
+
+int run_one(const case_info& c, const variant_info& v, uint64_t events, uint32_t run_index,
             const eddy::command_line& cli) {
-  auto r = variant == "engine" ? run_engine(which, events, cli) : run_baseline(which, events, cli);
+  auto rt = cli.runtime;
+  rt.state.level = v.level;
+  std::optional<run_result> r;
+  try {
+    switch (v.how) {
+      case runner::engine:
+        r = run_engine(c, events, run_index, rt, cli.common);
+        break;
+      case runner::caf_baseline:
+        r = run_caf_baseline(c, events, rt);
+        break;
+      case runner::sqlite_baseline:
+        r = run_sqlite_baseline(events, v.level, cli.common.data_dir);
+        break;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "eddy-bench: error: " << e.what() << "\n";
+    return 1;
+  }
   if (!r) {
     return 1;
+  }
+  if (c.job == work::restart) {
+    if (auto problem = check_restart(*r, run_index); !problem.empty()) {
+      std::cerr << "eddy-bench: error: restart: " << problem << "\n";
+      return 1;
+    }
   }
   auto ru = self_usage();
   // ru_maxrss is in KiB on Linux.
   std::printf("variant=%s case=%s events=%llu seconds=%.6f out=%llu keys=%llu peak_rss_mb=%.1f "
-              "minor_faults=%ld buffered_peak=%llu\n",
-              variant.c_str(), which.c_str(), static_cast<unsigned long long>(r->events),
-              r->seconds, static_cast<unsigned long long>(r->out),
-              static_cast<unsigned long long>(r->keys), static_cast<double>(ru.ru_maxrss) / 1024.0,
-              ru.ru_minflt, static_cast<unsigned long long>(r->buffered_peak));
+              "minor_faults=%ld buffered_peak=%llu first_out_seconds=%.6f\n",
+              v.name, c.name, static_cast<unsigned long long>(r->events), r->seconds,
+              static_cast<unsigned long long>(r->out), static_cast<unsigned long long>(r->keys),
+              static_cast<double>(ru.ru_maxrss) / 1024.0, ru.ru_minflt,
+              static_cast<unsigned long long>(r->buffered_peak), r->first_out_seconds);
   std::fflush(stdout);
   return 0;
 }
@@ -408,6 +681,45 @@ fields parse_fields(const std::string& line) {
   }
   return result;
 }
+
+double number(const fields& f, const std::string& key) {
+  return std::stod(f.at(key));
+}
+
+/// A fresh directory `<root>/eddy-bench-XXXXXX`, removed with its content on destruction.
+/// The variants' data dirs: under --data-dir, so that durable state goes to the disk the
+/// user picked (a tmpfs /tmp would make fsync free).
+class scratch_dir {
+public:
+  explicit scratch_dir(const std::filesystem::path& root)
+    : root_(root)
+    , created_root_(std::filesystem::create_directories(root)) {
+    auto pattern = (root / "eddy-bench-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      throw std::system_error(errno, std::generic_category(), "mkdtemp " + pattern);
+    }
+    path_ = pattern;
+  }
+  ~scratch_dir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+    if (created_root_) {
+      // Only if empty: a default ./data made for the benchmark does not stay behind.
+      std::filesystem::remove(root_, ignored);
+    }
+  }
+  scratch_dir(const scratch_dir&) = delete;
+  scratch_dir& operator=(const scratch_dir&) = delete;
+
+  [[nodiscard]] const std::filesystem::path& path() const noexcept {
+    return path_;
+  }
+
+private:
+  std::filesystem::path root_;
+  bool created_root_;
+  std::filesystem::path path_;
+};
 
 /// Runs this executable with `args` and returns the key=value fields of its last stdout line.
 std::optional<fields> run_child(const std::vector<std::string>& args) {
@@ -460,113 +772,233 @@ std::optional<fields> run_child(const std::vector<std::string>& args) {
   return parse_fields(last == std::string::npos ? output : output.substr(last + 1));
 }
 
+/// The options a child needs to reproduce the parent's configuration, with `data_dir` as its
+/// --data-dir. The state durability comes from the variant.
+std::vector<std::string> child_args(const case_info& c, const variant_info& v, uint64_t events,
+                                    uint32_t run_index, const std::filesystem::path& data_dir,
+                                    const eddy::command_line& cli) {
+  const auto& rt = cli.runtime;
+  std::vector<std::string> args = {
+    "eddy-bench", "--run-one", c.name, v.name, "--run-index", std::to_string(run_index), "--events",
+    std::to_string(events), "--runtime.threads", std::to_string(rt.threads), "--job.partitions",
+    std::to_string(rt.partitions), "--runtime.batch-events-max",
+    std::to_string(rt.batch_events_max), "--runtime.credit-batches-max",
+    std::to_string(rt.credit_batches_max), "--runtime.linger-ms", std::to_string(rt.linger_ms),
+    "--state.cache-mb", std::to_string(rt.state.cache_mb), "--state.keep-changes",
+    std::to_string(rt.state.keep_changes), "--state.compact-every",
+    std::to_string(rt.state.compact_every), "--data-dir", data_dir.string(),
+    // The children's "job starting" lines would interleave with the report.
+    "--log.level",
+    cli.values()["log.level"].defaulted() ? std::string{"warn"} : cli.common.log_level};
+  if (cli.values().count("runtime.dead-letters")) {
+    args.insert(args.end(), {"--runtime.dead-letters", rt.dead_letters.string()});
+  }
+  return args;
+}
+
+/// Runs variant `v` once in a child with a fresh data dir; nullopt after a failure.
+std::optional<fields> run_fresh(const case_info& c, const variant_info& v, uint64_t events,
+                                const eddy::command_line& cli) {
+  try {
+    scratch_dir dir{cli.common.data_dir};
+    return run_child(child_args(c, v, events, 0, dir.path(), cli));
+  } catch (const std::exception& e) {
+    std::cerr << "eddy-bench: error: " << e.what() << "\n";
+    return std::nullopt;
+  }
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   auto n = v.size();
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/// What a case reports: lines of the human-readable table and one line for scripts.
+struct case_report {
+  std::vector<std::string> table;
+  std::string line;
+};
+
+std::string format(const char* fmt, auto... args) {
+  char buf[512];
+  std::snprintf(buf, sizeof(buf), fmt, args...);
+  return buf;
+}
+
 struct variant_summary {
-  double events_per_s = 0;
-  double peak_rss_mb = 0;
-  double minor_faults = 0;
+  const variant_info* info;
   std::vector<double> rates;
   std::vector<double> faults;
+  double peak_rss_mb = 0;
 };
 
-struct case_summary {
-  const case_info* info;
-  uint64_t events;
-  variant_summary engine;
-  variant_summary baseline;
-};
-
-/// The options a child needs to reproduce the parent's configuration.
-std::vector<std::string> child_args(const std::string& which, const std::string& variant,
-                                    uint64_t events, const eddy::command_line& cli) {
-  const auto& rt = cli.runtime;
-  return {"eddy-bench", "--run-one", which, variant, "--events", std::to_string(events),
-          "--runtime.threads", std::to_string(rt.threads), "--job.partitions",
-          std::to_string(rt.partitions), "--runtime.batch-events-max",
-          std::to_string(rt.batch_events_max), "--runtime.credit-batches-max",
-          std::to_string(rt.credit_batches_max), "--runtime.linger-ms",
-          std::to_string(rt.linger_ms), "--data-dir", cli.common.data_dir.string(),
-          "--runtime.dead-letters", rt.dead_letters.string(),
-          // The children's "job starting" lines would interleave with the report.
-          "--log.level",
-          cli.values()["log.level"].defaulted() ? std::string{"warn"} : cli.common.log_level};
-}
-
-std::optional<case_summary> measure(const case_info& c, uint64_t events, int runs,
-                                    const eddy::command_line& cli) {
-  case_summary s{&c, events, {}, {}};
-  for (int run = 1; run <= runs; ++run) {
-    std::optional<fields> e;
-    std::optional<fields> b;
-    // Alternate the order so that a slow phase of the machine hits both sides.
-    if (run % 2 == 1) {
-      e = run_child(child_args(c.name, "engine", events, cli));
-      b = e ? run_child(child_args(c.name, "baseline", events, cli)) : std::nullopt;
-    } else {
-      b = run_child(child_args(c.name, "baseline", events, cli));
-      e = b ? run_child(child_args(c.name, "engine", events, cli)) : std::nullopt;
-    }
-    if (!e || !b) {
-      return std::nullopt;
-    }
-    auto rate = [](const fields& f) {
-      return std::stod(f.at("events")) / std::stod(f.at("seconds"));
-    };
-    s.engine.rates.push_back(rate(*e));
-    s.baseline.rates.push_back(rate(*b));
-    s.engine.faults.push_back(std::stod(e->at("minor_faults")));
-    s.baseline.faults.push_back(std::stod(b->at("minor_faults")));
-    s.engine.peak_rss_mb = std::max(s.engine.peak_rss_mb, std::stod(e->at("peak_rss_mb")));
-    s.baseline.peak_rss_mb = std::max(s.baseline.peak_rss_mb, std::stod(b->at("peak_rss_mb")));
-    // Both sides must have done the same work.
-    if (e->at("events") != b->at("events") || e->at("keys") != b->at("keys") ||
-        (std::string{c.name} == "stateless" && e->at("out") != b->at("out"))) {
-      std::cerr << "eddy-bench: error: engine and baseline disagree on " << c.name
-                << ": engine events=" << e->at("events") << " out=" << e->at("out")
-                << " keys=" << e->at("keys") << ", baseline events=" << b->at("events")
-                << " out=" << b->at("out") << " keys=" << b->at("keys") << "\n";
-      return std::nullopt;
-    }
-    std::fprintf(stderr, "  %s run %d/%d: engine %.2f M/s (%.1f MB), baseline %.2f M/s (%.1f MB)\n",
-                 c.name, run, runs, rate(*e) / 1e6, std::stod(e->at("peak_rss_mb")), rate(*b) / 1e6,
-                 std::stod(b->at("peak_rss_mb")));
+/// The throughput cases: every variant of `c` once per run, in an order that rotates by one
+/// each run so that a busy phase of the machine hits all of them; medians and ratios.
+std::optional<case_report> measure_throughput(const case_info& c, uint64_t events, int runs,
+                                              const eddy::command_line& cli) {
+  std::vector<variant_summary> vs;
+  for (const auto& v : c.variants) {
+    vs.push_back({&v, {}, {}, 0});
   }
-  s.engine.events_per_s = median(s.engine.rates);
-  s.baseline.events_per_s = median(s.baseline.rates);
-  s.engine.minor_faults = median(s.engine.faults);
-  s.baseline.minor_faults = median(s.baseline.faults);
-  return s;
+  auto n = vs.size();
+  for (int run = 1; run <= runs; ++run) {
+    std::vector<fields> got(n);
+    for (size_t j = 0; j < n; ++j) {
+      auto k = (static_cast<size_t>(run - 1) + j) % n;
+      auto f = run_fresh(c, *vs[k].info, events, cli);
+      if (!f) {
+        return std::nullopt;
+      }
+      got[k] = std::move(*f);
+    }
+    // All variants must have done the same work.
+    for (size_t k = 1; k < n; ++k) {
+      if (got[k].at("events") != got[0].at("events") || got[k].at("keys") != got[0].at("keys") ||
+          (c.job == work::stateless && got[k].at("out") != got[0].at("out"))) {
+        std::cerr << "eddy-bench: error: variants disagree on " << c.name << ": "
+                  << vs[0].info->name << " events=" << got[0].at("events")
+                  << " out=" << got[0].at("out") << " keys=" << got[0].at("keys") << ", "
+                  << vs[k].info->name << " events=" << got[k].at("events")
+                  << " out=" << got[k].at("out") << " keys=" << got[k].at("keys") << "\n";
+        return std::nullopt;
+      }
+    }
+    std::string progress = format("  %s run %d/%d:", c.name, run, runs);
+    for (size_t k = 0; k < n; ++k) {
+      auto rate = number(got[k], "events") / number(got[k], "seconds");
+      auto mb = number(got[k], "peak_rss_mb");
+      vs[k].rates.push_back(rate);
+      vs[k].faults.push_back(number(got[k], "minor_faults"));
+      vs[k].peak_rss_mb = std::max(vs[k].peak_rss_mb, mb);
+      progress +=
+        format("%s %s %.2f M/s (%.1f MB)", k == 0 ? "" : ",", vs[k].info->name, rate / 1e6, mb);
+    }
+    std::cerr << progress << "\n";
+  }
+
+  auto rate_of = [&](const char* name) {
+    for (const auto& v : vs) {
+      if (std::strcmp(v.info->name, name) == 0) {
+        return median(v.rates);
+      }
+    }
+    return 0.0;
+  };
+  std::vector<double> ratios;
+  for (const auto& q : c.ratios) {
+    ratios.push_back(rate_of(q.numerator) / rate_of(q.denominator));
+  }
+  // The first variant's fields are unprefixed ("events_per_s"), the others' carry its name
+  // ("baseline_events_per_s").
+  auto field = [&](size_t k, const char* what) {
+    return " " + (k == 0 ? std::string{} : std::string{vs[k].info->name} + "_") + what + "=";
+  };
+  case_report r;
+  std::ostringstream line;
+  line << "case=" << c.name << field(0, "events_per_s") << format("%.0f", median(vs[0].rates));
+  for (size_t i = 0; i < ratios.size(); ++i) {
+    line << " " << c.ratios[i].name << "=" << format("%.3f", ratios[i]);
+  }
+  line << field(0, "peak_rss_mb") << format("%.1f", vs[0].peak_rss_mb);
+  for (size_t k = 1; k < n; ++k) {
+    line << field(k, "events_per_s") << format("%.0f", median(vs[k].rates))
+         << field(k, "peak_rss_mb") << format("%.1f", vs[k].peak_rss_mb);
+  }
+  line << " events=" << events << " runs=" << runs;
+  for (size_t k = 0; k < n; ++k) {
+    line << field(k, "minor_faults") << format("%.0f", median(vs[k].faults));
+  }
+  r.line = line.str();
+  for (const auto& v : vs) {
+    r.table.push_back(format("%-20s %-14s %12llu %14.0f %10.1f %12.0f", c.name, v.info->name,
+                             static_cast<unsigned long long>(events), median(v.rates),
+                             v.peak_rss_mb, median(v.faults)));
+  }
+  for (size_t i = 0; i < ratios.size(); ++i) {
+    const auto& q = c.ratios[i];
+    r.table.push_back(format("%-20s %s / %s = %.3f (target >= %.1f: %s)", "", q.numerator,
+                             q.denominator, ratios[i], q.target,
+                             ratios[i] >= q.target ? "met" : "not met"));
+  }
+  return r;
 }
 
-void print_report(const std::vector<case_summary>& results, int runs,
+/// The restart case: populates `keys` keys once (not timed), then restarts the same job
+/// --runs times, each in a fresh child on the same data dir, each with one new event (see
+/// `restart_count`), and reports the median time to that event and the peak RSS.
+std::optional<case_report> measure_restart(const case_info& c, uint64_t keys, int runs,
+                                           const eddy::command_line& cli) {
+  if (keys < static_cast<uint64_t>(runs)) {
+    std::cerr << "eddy-bench: error: restart needs --events >= --runs (one key per run)\n";
+    return std::nullopt;
+  }
+  const auto& populate = c.variants[0];
+  const auto& restart = c.variants[1];
+  std::optional<scratch_dir> dir;
+  try {
+    dir.emplace(cli.common.data_dir);
+  } catch (const std::exception& e) {
+    std::cerr << "eddy-bench: error: " << e.what() << "\n";
+    return std::nullopt;
+  }
+  auto filled = run_child(child_args(c, populate, keys, 0, dir->path(), cli));
+  if (!filled) {
+    return std::nullopt;
+  }
+  std::cerr << format("  restart: populated %llu keys in %.1f s (%.1f MB)\n",
+                      static_cast<unsigned long long>(keys), number(*filled, "seconds"),
+                      number(*filled, "peak_rss_mb"));
+  std::vector<double> first;
+  std::vector<double> total;
+  std::vector<double> reread;
+  double peak = 0;
+  for (int run = 1; run <= runs; ++run) {
+    auto f = run_child(child_args(c, restart, keys, static_cast<uint32_t>(run), dir->path(), cli));
+    if (!f) {
+      return std::nullopt;
+    }
+    first.push_back(number(*f, "first_out_seconds"));
+    total.push_back(number(*f, "seconds"));
+    reread.push_back(number(*f, "events"));
+    peak = std::max(peak, number(*f, "peak_rss_mb"));
+    std::cerr << format("  restart run %d/%d: first event after %.3f s, job done after %.3f s, "
+                        "%.0f events read by the source (%.1f MB)\n",
+                        run, runs, first.back(), total.back(), reread.back(),
+                        number(*f, "peak_rss_mb"));
+  }
+  case_report r;
+  r.line = format("case=%s keys=%llu first_event_seconds=%.3f seconds=%.3f peak_rss_mb=%.1f "
+                  "source_events=%.0f populate_seconds=%.1f populate_peak_rss_mb=%.1f runs=%d",
+                  c.name, static_cast<unsigned long long>(keys), median(first), median(total), peak,
+                  median(reread), number(*filled, "seconds"), number(*filled, "peak_rss_mb"), runs);
+  r.table.push_back(format("%-20s %llu keys populated in %.1f s (peak %.1f MB)", c.name,
+                           static_cast<unsigned long long>(keys), number(*filled, "seconds"),
+                           number(*filled, "peak_rss_mb")));
+  r.table.push_back(format("%-20s engine start -> first new event at the sink: %.3f s (target "
+                           "< 2 s: %s), job done: %.3f s, peak RSS %.1f MB, source read %.0f "
+                           "events",
+                           "", median(first), median(first) < 2 ? "met" : "not met", median(total),
+                           peak, median(reread)));
+  return r;
+}
+
+void print_report(const std::vector<case_report>& reports, int runs,
                   const eddy::command_line& cli) {
   std::printf("eddy-bench: median of %d run(s), %u hardware threads, runtime.threads=%u, "
               "batch-events-max=%u, credit-batches-max=%u, partitions=%u\n\n",
               runs, std::thread::hardware_concurrency(), cli.runtime.threads,
               cli.runtime.batch_events_max, cli.runtime.credit_batches_max, cli.runtime.partitions);
-  std::printf("%-12s %12s %14s %14s %7s %12s %12s\n", "case", "events", "engine ev/s",
-              "baseline ev/s", "ratio", "engine MB", "baseline MB");
-  for (const auto& r : results) {
-    std::printf("%-12s %12llu %14.0f %14.0f %7.3f %12.1f %12.1f\n", r.info->name,
-                static_cast<unsigned long long>(r.events), r.engine.events_per_s,
-                r.baseline.events_per_s, r.engine.events_per_s / r.baseline.events_per_s,
-                r.engine.peak_rss_mb, r.baseline.peak_rss_mb);
+  std::printf("%-20s %-14s %12s %14s %10s %12s\n", "case", "variant", "events", "ev/s", "peak MB",
+              "minor faults");
+  for (const auto& r : reports) {
+    for (const auto& row : r.table) {
+      std::printf("%s\n", row.c_str());
+    }
   }
   std::printf("\n");
-  for (const auto& r : results) {
-    std::printf("case=%s events_per_s=%.0f baseline_ratio=%.3f peak_rss_mb=%.1f "
-                "baseline_events_per_s=%.0f baseline_peak_rss_mb=%.1f events=%llu runs=%d "
-                "minor_faults=%.0f baseline_minor_faults=%.0f\n",
-                r.info->name, r.engine.events_per_s,
-                r.engine.events_per_s / r.baseline.events_per_s, r.engine.peak_rss_mb,
-                r.baseline.events_per_s, r.baseline.peak_rss_mb,
-                static_cast<unsigned long long>(r.events), runs, r.engine.minor_faults,
-                r.baseline.minor_faults);
+  for (const auto& r : reports) {
+    std::printf("%s\n", r.line.c_str());
   }
 }
 
@@ -575,24 +1007,30 @@ void print_report(const std::vector<case_summary>& results, int runs,
 
 int main(int argc, char** argv) {
   namespace po = boost::program_options;
-  // The hidden `--run-one CASE VARIANT` marks a child; take it out before the regular parse.
+  // The hidden `--run-one CASE VARIANT` (and `--run-index R` of the restart case) mark a
+  // child; take them out before the regular parse.
   std::vector<const char*> args;
   std::optional<std::pair<std::string, std::string>> run_one;
+  uint32_t run_index = 0;
   for (int i = 0; i < argc; ++i) {
     if (i > 0 && std::strcmp(argv[i], "--run-one") == 0 && i + 2 < argc) {
       run_one.emplace(argv[i + 1], argv[i + 2]);
       i += 2;
+    } else if (i > 0 && std::strcmp(argv[i], "--run-index") == 0 && i + 1 < argc) {
+      run_index = static_cast<uint32_t>(std::strtoul(argv[i + 1], nullptr, 10));
+      i += 1;
     } else {
       args.push_back(argv[i]);
     }
   }
 
-  eddy::command_line cli{"eddy-bench", "throughput and peak RSS of the engine beside a "
-                                       "hand-written CAF baseline; runs every case by default"};
+  eddy::command_line cli{"eddy-bench", "throughput and peak RSS of the engine beside "
+                                       "hand-written baselines; runs every case by default"};
   cli.app_options().add_options()("case", po::value<std::vector<std::string>>(),
                                   "cases to run (positional; default: all, see --list)")(
     "events", po::value<int64_t>()->default_value(0),
-    "events per run (0: the case's default, 100M stateless, 20M keyed_count)")(
+    "events per run (0: the case's default, 100M stateless, 20M keyed_count, 2M "
+    "durable_keyed_count; restart: keys populated, 10M)")(
     "runs", po::value<int64_t>()->default_value(3),
     "runs per variant; the median is reported")("list", "print the cases and exit");
   cli.positional().add("case", -1);
@@ -603,7 +1041,7 @@ int main(int argc, char** argv) {
 
   if (vm.count("list")) {
     for (const auto& c : bench::cases) {
-      std::printf("%-12s %s\n", c.name, c.description);
+      std::printf("%-20s %s\n", c.name, c.description);
     }
     return 0;
   }
@@ -615,12 +1053,16 @@ int main(int argc, char** argv) {
   if (runs < 1 || runs > 1000) {
     return cli.usage_error("--runs is " + std::to_string(runs) + "; allowed: 1..1000");
   }
+  auto unknown_case = [&](const std::string& name) {
+    return cli.usage_error("unknown case '" + name + "' (cases: " + bench::names_of(bench::cases) +
+                           ")");
+  };
   std::vector<const bench::case_info*> selected;
   if (vm.count("case")) {
     for (const auto& name : vm["case"].as<std::vector<std::string>>()) {
       auto c = bench::find_case(name);
       if (c == nullptr) {
-        return cli.usage_error("unknown case '" + name + "' (cases: stateless, keyed_count)");
+        return unknown_case(name);
       }
       selected.push_back(c);
     }
@@ -629,29 +1071,34 @@ int main(int argc, char** argv) {
       selected.push_back(&c);
     }
   }
+  auto events_of = [events](const bench::case_info& c) {
+    return events > 0 ? static_cast<uint64_t>(events) : c.default_events;
+  };
 
   if (run_one) {
     auto& [which, variant] = *run_one;
     auto c = bench::find_case(which);
     if (c == nullptr) {
-      return cli.usage_error("unknown case '" + which + "' (cases: stateless, keyed_count)");
+      return unknown_case(which);
     }
-    if (variant != "engine" && variant != "baseline") {
-      return cli.usage_error("unknown variant '" + variant + "'; allowed: engine, baseline");
+    auto v = bench::find_variant(*c, variant);
+    if (v == nullptr) {
+      return cli.usage_error("unknown variant '" + variant + "' of " + which +
+                             "; allowed: " + bench::names_of(c->variants));
     }
-    return bench::run_one(which, variant,
-                          events > 0 ? static_cast<uint64_t>(events) : c->default_events, cli);
+    return bench::run_one(*c, *v, events_of(*c), run_index, cli);
   }
 
-  std::vector<bench::case_summary> results;
+  std::vector<bench::case_report> reports;
   for (auto c : selected) {
-    auto n = events > 0 ? static_cast<uint64_t>(events) : c->default_events;
-    auto r = bench::measure(*c, n, static_cast<int>(runs), cli);
+    auto r = c->job == bench::work::restart
+               ? bench::measure_restart(*c, events_of(*c), static_cast<int>(runs), cli)
+               : bench::measure_throughput(*c, events_of(*c), static_cast<int>(runs), cli);
     if (!r) {
       return 1;
     }
-    results.push_back(*r);
+    reports.push_back(std::move(*r));
   }
-  bench::print_report(results, static_cast<int>(runs), cli);
+  bench::print_report(reports, static_cast<int>(runs), cli);
   return 0;
 }
