@@ -56,10 +56,10 @@ void emitter::seal_partial() {
   }
 }
 
-void emitter::close() {
+void emitter::close(std::shared_ptr<const frontier> ends) {
   for (auto& ch : channels_) {
     ch.seal();
-    ch.seal_last();
+    ch.seal_last(ends);
   }
 }
 

@@ -122,6 +122,11 @@ bool commit_now(self_ptr self) {
     st.held->move_into(st.out->buffer(st.held->size()));
     st.out->commit();
   }
+  if (!st.journal) {
+    // In memory the next timer is a look at a sorted set; durable commits reschedule when
+    // they add timers.
+    schedule_timer(self);
+  }
   return true;
 }
 
@@ -138,6 +143,11 @@ void release(self_ptr self) {
 
 void finish_input(self_ptr self) {
   auto& st = self->state;
+  // Timers read from the journal: commit pending timer changes first.
+  take_output(st);
+  if (!commit_now(self)) {
+    return;
+  }
   // Timers already due fire before the partition ends; later ones stay in the journal.
   while (st.logic->fire_timers(now_ms(), *st.scratch, timers_per_message) > 0) {
     take_output(st);
@@ -149,7 +159,13 @@ void finish_input(self_ptr self) {
   if (!commit_now(self)) {
     return;
   }
-  st.out->close();
+  // With an outbox this partition is the producer of its output; without one nothing
+  // downstream keeps positions.
+  std::shared_ptr<const frontier> ends;
+  if (!st.init->ack_channels.empty()) {
+    ends = std::make_shared<const frontier>(frontier{{st.init->ctx.producer, st.out_position}});
+  }
+  st.out->close(std::move(ends));
   st.closing = true;
 }
 
@@ -169,7 +185,10 @@ void on_batch(self_ptr self, batch& b) {
     take_output(st);
   }
   if (b.last) {
-    st.in->mark_finished();
+    st.in->mark_finished(b);
+    if (st.journal && b.ends) {
+      st.filter.advance(b.channel, *b.ends);
+    }
   }
   bool group = st.journal != nullptr;
   if (st.in->all_finished()) {
@@ -262,6 +281,10 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
       auto& st = self->state;
       st.timer_at.reset();
       if (st.closing) {
+        return;
+      }
+      // Timers are read from the journal: commit pending timer changes of a group first.
+      if (!commit_now(self)) {
         return;
       }
       auto fired = st.logic->fire_timers(now_ms(), *st.scratch, timers_per_message);

@@ -78,6 +78,9 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
       if (b.size() > 0) {
         st.logic->write(*b.records);
       }
+      if (b.last && b.ends && st.init->journal) {
+        st.filter.advance(b.channel, *b.ends);
+      }
       if (st.init->journal) {
         if (auto err = commit_sink(self)) {
           self->quit(err);
@@ -86,7 +89,7 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
       }
       st.in->consumed(self, b.channel, *ch, false, std::move(b.records));
       if (b.last) {
-        st.in->mark_finished();
+        st.in->mark_finished(b);
         if (st.in->all_finished()) {
           st.logic->flush();
           st.init->metrics->status = 1;

@@ -29,7 +29,11 @@ void finish_if_done(stage_actor::stateful_pointer<source_state> self) {
 void end_input(stage_actor::stateful_pointer<source_state> self) {
   auto& st = self->state;
   st.exhausted = true;
-  st.out->close();
+  std::shared_ptr<const frontier> ends;
+  if (auto position = st.logic->read_position(); position > 0 && st.init->ctx.producer != 0) {
+    ends = std::make_shared<const frontier>(frontier{{st.init->ctx.producer, position}});
+  }
+  st.out->close(std::move(ends));
   st.out->send_ready(self);
   finish_if_done(self);
 }
@@ -77,6 +81,7 @@ stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_sta
     [self](start_atom) {
       auto& st = self->state;
       if (st.init->resume_after > 0 && st.logic->seek(st.init->resume_after)) {
+        st.init->metrics->resumed_after = st.init->resume_after;
         log(log_level::info, "source",
             st.init->ctx.node + "/" + std::to_string(st.init->ctx.index) +
               " resumes after position " + std::to_string(st.init->resume_after));

@@ -86,8 +86,8 @@ public:
   void commit();
   /// Seals partly filled batches (linger timer).
   void seal_partial();
-  /// Seals every channel's last batch.
-  void close();
+  /// Seals every channel's last batch, telling the receivers what was forwarded.
+  void close(std::shared_ptr<const frontier> ends = nullptr);
   void grant(channel_id channel, uint32_t batches, std::shared_ptr<record_buffer> recycled);
 
   /// Sends what credit allows, then updates the metrics.
@@ -159,8 +159,16 @@ public:
     m.events_in.fetch_add(b.size(), std::memory_order_relaxed);
     return &ch;
   }
-  void mark_finished() noexcept {
+  /// Counts a channel's last batch and merges what it says was forwarded.
+  void mark_finished(const batch& last) {
     ++finished_;
+    if (last.ends) {
+      merge_frontier(ends_, *last.ends);
+    }
+  }
+  /// What every finished input forwarded, merged.
+  [[nodiscard]] const frontier& ends() const noexcept {
+    return ends_;
   }
   [[nodiscard]] bool all_finished() const noexcept {
     return finished_ == expected_;
@@ -207,6 +215,7 @@ private:
   std::unordered_map<channel_id, state> channels_;
   uint32_t expected_;
   uint32_t finished_ = 0;
+  frontier ends_;
 };
 
 /// State of a source actor: its reader and the output side. Lifecycle: spawned idle, reads

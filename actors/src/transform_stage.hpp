@@ -74,12 +74,13 @@ void on_transform_batch(stage_actor::stateful_pointer<State> self, batch& b) {
     m.keys.store(st.logic->key_count(), std::memory_order_relaxed);
   }
   if (b.last) {
-    st.in->mark_finished();
+    st.in->mark_finished(b);
   }
   if (st.in->all_finished()) {
     st.logic->finish(st.out->buffer());
     st.out->commit();
-    st.out->close();
+    // A stateless operator forwards the records of its producers: what its inputs sent.
+    st.out->close(std::make_shared<const frontier>(st.in->ends()));
     st.closing = true;
   }
   st.out->send_ready(self);

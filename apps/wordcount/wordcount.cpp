@@ -147,9 +147,11 @@ int main(int argc, char** argv) {
   uint64_t lines = 0;
   uint64_t words = 0;
   uint64_t counted_before = 0;
+  uint64_t resumed_after = 0;
   for (const auto& a : handle->actors()) {
     if (a.kind == eddy::node_kind::source) {
       lines += a.metrics->events_in;
+      resumed_after = a.metrics->resumed_after;
     } else if (a.kind == eddy::node_kind::keyed) {
       words += a.metrics->events_in;
       counted_before += a.metrics->duplicates_dropped;
@@ -159,10 +161,11 @@ int main(int argc, char** argv) {
   if (!vm.count("output")) {
     print_top(*result, static_cast<size_t>(vm["top"].as<int>()));
   }
-  if (counted_before > 0) {
-    std::printf("resumed from the state in %s: %llu words replayed from the input were counted "
-                "before and skipped (--state.reset starts over)\n",
+  if (resumed_after > 0 || counted_before > 0) {
+    std::printf("resumed from the state in %s after input line %llu; %llu replayed words were "
+                "counted before and skipped (--state.reset starts over)\n",
                 (cli.common.data_dir / "wordcount").c_str(),
+                static_cast<unsigned long long>(resumed_after),
                 static_cast<unsigned long long>(counted_before));
   }
   std::printf("%llu lines, %llu words in %.3f s: %.0f words/s on %zu actors\n",

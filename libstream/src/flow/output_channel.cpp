@@ -29,9 +29,9 @@ void output_channel::seal() {
   }
 }
 
-void output_channel::seal_last() {
+void output_channel::seal_last(std::shared_ptr<const frontier> ends) {
   if (!closed_) {
-    push_batch(true);
+    push_batch(true, std::move(ends));
     closed_ = true;
   }
 }
@@ -64,7 +64,7 @@ bool output_channel::pop_sendable(batch& out) {
   return true;
 }
 
-void output_channel::push_batch(bool last) {
+void output_channel::push_batch(bool last, std::shared_ptr<const frontier> ends) {
   EDDY_ASSERT(!closed_);
   std::shared_ptr<record_buffer> next;
   if (spares_.empty()) {
@@ -78,6 +78,7 @@ void output_channel::push_batch(bool last) {
   b.seq = next_seq_++;
   b.last = last;
   b.records = std::move(builder_);
+  b.ends = std::move(ends);
   queue_.push_back(std::move(b));
   builder_ = std::move(next);
 }

@@ -247,7 +247,10 @@ caf::error create_parent(const fs::path& file) {
 
 caf::expected<std::unique_ptr<sqlite3, sqlite_closer>> open_db(const fs::path& file) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  // NOMUTEX: a store is used by one actor at a time (never concurrently), so SQLite's
+  // per-call connection mutex is pure overhead.
+  int rc = sqlite3_open_v2(
+    file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   // SQLite allocates a handle even when opening fails; it carries the message.
   std::unique_ptr<sqlite3, sqlite_closer> db{raw};
   if (rc != SQLITE_OK) {

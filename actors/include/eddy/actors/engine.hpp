@@ -34,6 +34,8 @@ struct actor_metrics {
   /// Records held by the actor's output side (queued and partly filled batches), at most.
   std::atomic<uint64_t> buffered_events_peak{0};
   std::atomic<uint64_t> keys{0};
+  /// Sources: the position they resumed after (0: from the start).
+  std::atomic<uint64_t> resumed_after{0};
   /// 0 running, 1 finished, 2 failed.
   std::atomic<int> status{0};
 };

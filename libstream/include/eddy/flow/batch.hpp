@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "eddy/flow/record.hpp"
 
@@ -10,6 +12,28 @@ namespace eddy {
 
 /// Identifies one edge between a sender instance and a receiver instance, unique per job.
 using channel_id = uint32_t;
+
+/// What a sender has forwarded when its channel ends: for each replayable producer, the
+/// position up to which every record it received from that producer has been sent. Last
+/// batches carry it so that durable consumers record positions for producers whose records
+/// never reached them, and a completed job is not replayed when it runs again.
+using frontier = std::vector<std::pair<uint32_t, uint64_t>>;
+
+/// Merges `from` into `into`, keeping the largest position per producer.
+inline void merge_frontier(frontier& into, const frontier& from) {
+  for (const auto& [producer, position] : from) {
+    bool found = false;
+    for (auto& [p, pos] : into) {
+      if (p == producer) {
+        pos = position > pos ? position : pos;
+        found = true;
+      }
+    }
+    if (!found) {
+      into.emplace_back(producer, position);
+    }
+  }
+}
 
 /// The unit of transfer on every edge: records of one channel with a sequence number.
 /// Sequence numbers start at 1 and grow by one per batch on a channel; receivers use them
@@ -23,6 +47,8 @@ struct batch {
   bool last = false;
   /// Shared so that CAF can copy the message cheaply; only the receiver touches it.
   std::shared_ptr<record_buffer> records;
+  /// Set on last batches (see `frontier`); in process only, like the records.
+  std::shared_ptr<const frontier> ends;
 
   [[nodiscard]] size_t size() const noexcept {
     return records ? records->size() : 0;

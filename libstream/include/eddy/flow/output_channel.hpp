@@ -38,7 +38,7 @@ public:
   /// Seals the builder if it holds any records.
   void seal();
   /// Seals the builder (possibly empty) as the channel's last batch. Idempotent.
-  void seal_last();
+  void seal_last(std::shared_ptr<const frontier> ends = nullptr);
 
   /// Adds credit granted by the receiver, with an emptied buffer to reuse (may be null).
   void grant(uint32_t batches, std::shared_ptr<record_buffer> recycled = nullptr);
@@ -66,7 +66,7 @@ public:
   }
 
 private:
-  void push_batch(bool last);
+  void push_batch(bool last, std::shared_ptr<const frontier> ends = nullptr);
 
   channel_id id_;
   /// As many buffers as can be in flight: every returned buffer has a place.

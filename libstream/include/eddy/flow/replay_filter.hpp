@@ -61,6 +61,22 @@ public:
     return removed;
   }
 
+  /// Records that every record of `producer` up to `position` arriving on `channel` has
+  /// arrived (the channel's last batch said so).
+  void advance(channel_id channel, uint32_t producer, uint64_t position) {
+    auto k = key_of(channel, producer);
+    auto& slot = applied_[k];
+    if (position > slot) {
+      slot = position;
+      changed_[k] = position;
+    }
+  }
+  void advance(channel_id channel, const frontier& ends) {
+    for (const auto& [producer, position] : ends) {
+      advance(channel, producer, position);
+    }
+  }
+
   /// Positions advanced since the last call, for the next commit.
   std::vector<std::pair<uint64_t, uint64_t>> take_changes() {
     std::vector<std::pair<uint64_t, uint64_t>> result(changed_.begin(), changed_.end());

@@ -55,6 +55,10 @@ public:
     (void) position;
     return false;
   }
+  /// The position up to which every record has been read (0 if the source cannot replay).
+  [[nodiscard]] virtual uint64_t read_position() const noexcept {
+    return 0;
+  }
 };
 
 /// A one-input operator: map, filter, flat_map, or a keyed function on one partition.

@@ -50,6 +50,10 @@ public:
     return blocking_;
   }
 
+  uint64_t read_position() const noexcept override {
+    return replayable() ? reader_.line_number() : 0;
+  }
+
   bool seek(uint64_t position) override {
     if (!replayable()) {
       return false;
@@ -122,6 +126,11 @@ public:
 
   std::string position() const override {
     return "sequence " + std::to_string(next_);
+  }
+
+  /// Every i below next_ was emitted: positions up to next_ (positions are i + 1).
+  uint64_t read_position() const noexcept override {
+    return count_ != 0 && next_ > count_ ? count_ : next_;
   }
 
   /// Positions are i + 1: skips every i below `position`.
