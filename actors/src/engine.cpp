@@ -69,14 +69,16 @@ std::string topology_of(const job_graph& g) {
 /// Opens the journal of a partition or a transactional sink and reads its positions; a
 /// transactional sink cuts its output back to the committed length.
 caf::error open_journal(detail::stage_init& init, const job_graph& g, const node_spec& spec,
-                        const std::filesystem::path& data_dir, durability level) {
+                        const std::filesystem::path& data_dir, durability level,
+                        size_t keep_changes) {
   journal_meta meta{g.name(),
                     spec.name,
                     init.ctx.index,
                     init.ctx.instances,
                     init.transform ? init.transform->state_version() : 1,
                     topology_of(g)};
-  auto journal = journal_store::open(journal_path(data_dir, g, spec, init.ctx.index), meta, level);
+  auto journal =
+    journal_store::open(journal_path(data_dir, g, spec, init.ctx.index), meta, level, keep_changes);
   if (!journal) {
     return journal.error();
   }
@@ -342,7 +344,8 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
       }
       bool journaled = spec.kind == node_kind::keyed || (init->sink && init->sink->transactional());
       if (durable && journaled) {
-        if (auto err = open_journal(*init, *g, spec, common_.data_dir, opts_.state.level)) {
+        if (auto err = open_journal(*init, *g, spec, common_.data_dir, opts_.state.level,
+                                    opts_.state.keep_changes)) {
           return err;
         }
       }

@@ -60,6 +60,19 @@ void take_output(partition_state& st) {
   st.scratch->move_into(*st.held);
 }
 
+/// Folds the journal's log into its state rows and trims its history.
+bool compact(self_ptr self) {
+  auto& st = self->state;
+  if (auto err = st.journal->compact(st.init->opts.state.keep_changes)) {
+    log(log_level::error, "partition", who(st) + ": " + describe(err));
+    self->quit(err);
+    return false;
+  }
+  st.compacted_at = st.commits;
+  st.logic->compacted();
+  return true;
+}
+
 /// Commits everything since the last commit in one transaction. A journal failure stops
 /// the partition with the journal's error.
 bool commit_journal(self_ptr self) {
@@ -98,10 +111,10 @@ bool commit_journal(self_ptr self) {
     if (cb.outbox_acked > 0) {
       st.outbox_trimmed = cb.outbox_acked;
     }
-    if (++st.commits % st.init->opts.state.compact_every == 0) {
-      if (auto err = st.journal->compact(st.init->opts.state.keep_changes)) {
-        log(log_level::error, "partition", who(st) + ": " + describe(err));
-        self->quit(err);
+    ++st.commits;
+    if (st.commits - st.compacted_at >= st.init->opts.state.compact_every ||
+        st.logic->wants_compaction()) {
+      if (!compact(self)) {
         return false;
       }
     }
@@ -157,6 +170,10 @@ void finish_input(self_ptr self) {
   }
   take_output(st);
   if (!commit_now(self)) {
+    return;
+  }
+  // A clean journal for the next start.
+  if (st.journal && st.commits > st.compacted_at && !compact(self)) {
     return;
   }
   // With an outbox this partition is the producer of its output; without one nothing

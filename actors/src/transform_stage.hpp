@@ -41,6 +41,8 @@ struct partition_state : transform_state {
   uint64_t committed_out_position = 0;
   uint64_t outbox_trimmed = 0;
   uint64_t commits = 0;
+  /// Value of `commits` at the last compaction.
+  uint64_t compacted_at = 0;
   /// Durability machine: a group commit is scheduled.
   bool sync_pending = false;
   /// When the scheduled timer message is due.

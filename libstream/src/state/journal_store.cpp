@@ -46,6 +46,9 @@ enum stmt_id : size_t {
   s_trim_outbox,
   s_outbox_after,
   s_next_timer,
+  s_insert_log,
+  s_read_log,
+  s_clear_log,
   s_count,
 };
 
@@ -76,6 +79,9 @@ constexpr std::array<const char*, s_count> stmt_sql = {
   "DELETE FROM outbox WHERE last <= ?1",
   "SELECT first, last, payload FROM outbox WHERE last > ?1 ORDER BY first",
   "SELECT min(at_ms) FROM timers WHERE kind = ?1",
+  "INSERT INTO log(seq, origin, at_ms, payload) VALUES(?1, ?2, ?3, ?4)",
+  "SELECT seq, origin, at_ms, payload FROM log ORDER BY seq",
+  "DELETE FROM log",
 };
 
 constexpr const char* schema_sql =
@@ -88,7 +94,8 @@ constexpr const char* schema_sql =
   "CREATE TABLE positions(channel INTEGER PRIMARY KEY, seq INTEGER NOT NULL);"
   "CREATE TABLE timers(kind INTEGER, at_ms INTEGER, key BLOB, tag TEXT,"
   " PRIMARY KEY(kind, at_ms, key, tag)) WITHOUT ROWID;"
-  "CREATE TABLE outbox(first INTEGER PRIMARY KEY, last INTEGER NOT NULL, payload BLOB);";
+  "CREATE TABLE outbox(first INTEGER PRIMARY KEY, last INTEGER NOT NULL, payload BLOB);"
+  "CREATE TABLE log(seq INTEGER PRIMARY KEY, origin TEXT, at_ms INTEGER, payload BLOB NOT NULL);";
 
 /// A parameter bound as a BLOB (keys and values are arbitrary bytes).
 struct blob {
@@ -402,6 +409,62 @@ caf::error create_schema(sqlite3* db, const fs::path& file, const journal_meta& 
   return err;
 }
 
+/// One change of a log entry, as decoded.
+struct logged_change {
+  uint64_t seq = 0;
+  std::string key;
+  std::string name;
+  std::optional<std::string> value;
+};
+
+void put_u64(std::string& out, uint64_t x) {
+  char b[8];
+  for (int i = 0; i < 8; ++i) {
+    b[i] = static_cast<char>((x >> (8 * i)) & 0xff);
+  }
+  out.append(b, 8);
+}
+
+bool get_u64(std::string_view in, size_t& pos, uint64_t& x) {
+  if (in.size() - pos < 8) {
+    return false;
+  }
+  x = 0;
+  for (int i = 7; i >= 0; --i) {
+    x = (x << 8) | static_cast<unsigned char>(in[pos + static_cast<size_t>(i)]);
+  }
+  pos += 8;
+  return true;
+}
+
+bool get_bytes(std::string_view in, size_t& pos, std::string& x) {
+  uint64_t n = 0;
+  if (!get_u64(in, pos, n) || in.size() - pos < n) {
+    return false;
+  }
+  x.assign(in.substr(pos, n));
+  pos += n;
+  return true;
+}
+
+/// Decodes a log entry's payload; false if it is malformed.
+bool decode_log(std::string_view in, std::vector<logged_change>& out) {
+  for (size_t pos = 0; pos < in.size();) {
+    logged_change c;
+    uint64_t has_value = 0;
+    std::string value;
+    if (!get_u64(in, pos, c.seq) || !get_bytes(in, pos, c.key) || !get_bytes(in, pos, c.name) ||
+        !get_u64(in, pos, has_value) || !get_bytes(in, pos, value)) {
+      return false;
+    }
+    if (has_value != 0) {
+      c.value = std::move(value);
+    }
+    out.push_back(std::move(c));
+  }
+  return true;
+}
+
 /// fsyncs `path` (a file or a directory); a failure is an I/O error naming it.
 caf::error sync_path(const fs::path& path, int flags) {
   int fd = ::open(path.c_str(), flags | O_CLOEXEC);
@@ -467,6 +530,19 @@ caf::error create_file(const fs::path& file, const journal_meta& meta, durabilit
 
 } // namespace
 
+void journal_store::encode_change(const state_change& change, uint64_t seq, std::string& out) {
+  put_u64(out, seq);
+  put_u64(out, change.key.size());
+  out += change.key;
+  put_u64(out, change.name.size());
+  out += change.name;
+  put_u64(out, change.value ? 1 : 0);
+  put_u64(out, change.value ? change.value->size() : 0);
+  if (change.value) {
+    out += *change.value;
+  }
+}
+
 void sqlite_closer::operator()(sqlite3* db) const noexcept {
   sqlite3_close_v2(db);
 }
@@ -485,7 +561,7 @@ journal_store& journal_store::operator=(journal_store&&) noexcept = default;
 journal_store::~journal_store() = default;
 
 caf::expected<journal_store> journal_store::open(const fs::path& file, const journal_meta& meta,
-                                                 durability d) {
+                                                 durability d, size_t keep_per_key) {
   if (auto err = create_parent(file)) {
     return err;
   }
@@ -527,6 +603,21 @@ caf::expected<journal_store> journal_store::open(const fs::path& file, const jou
   if (auto err = store.load_last_seq()) {
     return err;
   }
+  // Recovery: state changes logged since the last compaction become state rows, so that
+  // reads see them; the restart costs at most one compaction interval. A journal without
+  // a log is left as it is.
+  int64_t logged = 0;
+  auto on_row = [&](sqlite3_stmt* s) {
+    logged = sqlite3_column_int64(s, 0);
+  };
+  if (auto err = query_once(store.db_.get(), file, "read", "SELECT count(*) FROM log", on_row)) {
+    return err;
+  }
+  if (logged > 0) {
+    if (auto err = store.compact(keep_per_key)) {
+      return err;
+    }
+  }
   return store;
 }
 
@@ -551,6 +642,7 @@ caf::error journal_store::prepare_all() {
 caf::error journal_store::load_last_seq() {
   // Compaction may delete the newest entry of the journal; it records last_seq in meta.
   auto sql = "SELECT max(coalesce((SELECT max(seq) FROM changes), 0),"
+             " coalesce((SELECT max(seq) FROM log), 0),"
              " coalesce((SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'last_seq'), 0))";
   int64_t seq = 0;
   auto on_row = [&](sqlite3_stmt* s) {
@@ -584,9 +676,20 @@ caf::error journal_store::commit(const commit_batch& batch) {
 }
 
 caf::error journal_store::apply(const commit_batch& batch, uint64_t& seq) {
-  for (const auto& change : batch.changes) {
-    if (auto err = apply_change(change, batch, ++seq)) {
+  if (batch.deferred && !batch.changes.empty()) {
+    std::string payload;
+    for (const auto& change : batch.changes) {
+      encode_change(change, ++seq, payload);
+    }
+    if (auto err = run(stmt(s_insert_log), file_, "commit to", to_int64(seq), text{batch.origin},
+                       batch.at_ms, blob{payload})) {
       return err;
+    }
+  } else {
+    for (const auto& change : batch.changes) {
+      if (auto err = apply_change(change, batch, ++seq)) {
+        return err;
+      }
     }
   }
   for (const auto& [channel, position] : batch.positions) {
@@ -739,7 +842,20 @@ caf::expected<std::vector<journal_entry>> journal_store::history(std::string_vie
   if (auto err = query(stmt(s_history), file_, "read", on_row, blob{key}, limit_param(limit))) {
     return err;
   }
-  return result;
+  // Changes of deferred commits not folded yet are newer than every folded one.
+  std::vector<logged_change_row> logged;
+  if (auto err = read_log(logged)) {
+    return err;
+  }
+  std::vector<journal_entry> newer;
+  for (auto r = logged.rbegin(); r != logged.rend() && newer.size() < limit; ++r) {
+    if (r->key == key) {
+      newer.push_back(journal_entry{r->seq, r->name, r->value, r->origin, r->at_ms});
+    }
+  }
+  newer.insert(newer.end(), result.begin(), result.end());
+  newer.resize(std::min(newer.size(), limit));
+  return newer;
 }
 
 caf::expected<std::vector<timer_entry>> journal_store::due_timers(int kind, int64_t up_to_ms,
@@ -780,11 +896,36 @@ caf::expected<uint64_t> journal_store::journal_length() {
   return result;
 }
 
+caf::error journal_store::read_log(std::vector<logged_change_row>& out) {
+  caf::error bad;
+  auto on_row = [&](sqlite3_stmt* s) {
+    std::vector<logged_change> changes;
+    if (!decode_log(column_string(s, 3), changes)) {
+      bad = corrupt_error(file_, "log entry " + std::to_string(sqlite3_column_int64(s, 0)) +
+                                   " is malformed");
+      return;
+    }
+    auto origin = column_string(s, 1);
+    auto at = sqlite3_column_int64(s, 2);
+    for (auto& c : changes) {
+      out.push_back(logged_change_row{c.seq, std::move(c.key), std::move(c.name),
+                                      std::move(c.value), origin, at});
+    }
+  };
+  if (auto err = query(stmt(s_read_log), file_, "read", on_row)) {
+    return err;
+  }
+  return bad;
+}
+
 caf::error journal_store::compact(size_t keep_per_key) {
   if (auto err = run(stmt(s_begin), file_, "compact")) {
     return err;
   }
-  auto err = delete_old_changes(keep_per_key);
+  auto err = fold_log(keep_per_key);
+  if (!err) {
+    err = delete_old_changes(keep_per_key);
+  }
   if (!err) {
     err = run(stmt(s_commit), file_, "compact");
   }
@@ -792,11 +933,67 @@ caf::error journal_store::compact(size_t keep_per_key) {
     rollback();
     return err;
   }
+  return truncate_wal();
+}
+
+caf::error journal_store::fold_log(size_t keep_per_key) {
+  std::vector<logged_change_row> rows;
+  if (auto err = read_log(rows)) {
+    return err;
+  }
+  if (rows.empty()) {
+    return {};
+  }
+  // The newest value of every (key, name) and the keys cleared as a whole, in log order:
+  // a clear drops what came before it for that key.
+  std::map<std::pair<std::string, std::string>, const logged_change_row*> latest;
+  std::map<std::string, size_t, std::less<>> kept_per_key;
+  std::vector<std::string> cleared;
+  for (const auto& r : rows) {
+    if (r.name.empty()) {
+      cleared.push_back(r.key);
+      auto i = latest.lower_bound({r.key, std::string{}});
+      while (i != latest.end() && i->first.first == r.key) {
+        i = latest.erase(i);
+      }
+    } else {
+      latest[{r.key, r.name}] = &r;
+    }
+  }
+  for (const auto& key : cleared) {
+    if (auto err = run(stmt(s_delete_key), file_, "compact", blob{key})) {
+      return err;
+    }
+  }
+  for (const auto& [id, r] : latest) {
+    auto s = to_int64(r->seq);
+    auto err = r->value ? run(stmt(s_upsert_state), file_, "compact", blob{r->key}, text{r->name},
+                              blob{*r->value}, int64_t{meta_.state_version}, s)
+                        : run(stmt(s_delete_state), file_, "compact", blob{r->key}, text{r->name});
+    if (err) {
+      return err;
+    }
+  }
+  // The journal of changes keeps the newest keep_per_key of each key: older ones of this
+  // log would be dropped by the compaction right after, so they are not written at all.
+  for (auto r = rows.rbegin(); r != rows.rend(); ++r) {
+    if (kept_per_key[r->key]++ >= keep_per_key) {
+      continue;
+    }
+    if (auto err = run(stmt(s_insert_change), file_, "compact", to_int64(r->seq), blob{r->key},
+                       text{r->name}, r->value, text{r->origin}, r->at_ms)) {
+      return err;
+    }
+  }
+  return run(stmt(s_clear_log), file_, "compact");
+}
+
+caf::error journal_store::truncate_wal() {
   int rc =
     sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
   // SQLITE_BUSY: a reader keeps the WAL alive; the next compaction truncates it.
   if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-    return sqlite_error(rc, db_.get(), file_, "checkpoint");
+    return sqlite_error(rc, db_.get(), file_, "compact");
   }
   return {};
 }

@@ -61,7 +61,7 @@ int64_t scalar_of(sqlite3* db, const std::string& sql) {
 }
 
 journal_meta test_meta() {
-  return journal_meta{"wordcount", "counter", 2, 4, 1};
+  return journal_meta{"wordcount", "counter", 2, 4, 1, ""};
 }
 
 journal_store open_ok(const fs::path& file) {

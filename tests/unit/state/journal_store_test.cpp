@@ -58,7 +58,7 @@ private:
 };
 
 journal_meta test_meta() {
-  return journal_meta{"wordcount", "counter", 2, 4, 1};
+  return journal_meta{"wordcount", "counter", 2, 4, 1, ""};
 }
 
 journal_store open_ok(const fs::path& file, const journal_meta& meta = test_meta(),
@@ -311,10 +311,14 @@ TEST_CASE("reopening for another job, operator, partition or partition count nam
   };
   auto base = test_meta();
   std::vector<variant> variants = {
-    {"job", {"clicks", base.op, base.partition, base.partitions}, "'wordcount'", "'clicks'"},
-    {"op", {base.job, "summer", base.partition, base.partitions}, "'counter'", "'summer'"},
-    {"partition", {base.job, base.op, 3, base.partitions}, "'2'", "'3'"},
-    {"partitions", {base.job, base.op, base.partition, 8}, "'4'", "'8'"},
+    {"job", {"clicks", base.op, base.partition, base.partitions, 1, ""}, "'wordcount'", "'clicks'"},
+    {"op", {base.job, "summer", base.partition, base.partitions, 1, ""}, "'counter'", "'summer'"},
+    {"partition", {base.job, base.op, 3, base.partitions, 1, ""}, "'2'", "'3'"},
+    {"partitions", {base.job, base.op, base.partition, 8, 1, ""}, "'4'", "'8'"},
+    {"topology",
+     {base.job, base.op, base.partition, base.partitions, 1, "src:2,counter:4"},
+     "''",
+     "'src:2,counter:4'"},
   };
   for (const auto& v : variants) {
     CAPTURE(v.field);
@@ -541,4 +545,60 @@ TEST_CASE("a moved store keeps its connection and a reopened one keeps its meta"
   CHECK(second.last_seq() == 2);
   CHECK(second.meta().partition == 2);
   CHECK(second.meta().partitions == 4);
+}
+
+namespace {
+
+commit_batch deferred_of(std::vector<state_change> changes) {
+  auto batch = changes_of(std::move(changes));
+  batch.deferred = true;
+  return batch;
+}
+
+} // namespace
+
+TEST_CASE("deferred commits reach the state rows at the next compaction, in log order") {
+  temp_dir dir;
+  auto store = open_ok(dir / "p.db");
+  commit_ok(store, changes_of({set("a", "n", "1"), set("b", "n", "1"), set("b", "m", "x")}));
+  commit_ok(store, deferred_of({set("a", "n", "2"), set("c", "n", "1")}));
+  // A clear of the whole key, then a new value: only the new value survives.
+  commit_ok(store, deferred_of({state_change{"b", "", std::nullopt}, set("b", "n", "7")}));
+  commit_ok(store, deferred_of({set("a", "n", "3"), clear("c", "n")}));
+  CHECK(store.last_seq() == 9);
+  // Reads see the rows, which do not have the log yet; history sees the log at once.
+  CHECK(get_ok(store, "a", "n") == "1");
+  auto recent = history_ok(store, "a");
+  REQUIRE(recent.size() == 3);
+  CHECK(recent[0].seq == 8);
+  CHECK(recent[0].value == "3");
+  CHECK(recent[2].value == "1");
+  REQUIRE(!store.compact(2));
+  CHECK(get_ok(store, "a", "n") == "3");
+  CHECK(get_ok(store, "b", "n") == "7");
+  CHECK(get_ok(store, "b", "m") == std::nullopt);
+  CHECK(get_ok(store, "c", "n") == std::nullopt);
+  auto kept = history_ok(store, "a");
+  REQUIRE(kept.size() == 2);
+  CHECK(kept[0].value == "3");
+  CHECK(kept[1].value == "2");
+  CHECK(store.last_seq() == 9);
+}
+
+TEST_CASE("a journal reopened with a log folds it before anything reads it") {
+  temp_dir dir;
+  auto file = dir / "p.db";
+  {
+    auto store = open_ok(file);
+    commit_ok(store, deferred_of({set("k", "n", "1")}));
+    commit_ok(store, deferred_of({set("k", "n", "2"), set("j", "n", "5")}));
+    CHECK(get_ok(store, "k", "n") == std::nullopt);
+  }
+  auto store = open_ok(file);
+  CHECK(get_ok(store, "k", "n") == "2");
+  CHECK(get_ok(store, "j", "n") == "5");
+  CHECK(store.last_seq() == 3);
+  commit_ok(store, deferred_of({set("k", "n", "3")}));
+  CHECK(store.last_seq() == 4);
+  CHECK(history_ok(store, "k").front().seq == 4);
 }

@@ -93,6 +93,12 @@ public:
   virtual void collect(commit_batch& batch) {
     (void) batch;
   }
+  /// The journal was compacted (its log folded into its state rows).
+  virtual void compacted() {}
+  /// True when the state changed since the last compaction outgrows the cache.
+  [[nodiscard]] virtual bool wants_compaction() const noexcept {
+    return false;
+  }
   /// Runs the timer function for up to `limit` timers due at `now` (processing time),
   /// appending to `out`. Returns how many fired.
   virtual size_t fire_timers(time_ms now, record_buffer& out, size_t limit) {

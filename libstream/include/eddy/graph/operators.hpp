@@ -115,6 +115,13 @@ public:
   void collect(commit_batch& batch) override {
     store_.collect(batch.changes);
     timers_.collect(batch);
+    batch.deferred = true;
+  }
+  void compacted() override {
+    store_.compacted();
+  }
+  bool wants_compaction() const noexcept override {
+    return store_.over_budget();
   }
   size_t fire_timers(time_ms now, record_buffer& out, size_t limit) override {
     std::vector<timer_entry> due;

@@ -21,6 +21,9 @@ struct sqlite3_stmt;
 
 namespace eddy {
 
+/// Changes kept per key by a compaction when nobody says otherwise.
+inline constexpr size_t journal_default_keep = 4;
+
 /// Version of the journal's file layout; a file written by a newer layout is refused.
 inline constexpr uint32_t journal_format_version = 1;
 
@@ -95,6 +98,12 @@ struct commit_batch {
   std::vector<timer_entry> timers_removed;
   /// Where the changes come from, kept in the journal for inspection.
   std::string origin = "batch";
+  /// Writes the changes as one log entry instead of one state row and one journal row
+  /// each; `compact` folds the log into the rows. A commit then costs one row whatever
+  /// the number of changes, but `get` and `read` see the changes only after the next
+  /// `compact`, so the caller keeps them in memory until then (a partition pins its changed
+  /// keys). `history` sees them at once.
+  bool deferred = false;
   /// Wall-clock time of the commit, kept in the journal for inspection.
   int64_t at_ms = 0;
 };
@@ -126,8 +135,11 @@ public:
   /// `meta`; an existing one must have been written for the same job, operator, partition
   /// and partition count by an Eddy whose format is not newer (else `errc::state_mismatch`).
   /// Existing state is never reset or overwritten.
-  [[nodiscard]] static caf::expected<journal_store> open(const std::filesystem::path& file,
-                                                         const journal_meta& meta, durability d);
+  /// Changes logged by deferred commits before a crash are folded into the state rows
+  /// (see `compact`), keeping `keep_per_key` changes of each key in the journal.
+  [[nodiscard]] static caf::expected<journal_store>
+  open(const std::filesystem::path& file, const journal_meta& meta, durability d,
+       size_t keep_per_key = journal_default_keep);
 
   journal_store(journal_store&&) noexcept;
   journal_store& operator=(journal_store&&) noexcept;
@@ -167,9 +179,11 @@ public:
   /// Number of journal entries currently kept.
   [[nodiscard]] caf::expected<uint64_t> journal_length();
 
-  /// Drops journal entries so that at most the `keep_per_key` newest of each key remain,
-  /// then truncates the WAL. The state rows are the snapshot, so recovery time depends on
-  /// the live state, not on the history.
+  /// Folds the log of deferred commits into the state rows and the journal of changes,
+  /// drops journal entries so that at most the `keep_per_key` newest of each key remain
+  /// (one transaction: a crash leaves the log or its result), then truncates the WAL. The
+  /// state rows are the snapshot, so recovery time depends on the live state and the log
+  /// since the last compaction, not on the history.
   [[nodiscard]] caf::error compact(size_t keep_per_key);
 
   [[nodiscard]] const journal_meta& meta() const noexcept {
@@ -198,6 +212,18 @@ private:
   [[nodiscard]] caf::error apply_position(uint64_t channel, uint64_t seq);
   [[nodiscard]] caf::error delete_old_changes(size_t keep_per_key);
   void rollback() noexcept;
+  struct logged_change_row {
+    uint64_t seq = 0;
+    std::string key;
+    std::string name;
+    std::optional<std::string> value;
+    std::string origin;
+    int64_t at_ms = 0;
+  };
+  [[nodiscard]] caf::error read_log(std::vector<logged_change_row>& out);
+  [[nodiscard]] caf::error fold_log(size_t keep_per_key);
+  [[nodiscard]] caf::error truncate_wal();
+  static void encode_change(const state_change& change, uint64_t seq, std::string& out);
   [[nodiscard]] sqlite3_stmt* stmt(size_t id) const noexcept {
     return stmts_[id].get();
   }

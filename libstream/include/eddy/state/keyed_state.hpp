@@ -264,6 +264,9 @@ struct key_slot {
   bool fresh = false;
   /// Accessed since the last eviction sweep (CLOCK).
   bool referenced = false;
+  /// Changed since the last compaction: the journal's state rows do not have it yet, so
+  /// the key stays in memory.
+  bool pinned = false;
   /// Approximate memory held, for the cache budget.
   size_t bytes = 0;
 
@@ -297,8 +300,10 @@ private:
 
 /// The state of every key of one partition. In memory, or durable: attached to the
 /// partition's journal, keys are read lazily, changes are collected per commit, coalesced
-/// per key and state, and clean keys are evicted beyond the cache budget. Owned by one
-/// partition actor; not thread-safe.
+/// per key and state, and committed as deferred changes (one log entry per commit). Keys
+/// changed since the last compaction stay pinned in memory, since the journal's state
+/// rows get their changes only when the compaction folds the log; other keys are evicted
+/// beyond the cache budget. Owned by one partition actor; not thread-safe.
 template <class K>
 class keyed_store {
 public:
@@ -315,7 +320,7 @@ public:
   key_slot& slot(const K& key) {
     auto [i, added] = keys_.try_emplace(key);
     if (added && durable()) {
-      i->second.fresh = cleared_.count(key) > 0;
+      i->second.fresh = cleared_.count(key) > 0 || tombstones_.count(key) > 0;
       bytes_ += slot_overhead;
     }
     i->second.referenced = true;
@@ -382,6 +387,7 @@ public:
   void collect(std::vector<state_change>& out) {
     for (const auto& key : cleared_) {
       out.push_back(state_change{encode_key(key), std::string{}, std::nullopt});
+      tombstones_.insert(key);
     }
     cleared_.clear();
     std::string bytes;
@@ -392,7 +398,7 @@ public:
       }
       auto& slot = i->second;
       slot.listed = false;
-      slot.fresh = false;
+      slot.fresh = tombstones_.count(key) > 0;
       auto encoded_key = encode_key(key);
       size_t held = slot_overhead + encoded_key.size();
       for (size_t id = 0; id < slot.cells.size(); ++id) {
@@ -409,6 +415,7 @@ public:
           }
           if (h != slot.committed_hash[id]) {
             slot.committed_hash[id] = h;
+            slot.pinned = true;
             out.push_back(state_change{encoded_key, registry_.name(id),
                                        h == 0 ? std::nullopt : std::optional<std::string>{bytes}});
           }
@@ -420,12 +427,34 @@ public:
       bytes_ += held;
       bytes_ -= std::min(bytes_, slot.bytes);
       slot.bytes = held;
-      if (slot.empty()) {
+      if (slot.empty() && !slot.pinned) {
         erase(key, slot);
       }
     }
     touched_.clear();
     evict();
+  }
+
+  /// The journal folded its log into its state rows: unpins every key, drops the empty
+  /// ones and evicts beyond the budget.
+  void compacted() {
+    tombstones_.clear();
+    for (auto i = keys_.begin(); i != keys_.end();) {
+      auto& slot = i->second;
+      slot.pinned = false;
+      if (slot.empty() && !slot.listed) {
+        bytes_ -= std::min(bytes_, slot.bytes + slot_overhead);
+        i = keys_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+    evict();
+  }
+
+  /// True when pinned keys alone exceed the cache budget: time to compact.
+  [[nodiscard]] bool over_budget() const noexcept {
+    return durable() && bytes_ > cache_bytes_;
   }
 
   /// Approximate memory held by cached keys.
@@ -476,7 +505,7 @@ private:
     for (int round = 0; round < 2 && bytes_ > cache_bytes_; ++round) {
       for (auto i = keys_.begin(); i != keys_.end() && bytes_ > cache_bytes_;) {
         auto& slot = i->second;
-        if (slot.referenced) {
+        if (slot.referenced || slot.pinned || slot.listed) {
           slot.referenced = false;
           ++i;
           continue;
@@ -499,6 +528,8 @@ private:
   std::vector<K> touched_;
   /// Keys cleared since the last collect.
   std::set<K> cleared_;
+  /// Keys cleared since the last compaction: nothing to read for them.
+  std::set<K> tombstones_;
 };
 
 /// The text of a journal error, for exceptions thrown from state reads.
