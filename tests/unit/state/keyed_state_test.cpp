@@ -8,6 +8,7 @@
 
 #include "eddy/graph/operators.hpp"
 #include "eddy/state/keyed_state.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace eddy;
 
@@ -335,4 +336,65 @@ TEST_CASE("keyed_logic does not hold keys whose function keeps no state") {
   logic.process(in, out);
   CHECK(out.size() == 1000);
   CHECK(logic.key_count() == 0);
+}
+
+TEST_CASE("a durable keyed_store never reads a stale row of a key changed since the last "
+          "compaction") {
+  test::temp_dir dir;
+  auto journal =
+    journal_store::open(dir / "p.db", journal_meta{"job", "op", 0, 1, 1, ""}, durability::process);
+  REQUIRE(journal);
+  state_schema schema;
+  keyed_store<std::string> store;
+  // A budget of zero: every clean key is evicted after each commit and read back from the
+  // journal when it is used again.
+  store.attach(&*journal, &schema, 0);
+  timer_book timers;
+  auto commit = [&] {
+    commit_batch cb;
+    store.collect(cb.changes);
+    cb.deferred = true;
+    REQUIRE(!journal->commit(cb));
+  };
+  auto compact = [&] {
+    REQUIRE(!journal->compact(4));
+    store.compacted();
+  };
+  auto run = [&](const std::string& key, auto fn) {
+    keyed_context<std::string> ctx{key, store, timers, no_time};
+    fn(ctx);
+    store.done_with(key, ctx.slot(), ctx.cleared());
+  };
+  run("a", [](auto& ctx) { ctx.template value<int>("v").set(1); });
+  commit();
+  compact();
+  CHECK(store.find("a") == nullptr);
+  run("a", [](auto& ctx) {
+    CHECK(ctx.template value<int>("v").get() == 1);
+    ctx.template value<int>("v").clear();
+  });
+  commit();
+  // The journal's row still says 1 until the compaction; the store must not read it.
+  run("a", [](auto&) {});
+  run("a", [](auto& ctx) { CHECK_FALSE(ctx.template value<int>("v").exists()); });
+  run("b", [](auto& ctx) {
+    ctx.template value<int>("v").set(2);
+    ctx.template list<int>("l").add(5);
+  });
+  commit();
+  compact();
+  run("b", [](auto& ctx) { ctx.clear(); });
+  commit();
+  run("b", [](auto& ctx) {
+    CHECK_FALSE(ctx.template value<int>("v").exists());
+    CHECK(ctx.template list<int>("l").size() == 0);
+  });
+  commit();
+  compact();
+  CHECK(store.key_count() == 0);
+  run("a", [](auto& ctx) { CHECK_FALSE(ctx.template value<int>("v").exists()); });
+  run("b", [](auto& ctx) { CHECK(ctx.template list<int>("l").size() == 0); });
+  auto rows = journal->key_count();
+  REQUIRE(rows);
+  CHECK(*rows == 0);
 }

@@ -376,8 +376,9 @@ public:
     if (cleared && durable()) {
       cleared_.insert(key);
     }
-    // Durable: a touched key stays until the commit writes its (possibly empty) state.
-    if (cleared || (slot.empty() && !slot.listed)) {
+    // Durable: a touched key stays until the commit writes its (possibly empty) state, and
+    // a pinned one until the compaction folds that into the journal's rows.
+    if (cleared || (slot.empty() && !slot.listed && !slot.pinned)) {
       erase(key, slot);
     }
   }
