@@ -130,6 +130,9 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Before the start, which opens a journal per partition: a SIGINT meanwhile stops the job
+  // as soon as it runs (and is not lost: a shell starts background jobs ignoring SIGINT).
+  eddy::install_signal_handlers();
   eddy::engine engine{cli.runtime, cli.common};
   auto begin = std::chrono::steady_clock::now();
   auto started = engine.start(std::move(*graph));
@@ -138,7 +141,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto handle = *started;
-  eddy::install_signal_handlers();
   if (auto err = handle->wait_stopping_on_signal()) {
     std::cerr << "wordcount: error: " << eddy::describe(err) << "\n";
     return 1;

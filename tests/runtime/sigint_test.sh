@@ -23,7 +23,14 @@ awk -v n="$total" 'BEGIN {
 
 "$bin" "$dir/big.jsonl" --data-dir "$dir/data" > "$dir/out.txt" 2> "$dir/err.txt" &
 pid=$!
-sleep 0.5
+# Interrupt it while it counts: once its partitions' journals exist (their creation takes
+# longer on a loaded machine), plus a moment.
+tries=0
+while [ ! -e "$dir/data/wordcount/count/p127.db" ] && [ "$tries" -lt 200 ]; do
+  sleep 0.1
+  tries=$((tries + 1))
+done
+sleep 0.3
 kill -INT "$pid" || fail "wordcount was not running any more when SIGINT was due"
 wait "$pid"
 rc=$?
