@@ -69,6 +69,7 @@ bool compact(self_ptr self) {
     return false;
   }
   st.compacted_at = st.commits;
+  st.logged = false;
   st.logic->compacted();
   return true;
 }
@@ -112,8 +113,9 @@ bool commit_journal(self_ptr self) {
       st.outbox_trimmed = cb.outbox_acked;
     }
     ++st.commits;
-    if (st.commits - st.compacted_at >= st.init->opts.state.compact_every ||
-        st.logic->wants_compaction()) {
+    st.logged |= !cb.changes.empty();
+    if (st.logged && (st.commits - st.compacted_at >= st.init->opts.state.compact_every ||
+                      st.logic->wants_compaction())) {
       if (!compact(self)) {
         return false;
       }
@@ -172,10 +174,6 @@ void finish_input(self_ptr self) {
   if (!commit_now(self)) {
     return;
   }
-  // A clean journal for the next start.
-  if (st.journal && st.commits > st.compacted_at && !compact(self)) {
-    return;
-  }
   // With an outbox this partition is the producer of its output; without one nothing
   // downstream keeps positions.
   std::shared_ptr<const frontier> ends;
@@ -183,6 +181,11 @@ void finish_input(self_ptr self) {
     ends = std::make_shared<const frontier>(frontier{{st.init->ctx.producer, st.out_position}});
   }
   st.out->close(std::move(ends));
+  st.out->send_ready(self);
+  // The output is on its way; now a clean journal for the next start.
+  if (st.journal && st.logged && !compact(self)) {
+    return;
+  }
   st.closing = true;
 }
 

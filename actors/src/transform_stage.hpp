@@ -43,6 +43,8 @@ struct partition_state : transform_state {
   uint64_t commits = 0;
   /// Value of `commits` at the last compaction.
   uint64_t compacted_at = 0;
+  /// State changes were logged since the last compaction (see `journal_store::compact`).
+  bool logged = false;
   /// Durability machine: a group commit is scheduled.
   bool sync_pending = false;
   /// When the scheduled timer message is due.

@@ -49,6 +49,7 @@ enum stmt_id : size_t {
   s_insert_log,
   s_read_log,
   s_clear_log,
+  s_trim_key,
   s_count,
 };
 
@@ -82,6 +83,8 @@ constexpr std::array<const char*, s_count> stmt_sql = {
   "INSERT INTO log(seq, origin, at_ms, payload) VALUES(?1, ?2, ?3, ?4)",
   "SELECT seq, origin, at_ms, payload FROM log ORDER BY seq",
   "DELETE FROM log",
+  "DELETE FROM changes WHERE key = ?1 AND seq NOT IN "
+  "(SELECT seq FROM changes WHERE key = ?1 ORDER BY seq DESC LIMIT ?2)",
 };
 
 constexpr const char* schema_sql =
@@ -922,8 +925,10 @@ caf::error journal_store::compact(size_t keep_per_key) {
   if (auto err = run(stmt(s_begin), file_, "compact")) {
     return err;
   }
-  auto err = fold_log(keep_per_key);
-  if (!err) {
+  bool folded = false;
+  auto err = fold_log(keep_per_key, folded);
+  // Folding trims the keys it touched; a journal written without a log is trimmed whole.
+  if (!err && !folded) {
     err = delete_old_changes(keep_per_key);
   }
   if (!err) {
@@ -936,11 +941,12 @@ caf::error journal_store::compact(size_t keep_per_key) {
   return truncate_wal();
 }
 
-caf::error journal_store::fold_log(size_t keep_per_key) {
+caf::error journal_store::fold_log(size_t keep_per_key, bool& folded) {
   std::vector<logged_change_row> rows;
   if (auto err = read_log(rows)) {
     return err;
   }
+  folded = !rows.empty();
   if (rows.empty()) {
     return {};
   }
@@ -984,6 +990,20 @@ caf::error journal_store::fold_log(size_t keep_per_key) {
                        text{r->name}, r->value, text{r->origin}, r->at_ms)) {
       return err;
     }
+  }
+  // Only the keys of this log got new journal rows: trimming them (through the key index)
+  // costs what the log holds, not what the journal holds.
+  for (const auto& [key, n] : kept_per_key) {
+    if (auto err = run(stmt(s_trim_key), file_, "compact", blob{key}, limit_param(keep_per_key))) {
+      return err;
+    }
+  }
+  auto keep = "INSERT INTO meta(k, v) VALUES('last_seq', ?1) "
+              "ON CONFLICT(k) DO UPDATE SET v = excluded.v";
+  auto seq = std::to_string(last_seq_);
+  if (auto err = query_once(
+        db_.get(), file_, "compact", keep, [](sqlite3_stmt*) {}, text{seq})) {
+    return err;
   }
   return run(stmt(s_clear_log), file_, "compact");
 }

@@ -221,7 +221,7 @@ private:
     int64_t at_ms = 0;
   };
   [[nodiscard]] caf::error read_log(std::vector<logged_change_row>& out);
-  [[nodiscard]] caf::error fold_log(size_t keep_per_key);
+  [[nodiscard]] caf::error fold_log(size_t keep_per_key, bool& folded);
   [[nodiscard]] caf::error truncate_wal();
   static void encode_change(const state_change& change, uint64_t seq, std::string& out);
   [[nodiscard]] sqlite3_stmt* stmt(size_t id) const noexcept {
