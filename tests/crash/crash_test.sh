@@ -13,6 +13,7 @@
 #                     must compare equal to the reference
 #   CRASH_KEEP=1      keep the work directory (its path is printed) instead of removing it
 #   CRASH_RUN_TIMEOUT seconds a run to completion may take (default 80)
+#   CRASH_DURABILITY  --state.durability of every run (default process)
 #
 # Needs only bash and coreutils/awk/grep/sort.
 set -u
@@ -45,7 +46,8 @@ trap cleanup EXIT
 trap 'echo "interrupted"; exit 130' INT TERM HUP
 
 # Arguments of every run (reference, killed attempts and the final one).
-common_args=(--job.partitions 16 --split-parallelism 2)
+common_args=(--job.partitions 16 --split-parallelism 2
+             --state.durability "${CRASH_DURABILITY:-process}")
 crash_args=(--state.compact-every 3)
 
 now_ms() { local us=${EPOCHREALTIME/./}; echo $(( us / 1000 )); }
