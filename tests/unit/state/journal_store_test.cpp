@@ -16,116 +16,14 @@
 
 #include "eddy/core/error.hpp"
 #include "eddy/state/journal_store.hpp"
+#include "support/journal_support.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace eddy;
 namespace fs = std::filesystem;
-using eddy::test::temp_dir;
+using namespace eddy::test;
 
 namespace {
-
-/// A second, raw SQLite connection to a journal, as an inspection tool (or an attacker)
-/// would open it.
-class raw_db {
-public:
-  explicit raw_db(const fs::path& file) {
-    REQUIRE(sqlite3_open(file.c_str(), &db_) == SQLITE_OK);
-    sqlite3_busy_timeout(db_, 0);
-  }
-  ~raw_db() {
-    sqlite3_close_v2(db_);
-  }
-  raw_db(const raw_db&) = delete;
-  raw_db& operator=(const raw_db&) = delete;
-
-  int exec(const std::string& sql) {
-    return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
-  }
-  int64_t scalar(const std::string& sql) {
-    return scalar_of(db_, sql);
-  }
-  static int64_t scalar_of(sqlite3* db, const std::string& sql) {
-    sqlite3_stmt* s = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
-    REQUIRE(sqlite3_step(s) == SQLITE_ROW);
-    auto result = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return result;
-  }
-
-private:
-  sqlite3* db_ = nullptr;
-};
-
-journal_meta test_meta() {
-  return journal_meta{"wordcount", "counter", 2, 4, 1, ""};
-}
-
-journal_store open_ok(const fs::path& file, const journal_meta& meta = test_meta(),
-                      durability d = durability::process) {
-  auto store = journal_store::open(file, meta, d);
-  REQUIRE_MESSAGE(store, describe(store.error()));
-  return std::move(*store);
-}
-
-errc code_of(const caf::error& err) {
-  REQUIRE(err);
-  REQUIRE(err.category() == caf::atom("eddy"));
-  return static_cast<errc>(err.code());
-}
-
-state_change set(std::string key, std::string name, std::string value) {
-  return state_change{std::move(key), std::move(name), std::move(value)};
-}
-
-state_change clear(std::string key, std::string name) {
-  return state_change{std::move(key), std::move(name), std::nullopt};
-}
-
-void commit_ok(journal_store& store, const commit_batch& batch) {
-  auto err = store.commit(batch);
-  REQUIRE_MESSAGE(!err, describe(err));
-}
-
-commit_batch changes_of(std::vector<state_change> changes, std::string origin = "batch") {
-  commit_batch batch;
-  batch.changes = std::move(changes);
-  batch.origin = std::move(origin);
-  return batch;
-}
-
-std::optional<std::string> get_ok(journal_store& store, std::string_view key,
-                                  std::string_view name) {
-  auto value = store.get(key, name);
-  REQUIRE_MESSAGE(value, describe(value.error()));
-  return *value;
-}
-
-std::vector<journal_entry> history_ok(journal_store& store, std::string_view key,
-                                      size_t limit = 1000) {
-  auto entries = store.history(key, limit);
-  REQUIRE_MESSAGE(entries, describe(entries.error()));
-  return *entries;
-}
-
-std::map<uint64_t, uint64_t> positions_ok(journal_store& store) {
-  auto result = store.positions();
-  REQUIRE_MESSAGE(result, describe(result.error()));
-  return *result;
-}
-
-std::vector<timer_entry> due_ok(journal_store& store, int kind, int64_t up_to_ms,
-                                size_t limit = 1000) {
-  auto result = store.due_timers(kind, up_to_ms, limit);
-  REQUIRE_MESSAGE(result, describe(result.error()));
-  return *result;
-}
-
-uint64_t journal_length_ok(journal_store& store) {
-  auto n = store.journal_length();
-  REQUIRE_MESSAGE(n, describe(n.error()));
-  return *n;
-}
 
 /// Commits a batch that sets `key`.`name` to `value` and moves channel 0 to `position`.
 void set_at(journal_store& store, const std::string& key, const std::string& value,
@@ -524,8 +422,8 @@ TEST_CASE("durability machine syncs FULL and process NORMAL, both in WAL mode") 
   temp_dir dir;
   auto machine = open_ok(dir / "m.db", test_meta(), durability::machine);
   auto process = open_ok(dir / "p.db", test_meta(), durability::process);
-  CHECK(raw_db::scalar_of(machine.native_handle(), "PRAGMA synchronous") == 2);
-  CHECK(raw_db::scalar_of(process.native_handle(), "PRAGMA synchronous") == 1);
+  CHECK(scalar_of(machine.native_handle(), "PRAGMA synchronous") == 2);
+  CHECK(scalar_of(process.native_handle(), "PRAGMA synchronous") == 1);
   sqlite3_stmt* s = nullptr;
   REQUIRE(sqlite3_prepare_v2(process.native_handle(), "PRAGMA journal_mode", -1, &s, nullptr) ==
           SQLITE_OK);
