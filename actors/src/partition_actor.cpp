@@ -258,13 +258,7 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
   return {
     [self](batch& b) { on_batch(self, b); },
     [self](credit_atom, channel_id channel, uint32_t batches, recycled_buffer& recycled) {
-      auto& st = self->state;
-      st.out->grant(channel, batches, std::move(recycled.buffer));
-      st.out->send_ready(self);
-      if (!st.out->blocked() && !st.sync_pending) {
-        st.in->pay_owed(self);
-      }
-      finish_transform_if_done(self);
+      on_transform_credit(self, channel, batches, recycled, !self->state.sync_pending);
     },
     [self](start_atom) {
       if (!self->state.init->ack_channels.empty() && !replay_outbox(self)) {
@@ -274,14 +268,7 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
       release(self);
     },
     [](stop_atom) {},
-    [self](tick_atom) {
-      auto& st = self->state;
-      st.tick_pending = false;
-      if (!st.closing) {
-        st.out->seal_partial();
-        st.out->send_ready(self);
-      }
-    },
+    [self](tick_atom) { on_transform_tick(self); },
     [](pull_atom) {},
     [self](ack_atom, channel_id channel, uint64_t position) {
       auto& st = self->state;
@@ -318,33 +305,24 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
   };
 }
 
-stage_actor::behavior_type partition_behavior(self_ptr self, std::shared_ptr<stage_init> init) {
+} // namespace
+
+stage_actor::behavior_type partition_stage(self_ptr self, std::shared_ptr<stage_init> init) {
+  init_transform(self, init);
   auto& st = self->state;
-  st.init = init;
-  install_exception_handler(self, *init);
-  st.logic = std::move(init->transform);
-  st.out = std::make_unique<emitter>(*init);
-  st.in = std::make_unique<inputs>(init->input_count);
   st.journal = std::move(init->journal);
   st.scratch = st.graph_node().make_output_buffer(init->opts.batch_events_max);
   st.held = st.graph_node().make_output_buffer(init->opts.batch_events_max);
   st.acked = init->acked;
-  if (!st.journal) {
-    return partition_handlers(self);
-  }
-  st.logic->attach(*st.journal, size_t{init->opts.state.cache_mb} << 20);
-  st.filter.load(init->positions);
-  if (auto i = init->positions.find(out_position_key); i != init->positions.end()) {
-    st.out_position = i->second;
-    st.committed_out_position = i->second;
+  if (st.journal) {
+    st.logic->attach(*st.journal, size_t{init->opts.state.cache_mb} << 20);
+    st.filter.load(init->positions);
+    if (auto i = init->positions.find(out_position_key); i != init->positions.end()) {
+      st.out_position = i->second;
+      st.committed_out_position = i->second;
+    }
   }
   return partition_handlers(self);
-}
-
-} // namespace
-
-stage_actor::behavior_type partition_stage(self_ptr self, std::shared_ptr<stage_init> init) {
-  return partition_behavior(self, std::move(init));
 }
 
 } // namespace eddy::detail

@@ -1,8 +1,8 @@
 #pragma once
 
-// The behavior shared by operator instances and key partitions: consume a batch, run the
-// logic, route the output, return credit. Partitions add durable state in a later step,
-// which is why they are a kind of their own.
+// One-input stages. Operators use `transform_behavior` whole: consume a batch, run the
+// logic, route the output, return credit. Partitions (partition_actor.cpp) share its setup,
+// credit and linger handlers and add their journal, commits, outbox and timers.
 
 #include "stage.hpp"
 
@@ -93,36 +93,54 @@ void on_transform_batch(stage_actor::stateful_pointer<State> self, batch& b) {
   finish_transform_if_done(self);
 }
 
+/// The setup shared by operators and partitions: the logic, the output and input sides.
 template <class State>
-stage_actor::behavior_type transform_behavior(stage_actor::stateful_pointer<State> self,
-                                              std::shared_ptr<stage_init> init) {
+void init_transform(stage_actor::stateful_pointer<State> self, std::shared_ptr<stage_init> init) {
   auto& st = self->state;
   st.init = init;
   install_exception_handler(self, *init);
   st.logic = std::move(init->transform);
   st.out = std::make_unique<emitter>(*init);
   st.in = std::make_unique<inputs>(init->input_count);
+}
+
+/// Credit from downstream: send what it allows, and pay the credit owed upstream once the
+/// stage is no longer blocked (and `may_pay`: a partition holds credit until its commit).
+template <class State>
+void on_transform_credit(stage_actor::stateful_pointer<State> self, channel_id channel,
+                         uint32_t batches, recycled_buffer& recycled, bool may_pay = true) {
+  auto& st = self->state;
+  st.out->grant(channel, batches, std::move(recycled.buffer));
+  st.out->send_ready(self);
+  if (may_pay && !st.out->blocked()) {
+    st.in->pay_owed(self);
+  }
+  finish_transform_if_done(self);
+}
+
+/// The linger time is over: partly filled batches go out.
+template <class State>
+void on_transform_tick(stage_actor::stateful_pointer<State> self) {
+  auto& st = self->state;
+  st.tick_pending = false;
+  if (!st.closing) {
+    st.out->seal_partial();
+    st.out->send_ready(self);
+  }
+}
+
+template <class State>
+stage_actor::behavior_type transform_behavior(stage_actor::stateful_pointer<State> self,
+                                              std::shared_ptr<stage_init> init) {
+  init_transform(self, std::move(init));
   return {
     [self](batch& b) { on_transform_batch(self, b); },
     [self](credit_atom, channel_id channel, uint32_t batches, recycled_buffer& recycled) {
-      auto& st = self->state;
-      st.out->grant(channel, batches, std::move(recycled.buffer));
-      st.out->send_ready(self);
-      if (!st.out->blocked()) {
-        st.in->pay_owed(self);
-      }
-      finish_transform_if_done(self);
+      on_transform_credit(self, channel, batches, recycled);
     },
     [](start_atom) {},
     [](stop_atom) {},
-    [self](tick_atom) {
-      auto& st = self->state;
-      st.tick_pending = false;
-      if (!st.closing) {
-        st.out->seal_partial();
-        st.out->send_ready(self);
-      }
-    },
+    [self](tick_atom) { on_transform_tick(self); },
     [](pull_atom) {},
     [](ack_atom, channel_id, uint64_t) {},
     [](sync_atom) {},
