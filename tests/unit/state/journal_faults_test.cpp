@@ -205,6 +205,23 @@ TEST_CASE("a file that is not SQLite is refused and left as it is") {
   }
 }
 
+namespace {
+
+/// Opens `file` and commits `batch`: the first error on the way, if any.
+caf::error open_and_commit(const fs::path& file, const commit_batch& batch) {
+  auto store = journal_store::open(file, test_meta(), durability::process);
+  return store ? store->commit(batch) : store.error();
+}
+
+/// The error a journal that cannot be written must give: io_failure, naming the file.
+void check_readonly_error(const caf::error& err, const fs::path& file) {
+  CHECK(code_of(err) == errc::io_failure);
+  CHECK(mentions(err, file.string()));
+  CHECK(mentions(err, "readonly"));
+}
+
+} // namespace
+
 TEST_CASE("an existing journal in a read-only directory fails with io_failure naming it") {
   if (running_as_root()) {
     MESSAGE("skipped: root ignores directory permissions, chmod 0555 cannot stop it");
@@ -216,19 +233,11 @@ TEST_CASE("an existing journal in a read-only directory fails with io_failure na
   fill(file, 10);
   auto before = read_bytes(file);
   fs::permissions(data, fs::perms::owner_read | fs::perms::owner_exec);
-  auto store = journal_store::open(file, test_meta(), durability::process);
-  caf::error err;
-  if (!store) {
-    err = store.error();
-  } else {
-    // Reading may work without a WAL; writing needs one, and the directory refuses it.
-    err = store->commit(changes_of({set("key-1", "count", "new")}));
-  }
+  // Reading may work without a WAL; writing needs one, and the directory refuses it.
+  auto err = open_and_commit(file, changes_of({set("key-1", "count", "new")}));
   fs::permissions(data, fs::perms::owner_all);
   REQUIRE_MESSAGE(err, "a journal in a read-only directory was written without an error");
-  CHECK(code_of(err) == errc::io_failure);
-  CHECK(mentions(err, file.string()));
-  CHECK(mentions(err, "readonly"));
+  check_readonly_error(err, file);
   CHECK(read_bytes(file) == before);
   auto reopened = open_ok(file);
   check_filled(reopened, 10);
@@ -244,21 +253,11 @@ TEST_CASE("a read-only journal file fails clearly and its data is there once wri
   fill(file, 10);
   auto before = read_bytes(file);
   fs::permissions(file, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
-  {
-    auto store = journal_store::open(file, test_meta(), durability::process);
-    caf::error err;
-    if (!store) {
-      err = store.error();
-    } else {
-      auto batch = changes_of({set("key-1", "count", "new")});
-      batch.positions = {{0, 11}};
-      err = store->commit(batch);
-    }
-    REQUIRE_MESSAGE(err, "a read-only journal was written without an error");
-    CHECK(code_of(err) == errc::io_failure);
-    CHECK(mentions(err, file.string()));
-    CHECK(mentions(err, "readonly"));
-  }
+  auto batch = changes_of({set("key-1", "count", "new")});
+  batch.positions = {{0, 11}};
+  auto err = open_and_commit(file, batch);
+  REQUIRE_MESSAGE(err, "a read-only journal was written without an error");
+  check_readonly_error(err, file);
   CHECK(read_bytes(file) == before);
   // The operator fixes the permissions of the journal: everything committed is there.
   fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
