@@ -206,18 +206,15 @@ caf::behavior job_actor(caf::stateful_actor<job_state>* self,
     }
   }
   st.alive = plan.size();
-  auto producers = std::make_shared<std::vector<stage_actor>>();
+  // Every init shares one table of producers; sinks read it only when they receive
+  // batches, after the start below.
   for (size_t k = 0; k < plan.size(); ++k) {
-    auto producer = plan[k].init->ctx.producer;
-    if (producer != 0) {
-      producers->resize(std::max<size_t>(producers->size(), producer + 1));
-      (*producers)[producer] = st.stages[k];
+    auto& init = *plan[k].init;
+    if (init.ctx.producer != 0) {
+      auto& producers = *init.producers;
+      producers.resize(std::max<size_t>(producers.size(), init.ctx.producer + 1));
+      producers[init.ctx.producer] = st.stages[k];
     }
-  }
-  // Every init shares one table; sinks read it only when they receive batches, after the
-  // start below.
-  if (!plan.empty() && plan.front().init->producers) {
-    *plan.front().init->producers = std::move(*producers);
   }
   for (auto& stage : st.stages) {
     self->send(stage, start_atom::value);

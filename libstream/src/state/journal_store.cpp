@@ -932,6 +932,9 @@ caf::error journal_store::compact(size_t keep_per_key) {
     err = delete_old_changes(keep_per_key);
   }
   if (!err) {
+    err = save_last_seq();
+  }
+  if (!err) {
     err = run(stmt(s_commit), file_, "compact");
   }
   if (err) {
@@ -998,13 +1001,6 @@ caf::error journal_store::fold_log(size_t keep_per_key, bool& folded) {
       return err;
     }
   }
-  auto keep = "INSERT INTO meta(k, v) VALUES('last_seq', ?1) "
-              "ON CONFLICT(k) DO UPDATE SET v = excluded.v";
-  auto seq = std::to_string(last_seq_);
-  if (auto err = query_once(
-        db_.get(), file_, "compact", keep, [](sqlite3_stmt*) {}, text{seq})) {
-    return err;
-  }
   return run(stmt(s_clear_log), file_, "compact");
 }
 
@@ -1023,14 +1019,16 @@ caf::error journal_store::delete_old_changes(size_t keep_per_key) {
              " (PARTITION BY key ORDER BY seq DESC) AS n FROM changes) WHERE n > ?1)";
   auto none = [](sqlite3_stmt*) {
   };
-  if (auto err = query_once(db_.get(), file_, "compact", del, none, limit_param(keep_per_key))) {
-    return err;
-  }
-  // The newest entry may be gone now; last_seq must survive a reopen all the same.
+  return query_once(db_.get(), file_, "compact", del, none, limit_param(keep_per_key));
+}
+
+caf::error journal_store::save_last_seq() {
+  // The newest entry may be gone after a compaction; last_seq must survive a reopen.
   auto keep = "INSERT INTO meta(k, v) VALUES('last_seq', ?1) "
               "ON CONFLICT(k) DO UPDATE SET v = excluded.v";
   auto seq = std::to_string(last_seq_);
-  return query_once(db_.get(), file_, "compact", keep, none, text{seq});
+  return query_once(
+    db_.get(), file_, "compact", keep, [](sqlite3_stmt*) {}, text{seq});
 }
 
 } // namespace eddy

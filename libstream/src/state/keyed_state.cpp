@@ -132,8 +132,4 @@ std::optional<time_ms> timer_book::earliest() const {
   return result;
 }
 
-std::string describe_journal_error(const caf::error& err) {
-  return describe(err);
-}
-
 } // namespace eddy

@@ -128,7 +128,7 @@ public:
     if (journal_ != nullptr) {
       auto rows = journal_->due_timers(0, now, limit);
       if (!rows) {
-        throw std::runtime_error(describe_journal_error(rows.error()));
+        throw std::runtime_error(describe(rows.error()));
       }
       due = std::move(*rows);
     } else {
@@ -153,7 +153,7 @@ public:
     if (journal_ != nullptr) {
       auto stored = journal_->next_timer(0);
       if (!stored) {
-        throw std::runtime_error(describe_journal_error(stored.error()));
+        throw std::runtime_error(describe(stored.error()));
       }
       if (*stored && (!result || **stored < *result)) {
         result = **stored;

@@ -211,6 +211,7 @@ private:
                                         uint64_t seq);
   [[nodiscard]] caf::error apply_position(uint64_t channel, uint64_t seq);
   [[nodiscard]] caf::error delete_old_changes(size_t keep_per_key);
+  [[nodiscard]] caf::error save_last_seq();
   void rollback() noexcept;
   struct logged_change_row {
     uint64_t seq = 0;

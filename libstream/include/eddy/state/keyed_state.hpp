@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "eddy/codec/binary.hpp"
+#include "eddy/core/error.hpp"
 #include "eddy/flow/record.hpp"
 #include "eddy/state/journal_store.hpp"
 
@@ -480,7 +481,7 @@ private:
     const auto& name = registry_.name(id);
     auto row = journal_->read(encoded_key, name);
     if (!row) {
-      throw std::runtime_error(describe_error(row.error()));
+      throw std::runtime_error(describe(row.error()));
     }
     if (!*row) {
       return;
@@ -517,8 +518,6 @@ private:
     }
   }
 
-  static std::string describe_error(const caf::error& err);
-
   std::unordered_map<K, key_slot> keys_;
   state_registry registry_;
   journal_store* journal_ = nullptr;
@@ -532,14 +531,6 @@ private:
   /// Keys cleared since the last compaction: nothing to read for them.
   std::set<K> tombstones_;
 };
-
-/// The text of a journal error, for exceptions thrown from state reads.
-std::string describe_journal_error(const caf::error& err);
-
-template <class K>
-std::string keyed_store<K>::describe_error(const caf::error& err) {
-  return describe_journal_error(err);
-}
 
 /// What a keyed function sees of the current record's key: its id, its state and its
 /// timers. Lives on the stack of one call.
