@@ -5,6 +5,7 @@
 #include <charconv>
 #include <functional>
 #include <limits>
+#include <stdexcept>
 #include <system_error>
 
 #include <cerrno>
@@ -14,6 +15,7 @@
 
 #include <sqlite3.h>
 
+#include "eddy/codec/framing.hpp"
 #include "eddy/core/assert.hpp"
 #include "eddy/core/error.hpp"
 
@@ -420,50 +422,24 @@ struct logged_change {
   std::optional<std::string> value;
 };
 
-void put_u64(std::string& out, uint64_t x) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) {
-    b[i] = static_cast<char>((x >> (8 * i)) & 0xff);
-  }
-  out.append(b, 8);
-}
-
-bool get_u64(std::string_view in, size_t& pos, uint64_t& x) {
-  if (in.size() - pos < 8) {
-    return false;
-  }
-  x = 0;
-  for (int i = 7; i >= 0; --i) {
-    x = (x << 8) | static_cast<unsigned char>(in[pos + static_cast<size_t>(i)]);
-  }
-  pos += 8;
-  return true;
-}
-
-bool get_bytes(std::string_view in, size_t& pos, std::string& x) {
-  uint64_t n = 0;
-  if (!get_u64(in, pos, n) || in.size() - pos < n) {
-    return false;
-  }
-  x.assign(in.substr(pos, n));
-  pos += n;
-  return true;
-}
-
-/// Decodes a log entry's payload; false if it is malformed.
+/// Decodes a log entry's payload (see `journal_store::encode_change`); false if it is
+/// malformed.
 bool decode_log(std::string_view in, std::vector<logged_change>& out) {
-  for (size_t pos = 0; pos < in.size();) {
-    logged_change c;
-    uint64_t has_value = 0;
-    std::string value;
-    if (!get_u64(in, pos, c.seq) || !get_bytes(in, pos, c.key) || !get_bytes(in, pos, c.name) ||
-        !get_u64(in, pos, has_value) || !get_bytes(in, pos, value)) {
-      return false;
+  try {
+    for (size_t pos = 0; pos < in.size();) {
+      logged_change c;
+      c.seq = next_u64(in, pos);
+      c.key = next_field(in, pos);
+      c.name = next_field(in, pos);
+      bool has_value = next_u64(in, pos) != 0;
+      auto value = next_field(in, pos);
+      if (has_value) {
+        c.value = std::string{value};
+      }
+      out.push_back(std::move(c));
     }
-    if (has_value != 0) {
-      c.value = std::move(value);
-    }
-    out.push_back(std::move(c));
+  } catch (const std::runtime_error&) {
+    return false;
   }
   return true;
 }
@@ -534,16 +510,11 @@ caf::error create_file(const fs::path& file, const journal_meta& meta, durabilit
 } // namespace
 
 void journal_store::encode_change(const state_change& change, uint64_t seq, std::string& out) {
-  put_u64(out, seq);
-  put_u64(out, change.key.size());
-  out += change.key;
-  put_u64(out, change.name.size());
-  out += change.name;
-  put_u64(out, change.value ? 1 : 0);
-  put_u64(out, change.value ? change.value->size() : 0);
-  if (change.value) {
-    out += *change.value;
-  }
+  append_u64(out, seq);
+  append_field(out, change.key);
+  append_field(out, change.name);
+  append_u64(out, change.value ? 1 : 0);
+  append_field(out, change.value ? std::string_view{*change.value} : std::string_view{});
 }
 
 void sqlite_closer::operator()(sqlite3* db) const noexcept {

@@ -8,31 +8,6 @@ namespace eddy {
 
 namespace detail {
 
-void append_field(std::string& out, std::string_view bytes) {
-  auto n = static_cast<uint32_t>(bytes.size());
-  char prefix[4] = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff),
-                    static_cast<char>((n >> 16) & 0xff), static_cast<char>((n >> 24) & 0xff)};
-  out.append(prefix, 4);
-  out.append(bytes);
-}
-
-std::string_view next_field(std::string_view in, size_t& pos) {
-  if (in.size() - pos < 4) {
-    throw std::runtime_error("cannot decode a stored state value: truncated field length");
-  }
-  uint32_t n = 0;
-  for (int i = 3; i >= 0; --i) {
-    n = (n << 8) | static_cast<unsigned char>(in[pos + static_cast<size_t>(i)]);
-  }
-  pos += 4;
-  if (in.size() - pos < n) {
-    throw std::runtime_error("cannot decode a stored state value: truncated field");
-  }
-  auto field = in.substr(pos, n);
-  pos += n;
-  return field;
-}
-
 void throw_not_codable(const std::type_info& type) {
   throw std::logic_error(std::string{"durable state of type "} + type.name() +
                          " cannot be stored: give it a CAF inspect() overload or "

@@ -1,10 +1,10 @@
 #pragma once
 
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 
+#include "eddy/codec/framing.hpp"
 #include "eddy/flow/record.hpp"
 #include "eddy/state/keyed_state.hpp"
 
@@ -18,11 +18,9 @@ void encode_records(const record_buffer& in, std::string& out) {
   std::string field;
   for (const auto& r : static_cast<const record_buffer_of<T>&>(in).records) {
     detail::encode_state(r.value, field);
-    detail::append_field(out, field);
-    char tail[16];
-    std::memcpy(tail, &r.time, 8);
-    std::memcpy(tail + 8, &r.origin, 8);
-    out.append(tail, 16);
+    append_field(out, field);
+    append_u64(out, static_cast<uint64_t>(r.time));
+    append_u64(out, r.origin);
   }
 }
 
@@ -33,13 +31,9 @@ void decode_records(std::string_view in, record_buffer& out) {
   auto& dst = typed<T>(out).records;
   for (size_t pos = 0; pos < in.size();) {
     record<T> r;
-    detail::decode_state(detail::next_field(in, pos), r.value);
-    if (in.size() - pos < 16) {
-      throw std::runtime_error("cannot decode an outbox entry: truncated record");
-    }
-    std::memcpy(&r.time, in.data() + pos, 8);
-    std::memcpy(&r.origin, in.data() + pos + 8, 8);
-    pos += 16;
+    detail::decode_state(next_field(in, pos), r.value);
+    r.time = static_cast<time_ms>(next_u64(in, pos));
+    r.origin = next_u64(in, pos);
     dst.push_back(std::move(r));
   }
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "eddy/codec/binary.hpp"
+#include "eddy/codec/framing.hpp"
 #include "eddy/core/error.hpp"
 #include "eddy/flow/record.hpp"
 #include "eddy/state/journal_store.hpp"
@@ -22,12 +23,6 @@
 namespace eddy {
 
 namespace detail {
-
-/// Appends `bytes` with a 4-byte length prefix (the framing of map and list state).
-void append_field(std::string& out, std::string_view bytes);
-/// Reads the next field written by `append_field` at `pos`; throws std::runtime_error if
-/// the bytes end early.
-std::string_view next_field(std::string_view in, size_t& pos);
 
 [[noreturn]] void throw_not_codable(const std::type_info& type);
 
@@ -151,9 +146,9 @@ public:
     std::string field;
     for (const auto& [k, v] : entries_) {
       detail::encode_state(k, field);
-      detail::append_field(out, field);
+      append_field(out, field);
       detail::encode_state(v, field);
-      detail::append_field(out, field);
+      append_field(out, field);
     }
   }
   void decode(std::string_view bytes) override {
@@ -161,8 +156,8 @@ public:
     for (size_t pos = 0; pos < bytes.size();) {
       MK k{};
       MV v{};
-      detail::decode_state(detail::next_field(bytes, pos), k);
-      detail::decode_state(detail::next_field(bytes, pos), v);
+      detail::decode_state(next_field(bytes, pos), k);
+      detail::decode_state(next_field(bytes, pos), v);
       entries_.insert_or_assign(std::move(k), std::move(v));
     }
   }
@@ -199,14 +194,14 @@ public:
     std::string field;
     for (const auto& x : items_) {
       detail::encode_state(x, field);
-      detail::append_field(out, field);
+      append_field(out, field);
     }
   }
   void decode(std::string_view bytes) override {
     items_.clear();
     for (size_t pos = 0; pos < bytes.size();) {
       T x{};
-      detail::decode_state(detail::next_field(bytes, pos), x);
+      detail::decode_state(next_field(bytes, pos), x);
       items_.push_back(std::move(x));
     }
   }
