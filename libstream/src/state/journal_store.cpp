@@ -15,79 +15,15 @@
 
 #include <sqlite3.h>
 
-#include "eddy/codec/framing.hpp"
 #include "eddy/core/assert.hpp"
 #include "eddy/core/error.hpp"
+#include "journal_sql.hpp"
 
 namespace fs = std::filesystem;
 
 namespace eddy {
 
 namespace {
-
-// The statements a store prepares once in open() and reuses for its lifetime.
-enum stmt_id : size_t {
-  s_begin,
-  s_commit,
-  s_rollback,
-  s_get_state,
-  s_upsert_state,
-  s_delete_state,
-  s_insert_change,
-  s_get_position,
-  s_upsert_position,
-  s_insert_timer,
-  s_delete_timer,
-  s_positions,
-  s_history,
-  s_due_timers,
-  s_key_count,
-  s_journal_length,
-  s_delete_key,
-  s_insert_outbox,
-  s_trim_outbox,
-  s_outbox_after,
-  s_next_timer,
-  s_insert_log,
-  s_read_log,
-  s_clear_log,
-  s_trim_key,
-  s_count,
-};
-
-constexpr std::array<const char*, s_count> stmt_sql = {
-  "BEGIN IMMEDIATE",
-  "COMMIT",
-  "ROLLBACK",
-  "SELECT value, version FROM state WHERE key = ?1 AND name = ?2",
-  "INSERT INTO state(key, name, value, version, seq) VALUES(?1, ?2, ?3, ?4, ?5) "
-  "ON CONFLICT(key, name) DO UPDATE SET value = excluded.value, version = excluded.version, "
-  "seq = excluded.seq",
-  "DELETE FROM state WHERE key = ?1 AND name = ?2",
-  "INSERT INTO changes(seq, key, name, value, origin, at_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-  "SELECT seq FROM positions WHERE channel = ?1",
-  "INSERT INTO positions(channel, seq) VALUES(?1, ?2) "
-  "ON CONFLICT(channel) DO UPDATE SET seq = excluded.seq",
-  "INSERT OR IGNORE INTO timers(kind, at_ms, key, tag) VALUES(?1, ?2, ?3, ?4)",
-  "DELETE FROM timers WHERE kind = ?1 AND at_ms = ?2 AND key = ?3 AND tag = ?4",
-  "SELECT channel, seq FROM positions ORDER BY channel",
-  "SELECT seq, name, value, origin, at_ms FROM changes WHERE key = ?1 ORDER BY seq DESC "
-  "LIMIT ?2",
-  "SELECT kind, at_ms, key, tag FROM timers WHERE kind = ?1 AND at_ms <= ?2 "
-  "ORDER BY at_ms, key, tag LIMIT ?3",
-  "SELECT count(DISTINCT key) FROM state",
-  "SELECT count(*) FROM changes",
-  "DELETE FROM state WHERE key = ?1",
-  "INSERT INTO outbox(first, last, payload) VALUES(?1, ?2, ?3)",
-  "DELETE FROM outbox WHERE last <= ?1",
-  "SELECT first, last, payload FROM outbox WHERE last > ?1 ORDER BY first",
-  "SELECT min(at_ms) FROM timers WHERE kind = ?1",
-  "INSERT INTO log(seq, origin, at_ms, payload) VALUES(?1, ?2, ?3, ?4)",
-  "SELECT seq, origin, at_ms, payload FROM log ORDER BY seq",
-  "DELETE FROM log",
-  "DELETE FROM changes WHERE key = ?1 AND seq NOT IN "
-  "(SELECT seq FROM changes WHERE key = ?1 ORDER BY seq DESC LIMIT ?2)",
-};
 
 constexpr const char* schema_sql =
   "CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT);"
@@ -102,146 +38,9 @@ constexpr const char* schema_sql =
   "CREATE TABLE outbox(first INTEGER PRIMARY KEY, last INTEGER NOT NULL, payload BLOB);"
   "CREATE TABLE log(seq INTEGER PRIMARY KEY, origin TEXT, at_ms INTEGER, payload BLOB NOT NULL);";
 
-/// A parameter bound as a BLOB (keys and values are arbitrary bytes).
-struct blob {
-  std::string_view bytes;
-};
-
-/// A parameter bound as TEXT.
-struct text {
-  std::string_view chars;
-};
-
 using meta_map = std::map<std::string, std::string, std::less<>>;
 
-caf::error corrupt_error(const fs::path& file, std::string_view detail) {
-  return make_error(errc::corrupt_journal,
-                    file.string() + " is not a valid Eddy journal (corrupted or not SQLite): " +
-                      std::string{detail} + "; restore it or use another --data-dir");
-}
-
-/// The one place that maps SQLite result codes to Eddy errors; `what` is a verb ("read").
-caf::error sqlite_error(int rc, sqlite3* db, const fs::path& file, std::string_view what) {
-  std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  switch (rc & 0xff) {
-    case SQLITE_FULL:
-      return make_error(errc::disk_full, "disk full writing " + file.string() + ": " + detail);
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return corrupt_error(file, detail);
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      detail += " (another connection holds its lock; is a second Eddy using this --data-dir?)";
-      break;
-    default:
-      // SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_IOERR and anything unexpected.
-      break;
-  }
-  return make_error(errc::io_failure,
-                    "cannot " + std::string{what} + " journal " + file.string() + ": " + detail);
-}
-
-int bind_one(sqlite3_stmt* s, int i, int64_t x) {
-  return sqlite3_bind_int64(s, i, x);
-}
-
-int bind_one(sqlite3_stmt* s, int i, blob x) {
-  // SQLITE_STATIC: the caller's data outlives the step; the statement is reset before return.
-  return sqlite3_bind_blob64(s, i, x.bytes.data(), x.bytes.size(), SQLITE_STATIC);
-}
-
-int bind_one(sqlite3_stmt* s, int i, text x) {
-  return sqlite3_bind_text64(s, i, x.chars.data(), x.chars.size(), SQLITE_STATIC, SQLITE_UTF8);
-}
-
-int bind_one(sqlite3_stmt* s, int i, const std::optional<std::string>& x) {
-  return x ? bind_one(s, i, blob{*x}) : sqlite3_bind_null(s, i);
-}
-
-template <class... Ts>
-int bind_all([[maybe_unused]] sqlite3_stmt* s, const Ts&... xs) {
-  [[maybe_unused]] int i = 0;
-  int rc = SQLITE_OK;
-  ((rc = rc == SQLITE_OK ? bind_one(s, ++i, xs) : rc), ...);
-  return rc;
-}
-
-int64_t to_int64(uint64_t x) {
-  EDDY_ASSERT(x <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
-  return static_cast<int64_t>(x);
-}
-
-int64_t limit_param(size_t limit) {
-  return static_cast<int64_t>(
-    std::min<uint64_t>(limit, static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
-}
-
-std::string column_string(sqlite3_stmt* s, int i) {
-  // sqlite3_column_blob() before sqlite3_column_bytes(), as SQLite asks.
-  const auto* data = static_cast<const char*>(sqlite3_column_blob(s, i));
-  auto size = static_cast<size_t>(sqlite3_column_bytes(s, i));
-  return data == nullptr ? std::string{} : std::string{data, size};
-}
-
-std::optional<std::string> column_optional(sqlite3_stmt* s, int i) {
-  if (sqlite3_column_type(s, i) == SQLITE_NULL) {
-    return std::nullopt;
-  }
-  return column_string(s, i);
-}
-
-/// Resets a statement when a step sequence ends, however it ends.
-struct reset_guard {
-  sqlite3_stmt* stmt;
-  ~reset_guard() {
-    sqlite3_reset(stmt);
-  }
-};
-
-/// Binds `xs` to `s`, steps it to completion calling `on_row(s)` for each row, resets it.
-template <class F, class... Ts>
-caf::error query(sqlite3_stmt* s, const fs::path& file, std::string_view what, F&& on_row,
-                 const Ts&... xs) {
-  reset_guard guard{s};
-  auto* db = sqlite3_db_handle(s);
-  if (int rc = bind_all(s, xs...); rc != SQLITE_OK) {
-    return sqlite_error(rc, db, file, what);
-  }
-  for (;;) {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-      return {};
-    }
-    if (rc != SQLITE_ROW) {
-      return sqlite_error(rc, db, file, what);
-    }
-    on_row(s);
-  }
-}
-
-template <class... Ts>
-caf::error run(sqlite3_stmt* s, const fs::path& file, std::string_view what, const Ts&... xs) {
-  return query(
-    s, file, what, [](sqlite3_stmt*) {}, xs...);
-}
-
-/// Like query() for a statement used once: prepares and finalizes it.
-template <class F, class... Ts>
-caf::error query_once(sqlite3* db, const fs::path& file, std::string_view what, const char* sql,
-                      F&& on_row, const Ts&... xs) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
-  std::unique_ptr<sqlite3_stmt, sqlite_closer> s{raw};
-  if (rc != SQLITE_OK) {
-    return sqlite_error(rc, db, file, what);
-  }
-  return query(s.get(), file, what, std::forward<F>(on_row), xs...);
-}
-
-caf::error exec(sqlite3* db, const fs::path& file, std::string_view what, const char* sql) {
-  int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
-  return rc == SQLITE_OK ? caf::error{} : sqlite_error(rc, db, file, what);
-}
+using namespace journal_sql;
 
 caf::error create_parent(const fs::path& file) {
   auto dir = file.parent_path();
@@ -414,36 +213,6 @@ caf::error create_schema(sqlite3* db, const fs::path& file, const journal_meta& 
   return err;
 }
 
-/// One change of a log entry, as decoded.
-struct logged_change {
-  uint64_t seq = 0;
-  std::string key;
-  std::string name;
-  std::optional<std::string> value;
-};
-
-/// Decodes a log entry's payload (see `journal_store::encode_change`); false if it is
-/// malformed.
-bool decode_log(std::string_view in, std::vector<logged_change>& out) {
-  try {
-    for (size_t pos = 0; pos < in.size();) {
-      logged_change c;
-      c.seq = next_u64(in, pos);
-      c.key = next_field(in, pos);
-      c.name = next_field(in, pos);
-      bool has_value = next_u64(in, pos) != 0;
-      auto value = next_field(in, pos);
-      if (has_value) {
-        c.value = std::string{value};
-      }
-      out.push_back(std::move(c));
-    }
-  } catch (const std::runtime_error&) {
-    return false;
-  }
-  return true;
-}
-
 /// fsyncs `path` (a file or a directory); a failure is an I/O error naming it.
 caf::error sync_path(const fs::path& path, int flags) {
   int fd = ::open(path.c_str(), flags | O_CLOEXEC);
@@ -508,14 +277,6 @@ caf::error create_file(const fs::path& file, const journal_meta& meta, durabilit
 }
 
 } // namespace
-
-void journal_store::encode_change(const state_change& change, uint64_t seq, std::string& out) {
-  append_u64(out, seq);
-  append_field(out, change.key);
-  append_field(out, change.name);
-  append_u64(out, change.value ? 1 : 0);
-  append_field(out, change.value ? std::string_view{*change.value} : std::string_view{});
-}
 
 void sqlite_closer::operator()(sqlite3* db) const noexcept {
   sqlite3_close_v2(db);
@@ -868,138 +629,6 @@ caf::expected<uint64_t> journal_store::journal_length() {
     return err;
   }
   return result;
-}
-
-caf::error journal_store::read_log(std::vector<logged_change_row>& out) {
-  caf::error bad;
-  auto on_row = [&](sqlite3_stmt* s) {
-    std::vector<logged_change> changes;
-    if (!decode_log(column_string(s, 3), changes)) {
-      bad = corrupt_error(file_, "log entry " + std::to_string(sqlite3_column_int64(s, 0)) +
-                                   " is malformed");
-      return;
-    }
-    auto origin = column_string(s, 1);
-    auto at = sqlite3_column_int64(s, 2);
-    for (auto& c : changes) {
-      out.push_back(logged_change_row{c.seq, std::move(c.key), std::move(c.name),
-                                      std::move(c.value), origin, at});
-    }
-  };
-  if (auto err = query(stmt(s_read_log), file_, "read", on_row)) {
-    return err;
-  }
-  return bad;
-}
-
-caf::error journal_store::compact(size_t keep_per_key) {
-  if (auto err = run(stmt(s_begin), file_, "compact")) {
-    return err;
-  }
-  bool folded = false;
-  auto err = fold_log(keep_per_key, folded);
-  // Folding trims the keys it touched; a journal written without a log is trimmed whole.
-  if (!err && !folded) {
-    err = delete_old_changes(keep_per_key);
-  }
-  if (!err) {
-    err = save_last_seq();
-  }
-  if (!err) {
-    err = run(stmt(s_commit), file_, "compact");
-  }
-  if (err) {
-    rollback();
-    return err;
-  }
-  return truncate_wal();
-}
-
-caf::error journal_store::fold_log(size_t keep_per_key, bool& folded) {
-  std::vector<logged_change_row> rows;
-  if (auto err = read_log(rows)) {
-    return err;
-  }
-  folded = !rows.empty();
-  if (rows.empty()) {
-    return {};
-  }
-  // The newest value of every (key, name) and the keys cleared as a whole, in log order:
-  // a clear drops what came before it for that key.
-  std::map<std::pair<std::string, std::string>, const logged_change_row*> latest;
-  std::map<std::string, size_t, std::less<>> kept_per_key;
-  std::vector<std::string> cleared;
-  for (const auto& r : rows) {
-    if (r.name.empty()) {
-      cleared.push_back(r.key);
-      auto i = latest.lower_bound({r.key, std::string{}});
-      while (i != latest.end() && i->first.first == r.key) {
-        i = latest.erase(i);
-      }
-    } else {
-      latest[{r.key, r.name}] = &r;
-    }
-  }
-  for (const auto& key : cleared) {
-    if (auto err = run(stmt(s_delete_key), file_, "compact", blob{key})) {
-      return err;
-    }
-  }
-  for (const auto& [id, r] : latest) {
-    auto s = to_int64(r->seq);
-    auto err = r->value ? run(stmt(s_upsert_state), file_, "compact", blob{r->key}, text{r->name},
-                              blob{*r->value}, int64_t{meta_.state_version}, s)
-                        : run(stmt(s_delete_state), file_, "compact", blob{r->key}, text{r->name});
-    if (err) {
-      return err;
-    }
-  }
-  // The journal of changes keeps the newest keep_per_key of each key: older ones of this
-  // log would be dropped by the compaction right after, so they are not written at all.
-  for (auto r = rows.rbegin(); r != rows.rend(); ++r) {
-    if (kept_per_key[r->key]++ >= keep_per_key) {
-      continue;
-    }
-    if (auto err = run(stmt(s_insert_change), file_, "compact", to_int64(r->seq), blob{r->key},
-                       text{r->name}, r->value, text{r->origin}, r->at_ms)) {
-      return err;
-    }
-  }
-  // Only the keys of this log got new journal rows: trimming them (through the key index)
-  // costs what the log holds, not what the journal holds.
-  for (const auto& [key, n] : kept_per_key) {
-    if (auto err = run(stmt(s_trim_key), file_, "compact", blob{key}, limit_param(keep_per_key))) {
-      return err;
-    }
-  }
-  return run(stmt(s_clear_log), file_, "compact");
-}
-
-caf::error journal_store::truncate_wal() {
-  int rc =
-    sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
-  // SQLITE_BUSY: a reader keeps the WAL alive; the next compaction truncates it.
-  if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-    return sqlite_error(rc, db_.get(), file_, "compact");
-  }
-  return {};
-}
-
-caf::error journal_store::delete_old_changes(size_t keep_per_key) {
-  auto del = "DELETE FROM changes WHERE seq IN (SELECT seq FROM (SELECT seq, row_number() OVER"
-             " (PARTITION BY key ORDER BY seq DESC) AS n FROM changes) WHERE n > ?1)";
-  auto none = [](sqlite3_stmt*) {
-  };
-  return query_once(db_.get(), file_, "compact", del, none, limit_param(keep_per_key));
-}
-
-caf::error journal_store::save_last_seq() {
-  // The newest entry may be gone after a compaction; last_seq must survive a reopen.
-  auto keep = "INSERT INTO meta(k, v) VALUES('last_seq', ?1) "
-              "ON CONFLICT(k) DO UPDATE SET v = excluded.v";
-  auto seq = std::to_string(last_seq_);
-  return query_once(
-    db_.get(), file_, "compact", keep, [](sqlite3_stmt*) {}, text{seq});
 }
 
 } // namespace eddy
