@@ -10,8 +10,9 @@
 // (event_based, plain caf::behavior) passing std::vector batches of the same values in a
 // shared_ptr, batches of --runtime.batch-events-max values, with a credit window: the
 // producer keeps at most --runtime.credit-batches-max batches in flight and the consumer acks
-// each batch, the same protocol the engine uses per channel. The SQLite baseline writes the
-// keyed counts with plain SQLite: one table, a prepared upsert, 1000 rows per transaction.
+// each batch, the same protocol the engine uses per channel (caf_baseline.cpp). The SQLite
+// baseline writes the keyed counts with plain SQLite: one table, a prepared upsert, 1000 rows
+// per transaction (sqlite_baseline.cpp).
 // The `restart` case measures the time from engine start to the first processed event of a
 // job that resumes on a large durable state. See docs/benchmarks.md.
 
@@ -35,77 +36,21 @@
 #include <unordered_map>
 #include <vector>
 
-#include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-#include <caf/event_based_actor.hpp>
-#include <caf/stateful_actor.hpp>
-
+#include "caf_baseline.hpp"
 #include "eddy/actors/engine.hpp"
 #include "eddy/actors/messages.hpp"
 #include "eddy/eddy.hpp"
-
-namespace bench {
-
-/// The message of the baseline: a batch of values, shared so that CAF copies a pointer.
-struct raw_batch {
-  std::shared_ptr<std::vector<int64_t>> values;
-};
-
-/// Only the size travels if CAF ever serializes it (it never does: all actors are local).
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, raw_batch& x) {
-  uint64_t size = x.values ? x.values->size() : 0;
-  return f(size);
-}
-
-} // namespace bench
-
-CAF_BEGIN_TYPE_ID_BLOCK(eddy_bench, caf::id_block::eddy::end)
-
-CAF_ADD_TYPE_ID(eddy_bench, (bench::raw_batch))
-
-/// Consumer -> producer: one batch consumed, one more may be sent.
-CAF_ADD_ATOM(eddy_bench, bench, ack_atom, "ack")
-/// Producer -> consumer: no more batches.
-CAF_ADD_ATOM(eddy_bench, bench, done_atom, "done")
-/// Main -> producer: start sending.
-CAF_ADD_ATOM(eddy_bench, bench, go_atom, "go")
-
-CAF_END_TYPE_ID_BLOCK(eddy_bench)
+#include "sqlite_baseline.hpp"
+#include "work.hpp"
 
 namespace bench {
 namespace {
 
 // -- the work, shared by engine and baselines ---------------------------------------------------
-
-/// Distinct keys of keyed_count.
-constexpr int64_t keyed_distinct = 100'000;
-
-/// Value i of the stateless case.
-inline int64_t stateless_value(uint64_t i) noexcept {
-  return static_cast<int64_t>(i);
-}
-inline int64_t stateless_map(int64_t x) noexcept {
-  return x * 3 + 1;
-}
-/// Drops one value in four.
-inline bool stateless_keep(int64_t x) noexcept {
-  return (x & 3) != 0;
-}
-/// Key i of keyed_count: a pseudo-random key in 0..99999 (the splitmix64 finalizer of i), so
-/// that keys arrive in no particular order; 20M draws hit every one of the 100k keys.
-inline int64_t keyed_value(uint64_t i) noexcept {
-  uint64_t z = i + 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
-  return static_cast<int64_t>(z % static_cast<uint64_t>(keyed_distinct));
-}
 
 /// The job a case runs on the engine (and the work its baselines do).
 enum class work {
@@ -219,19 +164,6 @@ std::string names_of(const Range& items) {
 }
 
 /// What one variant run measured.
-struct run_result {
-  double seconds = 0;
-  uint64_t events = 0;
-  /// Records that reached the end of the pipeline: stateless, and restart (1 expected).
-  uint64_t out = 0;
-  /// Distinct keys held at the end (keyed_count).
-  uint64_t keys = 0;
-  /// Engine only: the sum over all actors of the records their output side held at most.
-  uint64_t buffered_peak = 0;
-  /// Engine only: seconds from engine start to the first record at the sink (-1: none).
-  double first_out_seconds = -1;
-};
-
 // -- engine -------------------------------------------------------------------------------------
 
 /// What the sink saw, for the parent thread.
@@ -374,228 +306,6 @@ std::optional<run_result> run_engine(const case_info& c, uint64_t events, uint32
   return r;
 }
 
-// -- CAF baseline -------------------------------------------------------------------------------
-
-struct baseline_params {
-  bool keyed = false;
-  uint64_t events = 0;
-  size_t batch = 1024;
-  uint32_t window = 8;
-};
-
-/// Filled by the consumer before it quits; read by main after await_all_actors_done.
-struct baseline_result {
-  uint64_t events = 0;
-  uint64_t out = 0;
-  uint64_t keys = 0;
-};
-
-struct producer_state {
-  uint64_t next = 0;
-  uint32_t in_flight = 0;
-  bool done_sent = false;
-};
-
-caf::behavior producer(caf::stateful_actor<producer_state>* self, caf::actor consumer,
-                       baseline_params p) {
-  // Sends one batch if values remain; false once all are out.
-  auto send_one = [self, consumer, p] {
-    auto& st = self->state;
-    if (st.next >= p.events) {
-      return false;
-    }
-    auto values = std::make_shared<std::vector<int64_t>>();
-    values->reserve(p.batch);
-    auto end = std::min(p.events, st.next + p.batch);
-    if (p.keyed) {
-      for (auto i = st.next; i < end; ++i) {
-        values->push_back(keyed_value(i));
-      }
-    } else {
-      for (auto i = st.next; i < end; ++i) {
-        values->push_back(stateless_value(i));
-      }
-    }
-    st.next = end;
-    ++st.in_flight;
-    self->send(consumer, raw_batch{std::move(values)});
-    return true;
-  };
-  auto fill = [self, consumer, p, send_one] {
-    auto& st = self->state;
-    while (st.in_flight < p.window && send_one()) {
-      // Keep the window full.
-    }
-    if (st.in_flight == 0 && !st.done_sent) {
-      st.done_sent = true;
-      self->send(consumer, done_atom::value);
-      self->quit();
-    }
-  };
-  return {
-    [fill](go_atom) { fill(); },
-    [self, fill](ack_atom) {
-      --self->state.in_flight;
-      fill();
-    },
-  };
-}
-
-struct consumer_state {
-  uint64_t events = 0;
-  uint64_t out = 0;
-  std::unordered_map<int64_t, int64_t> counts;
-};
-
-caf::behavior consumer(caf::stateful_actor<consumer_state>* self, bool keyed,
-                       std::shared_ptr<baseline_result> result) {
-  auto on_done = [self, result](done_atom) {
-    auto& st = self->state;
-    result->events = st.events;
-    result->out = st.out;
-    result->keys = st.counts.size();
-    self->quit();
-  };
-  auto ack = [self] {
-    self->send(caf::actor_cast<caf::actor>(self->current_sender()), ack_atom::value);
-  };
-  if (keyed) {
-    return {
-      [self, ack](raw_batch& b) {
-        auto& st = self->state;
-        for (auto k : *b.values) {
-          ++st.counts[k];
-        }
-        st.events += b.values->size();
-        ack();
-      },
-      on_done,
-    };
-  }
-  return {
-    [self, ack](raw_batch& b) {
-      auto& st = self->state;
-      uint64_t kept = 0;
-      for (auto x : *b.values) {
-        if (stateless_keep(stateless_map(x))) {
-          ++kept;
-        }
-      }
-      st.out += kept;
-      st.events += b.values->size();
-      ack();
-    },
-    on_done,
-  };
-}
-
-std::optional<run_result> run_caf_baseline(const case_info& c, uint64_t events,
-                                           const eddy::runtime_options& rt) {
-  caf::actor_system_config cfg;
-  cfg.add_message_types<caf::id_block::eddy_bench>();
-  if (rt.threads > 0) {
-    cfg.set("scheduler.max-threads", static_cast<size_t>(rt.threads));
-  }
-  caf::actor_system sys{cfg};
-  auto keyed = c.job == work::keyed_count;
-  baseline_params p{keyed, events, rt.batch_events_max, rt.credit_batches_max};
-  auto result = std::make_shared<baseline_result>();
-  auto begin = std::chrono::steady_clock::now();
-  auto cons = sys.spawn(consumer, keyed, result);
-  auto prod = sys.spawn(producer, cons, p);
-  caf::anon_send(prod, go_atom::value);
-  sys.await_all_actors_done();
-  run_result r;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-  r.events = result->events;
-  r.out = result->out;
-  r.keys = result->keys;
-  return r;
-}
-
-// -- SQLite baseline ----------------------------------------------------------------------------
-
-/// Rows per transaction of the SQLite baseline.
-constexpr uint64_t sqlite_rows_per_transaction = 1000;
-
-struct sqlite_free {
-  void operator()(sqlite3* db) const noexcept {
-    sqlite3_close(db);
-  }
-  void operator()(sqlite3_stmt* stmt) const noexcept {
-    sqlite3_finalize(stmt);
-  }
-};
-using sqlite_db = std::unique_ptr<sqlite3, sqlite_free>;
-using sqlite_stmt = std::unique_ptr<sqlite3_stmt, sqlite_free>;
-
-/// Throws std::runtime_error naming `what` and SQLite's message unless `rc` is `expected`.
-void sqlite_check(sqlite3* db, int rc, const char* what, int expected = SQLITE_OK) {
-  if (rc != expected) {
-    throw std::runtime_error(std::string{"sqlite: "} + what + ": " + sqlite3_errmsg(db));
-  }
-}
-
-sqlite_db sqlite_open(const std::filesystem::path& file) {
-  sqlite3* raw = nullptr;
-  auto rc = sqlite3_open(file.c_str(), &raw);
-  sqlite_db db{raw};
-  sqlite_check(db.get(), rc, "open");
-  return db;
-}
-
-void sqlite_exec(sqlite3* db, const char* sql) {
-  sqlite_check(db, sqlite3_exec(db, sql, nullptr, nullptr, nullptr), sql);
-}
-
-sqlite_stmt sqlite_prepare(sqlite3* db, const char* sql) {
-  sqlite3_stmt* raw = nullptr;
-  auto rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
-  sqlite_stmt stmt{raw};
-  sqlite_check(db, rc, sql);
-  return stmt;
-}
-
-/// The keyed_count events written with plain SQLite: one table in WAL mode, a prepared
-/// upsert per event, sqlite_rows_per_transaction events per transaction. `level` picks the
-/// synchronous mode (process: NORMAL, machine: FULL). Timed from opening the new file to
-/// closing it (the close checkpoints the WAL), as the engine's journals are opened in
-/// `engine::start` and closed before `job_handle::wait` returns.
-run_result run_sqlite_baseline(uint64_t events, durability level,
-                               const std::filesystem::path& dir) {
-  std::filesystem::create_directories(dir);
-  auto file = dir / "baseline.sqlite";
-  run_result r;
-  auto begin = std::chrono::steady_clock::now();
-  {
-    auto db = sqlite_open(file);
-    sqlite_exec(db.get(), "PRAGMA journal_mode=WAL");
-    sqlite_exec(db.get(), level == durability::machine ? "PRAGMA synchronous=FULL"
-                                                       : "PRAGMA synchronous=NORMAL");
-    sqlite_exec(db.get(), "CREATE TABLE counts (key INTEGER PRIMARY KEY, n INTEGER NOT NULL)");
-    auto upsert = sqlite_prepare(db.get(), "INSERT INTO counts (key, n) VALUES (?1, 1) "
-                                           "ON CONFLICT(key) DO UPDATE SET n = n + 1");
-    for (uint64_t i = 0; i < events; ++i) {
-      if (i % sqlite_rows_per_transaction == 0) {
-        sqlite_exec(db.get(), "BEGIN");
-      }
-      sqlite3_bind_int64(upsert.get(), 1, keyed_value(i));
-      sqlite_check(db.get(), sqlite3_step(upsert.get()), "upsert", SQLITE_DONE);
-      sqlite3_reset(upsert.get());
-      if ((i + 1) % sqlite_rows_per_transaction == 0 || i + 1 == events) {
-        sqlite_exec(db.get(), "COMMIT");
-      }
-    }
-  }
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-  r.events = events;
-  auto db = sqlite_open(file);
-  auto count = sqlite_prepare(db.get(), "SELECT count(*) FROM counts");
-  sqlite_check(db.get(), sqlite3_step(count.get()), "count", SQLITE_ROW);
-  r.keys = static_cast<uint64_t>(sqlite3_column_int64(count.get(), 0));
-  return r;
-}
-
 // -- child side ---------------------------------------------------------------------------------
 
 rusage self_usage() {
@@ -635,7 +345,7 @@ int run_one(const case_info& c, const variant_info& v, uint64_t events, uint32_t
         r = run_engine(c, events, run_index, rt, cli.common);
         break;
       case runner::caf_baseline:
-        r = run_caf_baseline(c, events, rt);
+        r = run_caf_baseline(c.job == work::keyed_count, events, rt);
         break;
       case runner::sqlite_baseline:
         r = run_sqlite_baseline(events, v.level, cli.common.data_dir);

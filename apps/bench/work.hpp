@@ -1,0 +1,46 @@
+#pragma once
+
+// The work every variant of eddy-bench does, and what a run reports.
+
+#include <cstdint>
+
+namespace bench {
+
+/// Distinct keys of keyed_count.
+constexpr int64_t keyed_distinct = 100'000;
+
+/// Value i of the stateless case.
+inline int64_t stateless_value(uint64_t i) noexcept {
+  return static_cast<int64_t>(i);
+}
+inline int64_t stateless_map(int64_t x) noexcept {
+  return x * 3 + 1;
+}
+/// Drops one value in four.
+inline bool stateless_keep(int64_t x) noexcept {
+  return (x & 3) != 0;
+}
+/// Key i of keyed_count: a pseudo-random key in 0..99999 (the splitmix64 finalizer of i), so
+/// that keys arrive in no particular order; 20M draws hit every one of the 100k keys.
+inline int64_t keyed_value(uint64_t i) noexcept {
+  uint64_t z = i + 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return static_cast<int64_t>(z % static_cast<uint64_t>(keyed_distinct));
+}
+
+struct run_result {
+  double seconds = 0;
+  uint64_t events = 0;
+  /// Records that reached the end of the pipeline: stateless, and restart (1 expected).
+  uint64_t out = 0;
+  /// Distinct keys held at the end (keyed_count).
+  uint64_t keys = 0;
+  /// Engine only: the sum over all actors of the records their output side held at most.
+  uint64_t buffered_peak = 0;
+  /// Engine only: seconds from engine start to the first record at the sink (-1: none).
+  double first_out_seconds = -1;
+};
+
+} // namespace bench
