@@ -58,30 +58,35 @@ std::string state_schema::bring_up_to_date(stored_state row, std::string_view na
 }
 
 void timer_book::add(std::string key, time_ms at, std::string tag, bool durable) {
-  if (!durable) {
-    memory_.emplace(at, std::move(key), std::move(tag));
-    return;
+  timer_id id{at, std::move(key), std::move(tag)};
+  if (durable) {
+    removed_.erase(id);
+    added_.insert(std::move(id));
+  } else {
+    memory_.insert(std::move(id));
   }
-  timer_entry t{0, at, std::move(key), std::move(tag)};
-  std::erase(removed_, t);
-  added_.push_back(std::move(t));
 }
 
 void timer_book::remove(std::string key, time_ms at, std::string tag, bool durable) {
-  if (!durable) {
-    memory_.erase(std::make_tuple(at, std::move(key), std::move(tag)));
-    return;
+  timer_id id{at, std::move(key), std::move(tag)};
+  if (durable) {
+    added_.erase(id);
+    removed_.insert(std::move(id));
+  } else {
+    memory_.erase(id);
   }
-  timer_entry t{0, at, std::move(key), std::move(tag)};
-  std::erase(added_, t);
-  removed_.push_back(std::move(t));
 }
 
 void timer_book::collect(commit_batch& batch) {
-  batch.timers_added.insert(batch.timers_added.end(), added_.begin(), added_.end());
-  batch.timers_removed.insert(batch.timers_removed.end(), removed_.begin(), removed_.end());
-  added_.clear();
-  removed_.clear();
+  auto move_out = [](std::set<timer_id>& from, std::vector<timer_entry>& to) {
+    while (!from.empty()) {
+      auto node = from.extract(from.begin());
+      auto& [at, key, tag] = node.value();
+      to.push_back(timer_entry{0, at, std::move(key), std::move(tag)});
+    }
+  };
+  move_out(added_, batch.timers_added);
+  move_out(removed_, batch.timers_removed);
 }
 
 std::vector<timer_entry> timer_book::take_due(time_ms now, size_t limit) {
@@ -96,12 +101,9 @@ std::vector<timer_entry> timer_book::take_due(time_ms now, size_t limit) {
 
 std::optional<time_ms> timer_book::earliest() const {
   std::optional<time_ms> result;
-  if (!memory_.empty()) {
-    result = std::get<0>(*memory_.begin());
-  }
-  for (const auto& t : added_) {
-    if (!result || t.at_ms < *result) {
-      result = t.at_ms;
+  for (const auto* timers : {&memory_, &added_}) {
+    if (!timers->empty() && (!result || std::get<0>(*timers->begin()) < *result)) {
+      result = std::get<0>(*timers->begin());
     }
   }
   return result;

@@ -289,9 +289,12 @@ public:
   [[nodiscard]] std::optional<time_ms> earliest() const;
 
 private:
-  std::set<std::tuple<time_ms, std::string, std::string>> memory_;
-  std::vector<timer_entry> added_;
-  std::vector<timer_entry> removed_;
+  /// A timer by (time, encoded key, tag), ordered by time.
+  using timer_id = std::tuple<time_ms, std::string, std::string>;
+
+  std::set<timer_id> memory_;
+  std::set<timer_id> added_;
+  std::set<timer_id> removed_;
 };
 
 /// The state of every key of one partition. In memory, or durable: attached to the
