@@ -24,6 +24,8 @@ using self_ptr = stage_actor::stateful_pointer<partition_state>;
 
 /// Journal key of the last output position a partition assigned.
 constexpr uint64_t out_position_key = 0;
+/// Journal key of the last dead letter a partition re-processed (see `replay_dead_letters`).
+constexpr uint64_t replayed_key = UINT64_MAX;
 /// Timers fired per message before yielding to batches.
 constexpr size_t timers_per_message = 256;
 
@@ -33,12 +35,16 @@ int64_t now_ms() {
 }
 
 std::string who(const partition_state& st) {
-  return st.init->ctx.node + "/" + std::to_string(st.init->ctx.index);
+  return st.init->who();
 }
 
 /// Schedules a timer message for the earliest timer, unless one comes earlier already.
 void schedule_timer(self_ptr self) {
   auto& st = self->state;
+  if (st.init->failed()) {
+    // A failed partition runs no user code; its timers stay in its journal.
+    return;
+  }
   auto next = st.logic->next_timer();
   if (!next || (st.timer_at && *st.timer_at <= *next)) {
     return;
@@ -90,6 +96,9 @@ bool commit_journal(self_ptr self) {
     cb.outbox_added.push_back(std::move(entry));
     cb.positions.emplace_back(out_position_key, st.out_position);
   }
+  if (st.replayed_upto > st.committed_replayed_upto) {
+    cb.positions.emplace_back(replayed_key, st.replayed_upto);
+  }
   if (outbox) {
     uint64_t acked = UINT64_MAX;
     for (auto& [channel, position] : st.acked) {
@@ -109,6 +118,7 @@ bool commit_journal(self_ptr self) {
       return false;
     }
     st.committed_out_position = st.out_position;
+    st.committed_replayed_upto = st.replayed_upto;
     if (cb.outbox_acked > 0) {
       st.outbox_trimmed = cb.outbox_acked;
     }
@@ -164,7 +174,8 @@ void finish_input(self_ptr self) {
     return;
   }
   // Timers already due fire before the partition ends; later ones stay in the journal.
-  while (st.logic->fire_timers(now_ms(), *st.scratch, timers_per_message) > 0) {
+  while (!st.init->failed() &&
+         st.logic->fire_timers(now_ms(), *st.scratch, timers_per_message) > 0) {
     take_output(st);
     if (!commit_now(self)) {
       return;
@@ -200,8 +211,11 @@ void on_batch(self_ptr self, batch& b) {
     m.duplicates_dropped.fetch_add(st.filter.admit(b.channel, *b.records),
                                    std::memory_order_relaxed);
   }
+  if (b.size() > 0 && !consume_input(self, *b.records)) {
+    return;
+  }
   if (b.size() > 0) {
-    st.logic->process(*b.records, *st.scratch);
+    process_reporting(*st.init, *st.logic, *b.records, *st.scratch);
     take_output(st);
   }
   if (b.last) {
@@ -254,6 +268,76 @@ bool replay_outbox(self_ptr self) {
   return true;
 }
 
+/// With `--supervision.replay-dead-letters`: processes this partition's pending dead
+/// letters before any input, commits, and marks them replayed. Exactly once: the id of the
+/// last one goes into the same commit as the state changes they made, and a restart skips
+/// what that id covers. A dead letter that fails again is handled like any poison record
+/// and stays pending. Returns false if the partition quit.
+bool replay_dead_letters(self_ptr self) {
+  auto& st = self->state;
+  auto& init = *st.init;
+  if (!init.opts.supervision.replay_dead_letters || !init.dead_letters || !st.journal ||
+      init.failed()) {
+    return true;
+  }
+  failed_record_query q;
+  q.job = init.ctx.job;
+  q.op = init.ctx.node;
+  auto letters = init.dead_letters->list(q);
+  if (!letters) {
+    self->quit(letters.error());
+    return false;
+  }
+  const auto& spec = st.graph_node();
+  const auto& input = init.graph->node(*spec.input);
+  auto records = input.make_output_buffer(letters->size());
+  auto one = input.make_output_buffer(1);
+  std::vector<int64_t> done;
+  int64_t last = 0;
+  for (const auto& l : *letters) {
+    if (l.partition != init.ctx.index) {
+      continue;
+    }
+    if (static_cast<uint64_t>(l.id) <= st.committed_replayed_upto) {
+      // Re-processed and committed before a crash; only the mark was lost.
+      done.push_back(l.id);
+      continue;
+    }
+    if (l.payload.empty()) {
+      log(log_level::warn, "partition",
+          who(st) + ": dead letter " + std::to_string(l.id) + " has no payload to replay");
+      continue;
+    }
+    one->clear();
+    input.decode_output(l.payload, *one);
+    // Replayed records carry their dead letter's id, so that one failing again is known.
+    uint64_t position = static_cast<uint64_t>(l.id) - 1;
+    one->stamp_origins(dead_letter_producer, position);
+    if (drop_poison(init, *one) > 0) {
+      continue;
+    }
+    one->move_into(*records);
+    done.push_back(l.id);
+    last = l.id;
+  }
+  if (records->size() > 0) {
+    process_reporting(init, *st.logic, *records, *st.scratch);
+    take_output(st);
+    st.replayed_upto = static_cast<uint64_t>(last);
+    if (!commit_now(self)) {
+      return false;
+    }
+    log(log_level::info, "partition",
+        who(st) + " re-processed " + std::to_string(records->size()) + " dead letters");
+  }
+  if (!done.empty()) {
+    if (auto err = init.dead_letters->mark_replayed(done)) {
+      log(log_level::warn, "partition", who(st) + ": " + describe(err));
+    }
+  }
+  return true;
+}
+
 stage_actor::behavior_type partition_handlers(self_ptr self) {
   return {
     [self](batch& b) { on_batch(self, b); },
@@ -262,6 +346,9 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
     },
     [self](start_atom) {
       if (!self->state.init->ack_channels.empty() && !replay_outbox(self)) {
+        return;
+      }
+      if (!replay_dead_letters(self)) {
         return;
       }
       schedule_timer(self);
@@ -287,7 +374,7 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
     [self](timer_atom) {
       auto& st = self->state;
       st.timer_at.reset();
-      if (st.closing) {
+      if (st.closing || st.init->failed()) {
         return;
       }
       // Timers are read from the journal: commit pending timer changes of a group first.
@@ -320,6 +407,10 @@ stage_actor::behavior_type partition_stage(self_ptr self, std::shared_ptr<stage_
     if (auto i = init->positions.find(out_position_key); i != init->positions.end()) {
       st.out_position = i->second;
       st.committed_out_position = i->second;
+    }
+    if (auto i = init->positions.find(replayed_key); i != init->positions.end()) {
+      st.replayed_upto = i->second;
+      st.committed_replayed_upto = i->second;
     }
   }
   return partition_handlers(self);

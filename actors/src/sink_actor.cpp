@@ -21,14 +21,16 @@ int64_t now_ms() {
 /// the committed length; the restart cuts them off and the replay writes them again.
 caf::error commit_sink(stage_actor::stateful_pointer<sink_state> self) {
   auto& st = self->state;
-  if (st.init->opts.state.level == durability::machine) {
+  if (!st.logic) {
+    // A failed sink writes nothing: it commits the positions of what it dead-lettered.
+  } else if (st.init->opts.state.level == durability::machine) {
     st.logic->sync();
   } else {
     st.logic->flush();
   }
   commit_batch cb;
   cb.positions = st.filter.take_changes();
-  auto length = st.logic->length();
+  auto length = st.logic ? st.logic->length() : st.committed_length;
   if (cb.positions.empty() && length == st.committed_length) {
     return {};
   }
@@ -75,7 +77,12 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
         auto dropped = st.filter.admit(b.channel, *b.records);
         st.init->metrics->duplicates_dropped.fetch_add(dropped, std::memory_order_relaxed);
       }
-      if (b.size() > 0) {
+      if (b.size() > 0 && st.init->failed()) {
+        if (auto err = dead_letter_input(*st.init, *b.records, nullptr)) {
+          self->quit(err);
+          return;
+        }
+      } else if (b.size() > 0) {
         st.logic->write(*b.records);
       }
       if (b.last && b.ends && st.init->journal) {
@@ -91,8 +98,10 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
       if (b.last) {
         st.in->mark_finished(b);
         if (st.in->all_finished()) {
-          st.logic->flush();
-          st.init->metrics->status = 1;
+          if (st.logic) {
+            st.logic->flush();
+          }
+          st.init->metrics->status = actor_status::finished;
           self->quit();
         }
       }

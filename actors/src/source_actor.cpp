@@ -21,7 +21,7 @@ void request_pull(stage_actor::stateful_pointer<source_state> self) {
 void finish_if_done(stage_actor::stateful_pointer<source_state> self) {
   auto& st = self->state;
   if (st.exhausted && st.out->finished()) {
-    st.init->metrics->status = 1;
+    st.init->metrics->status = actor_status::finished;
     self->quit();
   }
 }
@@ -30,7 +30,8 @@ void end_input(stage_actor::stateful_pointer<source_state> self) {
   auto& st = self->state;
   st.exhausted = true;
   std::shared_ptr<const frontier> ends;
-  if (auto position = st.logic->read_position(); position > 0 && st.init->ctx.producer != 0) {
+  if (auto position = st.logic ? st.logic->read_position() : 0;
+      position > 0 && st.init->ctx.producer != 0) {
     ends = std::make_shared<const frontier>(frontier{{st.init->ctx.producer, position}});
   }
   st.out->close(std::move(ends));
@@ -80,11 +81,15 @@ stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_sta
     },
     [self](start_atom) {
       auto& st = self->state;
+      if (st.init->failed()) {
+        // A failed source reads nothing more: its stream ends here.
+        end_input(self);
+        return;
+      }
       if (st.init->resume_after > 0 && st.logic->seek(st.init->resume_after)) {
         st.init->metrics->resumed_after = st.init->resume_after;
         log(log_level::info, "source",
-            st.init->ctx.node + "/" + std::to_string(st.init->ctx.index) +
-              " resumes after position " + std::to_string(st.init->resume_after));
+            st.init->who() + " resumes after position " + std::to_string(st.init->resume_after));
       }
       st.started = true;
       request_pull(self);

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "eddy/core/error.hpp"
 #include "eddy/flow/replay_filter.hpp"
 #include "eddy/graph/job_graph.hpp"
+#include "eddy/io/dead_letter_store.hpp"
 #include "eddy/state/journal_store.hpp"
 
 namespace eddy::detail {
@@ -27,6 +29,20 @@ namespace eddy::detail {
 struct output_target {
   stage_actor dest;
   channel_id channel;
+};
+
+/// The producer id of re-processed dead letters: their origin is (it, dead letter id).
+inline constexpr uint32_t dead_letter_producer = 0xffff;
+
+/// What a stage tells its supervisor about the record its user code threw on. Written by
+/// the stage before it exits, read by the supervisor after the down message.
+struct failure_report {
+  bool set = false;
+  origin_t origin = 0;
+  std::string key;
+  std::string record;
+  std::string payload;
+  std::string error;
 };
 
 /// Everything a stage actor needs to start; built by the job actor, read-only afterwards.
@@ -63,7 +79,44 @@ struct stage_init {
   /// Transactional sinks: the stages by producer id, to send acknowledgements to; filled
   /// by the job actor once every stage is spawned.
   std::shared_ptr<std::vector<stage_actor>> producers;
+
+  // Supervision (see engine.cpp).
+
+  /// Filled when user code throws on a record.
+  std::shared_ptr<failure_report> failure = std::make_shared<failure_report>();
+  /// Input records (by origin) the supervisor sent to the dead-letter journal as poison:
+  /// dropped before user code sees them.
+  std::shared_ptr<const std::set<origin_t>> skip;
+  /// Non-empty: this actor failed for good, for this reason. It runs no user code: its
+  /// input goes to the dead-letter journal, its outputs end, the rest of the job goes on.
+  std::string failed_cause;
+  /// The dead-letter journal (set when the job is durable).
+  std::shared_ptr<dead_letter_store> dead_letters;
+
+  /// "node/index", e.g. "count/17".
+  [[nodiscard]] std::string who() const {
+    return ctx.node + "/" + std::to_string(ctx.index);
+  }
+  [[nodiscard]] bool failed() const noexcept {
+    return !failed_cause.empty();
+  }
 };
+
+/// A logic that does nothing, for a failed actor whose own logic cannot be created.
+std::unique_ptr<transform_logic> make_inert_logic();
+
+/// Drops the records the supervisor dead-lettered as poison; returns how many.
+size_t drop_poison(const stage_init& init, record_buffer& in);
+
+/// Runs `logic.process(in, out)`; when user code throws, fills the failure report with the
+/// record it threw on and rethrows.
+void process_reporting(stage_init& init, transform_logic& logic, record_buffer& in,
+                       record_buffer& out);
+
+/// A failed actor's input: every record of `in` goes to the dead-letter journal with the
+/// actor's failure as the error. `logic` (may be null) renders keys.
+caf::error dead_letter_input(const stage_init& init, const record_buffer& in,
+                             const transform_logic* logic);
 
 /// The output side of a stage. Logic writes into `buffer()`; `commit` routes what was
 /// written into per-channel batches. Owned by one actor; not thread-safe.
@@ -257,10 +310,12 @@ void schedule_linger(Self* self, State& st) {
 /// actor, so that the job fails with a message instead of terminating the process.
 template <class Self>
 void install_exception_handler(Self* self, const stage_init& init) {
-  auto who = init.ctx.node + "/" + std::to_string(init.ctx.index);
+  auto who = init.who();
   self->set_exception_handler([who](caf::scheduled_actor*, std::exception_ptr& ptr) {
     try {
       std::rethrow_exception(ptr);
+    } catch (const state_error& e) {
+      return make_error(e.code(), "'" + who + "' failed: " + e.what());
     } catch (const std::exception& e) {
       return make_error(errc::user_code_failed, "'" + who + "' failed: " + e.what());
     } catch (...) {

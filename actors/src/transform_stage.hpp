@@ -40,6 +40,9 @@ struct partition_state : transform_state {
   uint64_t out_position = 0;
   uint64_t committed_out_position = 0;
   uint64_t outbox_trimmed = 0;
+  /// The last dead letter re-processed, and committed.
+  uint64_t replayed_upto = 0;
+  uint64_t committed_replayed_upto = 0;
   uint64_t commits = 0;
   /// Value of `commits` at the last compaction.
   uint64_t compacted_at = 0;
@@ -59,9 +62,25 @@ template <class State>
 void finish_transform_if_done(stage_actor::stateful_pointer<State> self) {
   auto& st = self->state;
   if (st.closing && st.out->finished()) {
-    st.init->metrics->status = 1;
+    st.init->metrics->status = actor_status::finished;
     self->quit();
   }
+}
+
+/// Drops poison records; in a failed actor sends the input to the dead-letter journal and
+/// empties it. Returns false when the actor quit because that failed.
+template <class State>
+bool consume_input(stage_actor::stateful_pointer<State> self, record_buffer& in) {
+  auto& st = self->state;
+  drop_poison(*st.init, in);
+  if (st.init->failed()) {
+    if (auto err = dead_letter_input(*st.init, in, st.logic.get())) {
+      self->quit(err);
+      return false;
+    }
+    in.clear();
+  }
+  return true;
 }
 
 template <class State>
@@ -72,8 +91,11 @@ void on_transform_batch(stage_actor::stateful_pointer<State> self, batch& b) {
   if (ch == nullptr) {
     return;
   }
+  if (b.size() > 0 && !consume_input(self, *b.records)) {
+    return;
+  }
   if (b.size() > 0) {
-    st.logic->process(*b.records, st.out->buffer(b.records->size()));
+    process_reporting(*st.init, *st.logic, *b.records, st.out->buffer(b.records->size()));
     st.out->commit();
     m.keys.store(st.logic->key_count(), std::memory_order_relaxed);
   }
@@ -81,7 +103,9 @@ void on_transform_batch(stage_actor::stateful_pointer<State> self, batch& b) {
     st.in->mark_finished(b);
   }
   if (st.in->all_finished()) {
-    st.logic->finish(st.out->buffer());
+    if (!st.init->failed()) {
+      st.logic->finish(st.out->buffer());
+    }
     st.out->commit();
     // A stateless operator forwards the records of its producers: what its inputs sent.
     st.out->close(std::make_shared<const frontier>(st.in->ends()));

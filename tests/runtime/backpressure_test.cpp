@@ -110,7 +110,7 @@ void check_bounded(const eddy::job_handle& job, const std::map<std::string, stag
     CHECK(a.metrics->buffered_events_peak <= buffered_bound);
     CHECK(a.metrics->buffered_events_peak * 50 < total);
     CHECK(a.metrics->queued_batches == 0);
-    CHECK(a.metrics->status == 1);
+    CHECK(a.metrics->status == eddy::actor_status::finished);
   }
 }
 

@@ -80,7 +80,7 @@ TEST_CASE("stop ends an unbounded source and the job drains and completes normal
   CHECK(values.size() >= 10'000);
   for (const auto& a : (*job)->actors()) {
     INFO("actor ", a.name);
-    CHECK(a.metrics->status == 1);
+    CHECK(a.metrics->status == eddy::actor_status::finished);
   }
   // Nothing the source produced is lost in the drain, and the single chain keeps order.
   auto actors = (*job)->actors();
@@ -126,7 +126,7 @@ TEST_CASE("stop drains a parallel keyed job with small batches without losing re
   auto actors = (*job)->actors();
   for (const auto& a : actors) {
     INFO("actor ", a.name);
-    CHECK(a.metrics->status == 1);
+    CHECK(a.metrics->status == eddy::actor_status::finished);
   }
   auto values = out->values();
   CHECK(sum_of(actors, "gen", &eddy::actor_metrics::events_out) == values.size());
@@ -160,7 +160,7 @@ TEST_CASE("stop right after start ends the job normally") {
   auto actors = (*job)->actors();
   for (const auto& a : actors) {
     INFO("actor ", a.name);
-    CHECK(a.metrics->status == 1);
+    CHECK(a.metrics->status == eddy::actor_status::finished);
   }
   CHECK(sum_of(actors, "gen", &eddy::actor_metrics::events_out) == out->values().size());
 }
@@ -238,12 +238,13 @@ TEST_CASE("an empty input file gives an empty, normally completed job") {
   CHECK(out->values().empty());
   for (const auto& a : job->actors()) {
     INFO("actor ", a.name);
-    CHECK(a.metrics->status == 1);
+    CHECK(a.metrics->status == eddy::actor_status::finished);
     CHECK(a.metrics->events_in == 0);
   }
 }
 
-TEST_CASE("an exception in a map function fails the job with an error naming the operator") {
+TEST_CASE("an exception in a map function with failure policy escalate fails the job with an "
+          "error naming the operator") {
   eddy::test::temp_dir dir;
   eddy::engine eng{eddy::test::test_options(dir), eddy::test::test_common(dir)};
   auto out = std::make_shared<eddy::collected<uint64_t>>();
@@ -258,6 +259,7 @@ TEST_CASE("an exception in a map function fails the job with an error naming the
            return i;
          })
     .parallelism(2)
+    .on_failure(eddy::failure_policy::escalate)
     .sink("out", eddy::collector_sink(out));
   std::shared_ptr<eddy::job_handle> job;
   auto err = run_failing(eng, jb, &job);
@@ -268,17 +270,20 @@ TEST_CASE("an exception in a map function fails the job with an error naming the
   CHECK(contains(text, "cannot handle record 1234"));
   // Every actor exited; none reports itself as running, and the thrower is failed.
   for (const auto& a : job->actors()) {
-    INFO("actor ", a.name, " status ", a.metrics->status.load());
-    CHECK(a.metrics->status != 0);
+    INFO("actor ", a.name, " status ", std::string{eddy::to_string(a.metrics->status.load())});
+    CHECK(a.metrics->status != eddy::actor_status::running);
     if (contains(text, "'" + a.name + "'")) {
-      CHECK(a.metrics->status == 2);
+      CHECK(a.metrics->status == eddy::actor_status::failed);
     }
   }
 }
 
-TEST_CASE("an exception in a keyed function fails the job with an error naming the partition") {
+TEST_CASE("an exception in a keyed function with --supervision.policy escalate fails the job "
+          "with an error naming the partition") {
   eddy::test::temp_dir dir;
-  eddy::engine eng{eddy::test::test_options(dir), eddy::test::test_common(dir)};
+  auto opts = eddy::test::test_options(dir);
+  opts.supervision.policies = "keyed-boom=escalate";
+  eddy::engine eng{opts, eddy::test::test_common(dir)};
   auto out = std::make_shared<eddy::collected<uint64_t>>();
   eddy::job_builder jb{"throws-keyed"};
   jb.partitions(4);
@@ -301,9 +306,12 @@ TEST_CASE("an exception in a keyed function fails the job with an error naming t
   CHECK(out->values().size() < 50'000);
 }
 
-TEST_CASE("an exception in a sink or a source fails the job with an error naming it") {
+TEST_CASE("without durable state an exception in a sink or a source fails the job with an error "
+          "naming it: nothing could restart it") {
   eddy::test::temp_dir dir;
-  eddy::engine eng{eddy::test::test_options(dir), eddy::test::test_common(dir)};
+  auto opts = eddy::test::test_options(dir);
+  opts.state.level = eddy::durability::none;
+  eddy::engine eng{opts, eddy::test::test_common(dir)};
 
   SUBCASE("sink") {
     struct failing_sink final : eddy::sink_logic {

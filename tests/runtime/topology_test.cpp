@@ -67,7 +67,7 @@ TEST_CASE("the runtime reports one actor per instance and partition, by kind") {
     REQUIRE(a.metrics);
     CHECK(a.name == a.node + "/" + std::to_string(a.index));
     names.insert(a.name);
-    CHECK(a.metrics->status == 1);
+    CHECK(a.metrics->status == eddy::actor_status::finished);
   }
   CHECK(names == std::set<std::string>{"gen/0", "gen/1", "double/0", "double/1", "double/2",
                                        "pass/0", "pass/1", "pass/2", "pass/3", "pass/4", "out/0",

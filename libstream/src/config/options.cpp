@@ -47,6 +47,34 @@ const char* to_string(durability d) noexcept {
   return "?";
 }
 
+caf::error supervision_options::validate() const {
+  if (max_restarts > 1000) {
+    return config_error("--supervision.max-restarts must be in 0..1000");
+  }
+  if (window_s < 1 || window_s > 86400) {
+    return config_error("--supervision.window-s must be in 1..86400");
+  }
+  if (backoff_ms > 600000 || backoff_max_ms > 600000 || backoff_ms > backoff_max_ms) {
+    return config_error("--supervision.backoff-ms must be at most --supervision.backoff-max-ms, "
+                        "both in 0..600000");
+  }
+  if (poison_attempts < 1 || poison_attempts > 100) {
+    return config_error("--supervision.poison-attempts must be in 1..100");
+  }
+  for (size_t pos = 0; pos < policies.size();) {
+    auto end = std::min(policies.find(',', pos), policies.size());
+    auto item = std::string_view{policies}.substr(pos, end - pos);
+    auto eq = item.find('=');
+    if (eq == 0 || eq == std::string_view::npos ||
+        !parse_failure_policy(item.substr(eq + 1)).has_value()) {
+      return config_error("--supervision.policy item '" + std::string{item} +
+                          "' is not node=restart|stop|escalate");
+    }
+    pos = end + 1;
+  }
+  return {};
+}
+
 caf::error runtime_options::validate() const {
   if (threads > 256) {
     return config_error("--runtime.threads must be in 0..256");
@@ -63,7 +91,7 @@ caf::error runtime_options::validate() const {
   if (linger_ms < 1 || linger_ms > 60000) {
     return config_error("--runtime.linger-ms must be in 1..60000");
   }
-  return {};
+  return supervision.validate();
 }
 
 command_line::command_line(std::string program, std::string summary)
@@ -117,8 +145,26 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     "committed batches between two compactions of a partition's journal")(
     "state.reset", "delete this job's state under --data-dir before starting");
 
+  po::options_description sup_desc{"Supervision options"};
+  sup_desc.add_options()("supervision.max-restarts", po::value<int64_t>()->default_value(5),
+                         "restarts one failing actor may cause within the window; one more "
+                         "marks it failed")("supervision.window-s",
+                                            po::value<int64_t>()->default_value(10),
+                                            "the window of --supervision.max-restarts, in seconds")(
+    "supervision.backoff-ms", po::value<int64_t>()->default_value(100),
+    "delay before a restart, doubled for each further restart in the window")(
+    "supervision.backoff-max-ms", po::value<int64_t>()->default_value(10000),
+    "longest delay before a restart")("supervision.poison-attempts",
+                                      po::value<int64_t>()->default_value(3),
+                                      "consecutive failures on one record before it goes to "
+                                      "the dead-letter journal")(
+    "supervision.policy", po::value<std::string>(),
+    "node=restart|stop|escalate,... overrides the failure policies set in code")(
+    "supervision.replay-dead-letters",
+    "re-process the job's pending dead letters (see `eddy deadletters`) when it starts");
+
   po::options_description all;
-  all.add(common_desc).add(rt).add(state_desc).add(app_);
+  all.add(common_desc).add(rt).add(state_desc).add(sup_desc).add(app_);
   try {
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional_).run(),
               values_);
@@ -167,7 +213,18 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     (err = take(values_, "runtime.linger-ms", 1, 60000, runtime.linger_ms)) ||
     (err = take(values_, "state.cache-mb", 0, 1 << 20, runtime.state.cache_mb)) ||
     (err = take(values_, "state.keep-changes", 1, 1 << 20, runtime.state.keep_changes)) ||
-    (err = take(values_, "state.compact-every", 1, 1 << 30, runtime.state.compact_every));
+    (err = take(values_, "state.compact-every", 1, 1 << 30, runtime.state.compact_every)) ||
+    (err = take(values_, "supervision.max-restarts", 0, 1000, runtime.supervision.max_restarts)) ||
+    (err = take(values_, "supervision.window-s", 1, 86400, runtime.supervision.window_s)) ||
+    (err = take(values_, "supervision.backoff-ms", 0, 600000, runtime.supervision.backoff_ms)) ||
+    (err = take(values_, "supervision.backoff-max-ms", 0, 600000,
+                runtime.supervision.backoff_max_ms)) ||
+    (err =
+       take(values_, "supervision.poison-attempts", 1, 100, runtime.supervision.poison_attempts));
+  if (values_.count("supervision.policy")) {
+    runtime.supervision.policies = values_["supervision.policy"].as<std::string>();
+  }
+  runtime.supervision.replay_dead_letters = values_.count("supervision.replay-dead-letters") > 0;
   auto durability_name = values_["state.durability"].as<std::string>();
   if (durability_name == "none") {
     runtime.state.level = durability::none;

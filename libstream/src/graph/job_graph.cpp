@@ -76,6 +76,27 @@ const char* to_string(node_kind kind) noexcept {
   return "?";
 }
 
+const char* to_string(failure_policy policy) noexcept {
+  switch (policy) {
+    case failure_policy::restart:
+      return "restart";
+    case failure_policy::stop:
+      return "stop";
+    case failure_policy::escalate:
+      return "escalate";
+  }
+  return "?";
+}
+
+std::optional<failure_policy> parse_failure_policy(std::string_view name) noexcept {
+  for (auto p : {failure_policy::restart, failure_policy::stop, failure_policy::escalate}) {
+    if (name == to_string(p)) {
+      return p;
+    }
+  }
+  return std::nullopt;
+}
+
 job_graph::job_graph(std::string name, uint32_t partitions, std::vector<node_spec> nodes)
   : name_(std::move(name))
   , partitions_(partitions)

@@ -39,17 +39,19 @@ std::string state_schema::bring_up_to_date(stored_state row, std::string_view na
                                            std::string_view key) const {
   auto where = "state '" + std::string{name} + "' of key '" + std::string{key} + "'";
   if (row.version > version) {
-    throw std::runtime_error(where + " was written by state version " +
-                             std::to_string(row.version) + ", newer than this job's version " +
-                             std::to_string(version) + "; run the newer job or another --data-dir");
+    throw state_error(errc::state_mismatch,
+                      where + " was written by state version " + std::to_string(row.version) +
+                        ", newer than this job's version " + std::to_string(version) +
+                        "; run the newer job or another --data-dir");
   }
   while (row.version < version) {
     auto i = upgrades.find(row.version);
     if (i == upgrades.end()) {
-      throw std::runtime_error(where + " has state version " + std::to_string(row.version) +
-                               " and this job's version is " + std::to_string(version) +
-                               ", but no upgrade from version " + std::to_string(row.version) +
-                               " is registered (keyed_stream::upgrade)");
+      throw state_error(errc::state_mismatch,
+                        where + " has state version " + std::to_string(row.version) +
+                          " and this job's version is " + std::to_string(version) +
+                          ", but no upgrade from version " + std::to_string(row.version) +
+                          " is registered (keyed_stream::upgrade)");
     }
     row.value = i->second(name, row.value);
     ++row.version;

@@ -20,6 +20,23 @@ class actor_system_config;
 
 namespace eddy {
 
+/// Where an actor of a job stands, as `actor_metrics::status` holds it.
+enum class actor_status : int {
+  running = 0,
+  finished = 1,
+  /// Failed for good (restart limit, policy stop): it runs no user code, its input goes to
+  /// the dead-letter journal. Also: the actor that failed a job.
+  failed = 2,
+  /// Waiting for the supervisor to restart it.
+  restarting = 3,
+  /// Stopped by the supervisor because another actor failed the job.
+  stopped = 4,
+};
+
+/// The name of an `actor_status` value: "running", "finished", "failed", "restarting",
+/// "stopped".
+const char* to_string(actor_status status) noexcept;
+
 /// Live counters of one stage actor, written by the actor (relaxed atomics) and read by
 /// anyone: the runtime's reports, tests, later the console and /metrics.
 struct actor_metrics {
@@ -36,8 +53,11 @@ struct actor_metrics {
   std::atomic<uint64_t> keys{0};
   /// Sources: the position they resumed after (0: from the start).
   std::atomic<uint64_t> resumed_after{0};
-  /// 0 running, 1 finished, 2 failed.
-  std::atomic<int> status{0};
+  /// Restarts of the job this actor's failures caused.
+  std::atomic<uint64_t> restarts{0};
+  /// Records of this actor sent to the dead-letter journal.
+  std::atomic<uint64_t> dead_lettered{0};
+  std::atomic<actor_status> status{actor_status::running};
 };
 
 /// One actor of a running job, as the runtime reports it.
@@ -48,6 +68,8 @@ struct actor_info {
   node_kind kind;
   uint32_t index;
   std::shared_ptr<const actor_metrics> metrics;
+  /// Why the actor failed for good (empty while it has not).
+  std::string failure;
 };
 
 class job_handle;
@@ -89,8 +111,11 @@ public:
   explicit job_handle(std::shared_ptr<shared> state)
     : state_(std::move(state)) {}
 
-  /// Every actor of the job with its live counters.
+  /// Every actor of the job with its live counters and, for failed ones, the cause: the
+  /// status query of the console.
   [[nodiscard]] std::vector<actor_info> actors() const;
+  /// Restarts of the job so far.
+  [[nodiscard]] uint64_t restarts() const;
   /// Rejected input of this job.
   [[nodiscard]] const dead_letter_log& dead_letters() const;
   /// Asks the sources to stop; the job then drains and completes normally.

@@ -35,6 +35,8 @@ CAF_ADD_ATOM(eddy, eddy, ack_atom, "ack")
 CAF_ADD_ATOM(eddy, eddy, sync_atom, "sync")
 /// Self: a partition's earliest processing-time timer may be due.
 CAF_ADD_ATOM(eddy, eddy, timer_atom, "timer")
+/// Supervisor -> itself: build the job's next incarnation (the backoff is over).
+CAF_ADD_ATOM(eddy, eddy, restart_atom, "restart")
 
 CAF_END_TYPE_ID_BLOCK(eddy)
 

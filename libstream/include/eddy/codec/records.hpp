@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <typeinfo>
 
 #include "eddy/codec/framing.hpp"
 #include "eddy/flow/record.hpp"
@@ -10,17 +11,23 @@
 
 namespace eddy {
 
+/// Appends record `r` to `out` in the format of `encode_records`.
+template <class T>
+void append_record(const record<T>& r, std::string& out, std::string& field) {
+  detail::encode_state(r.value, field);
+  append_field(out, field);
+  append_u64(out, static_cast<uint64_t>(r.time));
+  append_u64(out, r.origin);
+}
+
 /// Encodes the records of `in` (values through `encode_value`, with their time and origin)
 /// into `out`: the payload of a partition's outbox entry.
 template <class T>
 void encode_records(const record_buffer& in, std::string& out) {
   out.clear();
   std::string field;
-  for (const auto& r : static_cast<const record_buffer_of<T>&>(in).records) {
-    detail::encode_state(r.value, field);
-    append_field(out, field);
-    append_u64(out, static_cast<uint64_t>(r.time));
-    append_u64(out, r.origin);
+  for (const auto& r : typed<T>(in).records) {
+    append_record(r, out, field);
   }
 }
 
@@ -35,6 +42,27 @@ void decode_records(std::string_view in, record_buffer& out) {
     r.time = static_cast<time_ms>(next_u64(in, pos));
     r.origin = next_u64(in, pos);
     dst.push_back(std::move(r));
+  }
+}
+
+/// A `record_describer`: record `i` as JSON text when T has a JSON codec (else its type),
+/// and alone in the format of `encode_records` when T has a state codec (else empty).
+template <class T>
+void describe_record(const record_buffer& in, size_t i, std::string& text, std::string& payload) {
+  const auto& r = typed<T>(in).records.at(i);
+  if constexpr (json_codable<T>) {
+    try {
+      text = to_json_line(r.value);
+    } catch (const std::exception& e) {
+      text = std::string{"<cannot render as JSON: "} + e.what() + ">";
+    }
+  } else {
+    text = std::string{"<"} + typeid(T).name() + ">";
+  }
+  payload.clear();
+  if constexpr (state_codable<T>) {
+    std::string field;
+    append_record(r, payload, field);
   }
 }
 

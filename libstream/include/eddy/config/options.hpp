@@ -47,6 +47,28 @@ struct state_options {
   bool reset = false;
 };
 
+/// Supervision: restarts, their backoff and limits, poison records (see "Supervision" in
+/// the design notes).
+struct supervision_options {
+  // Default: 5 restarts caused by one actor within the window; one more marks it failed
+  uint32_t max_restarts = 5;
+  // Default: 10 s
+  uint32_t window_s = 10;
+  // Default: 100 ms before the first restart, doubled for each further one in the window
+  uint32_t backoff_ms = 100;
+  // Default: 10000 ms at most
+  uint32_t backoff_max_ms = 10000;
+  // Default: 3 consecutive failures on the same record send it to the dead-letter journal
+  uint32_t poison_attempts = 3;
+  // Default: empty; "node=restart|stop|escalate,..." overrides the policies set in code
+  std::string policies;
+  // Default: false; true re-processes the job's pending dead letters when it starts
+  bool replay_dead_letters = false;
+
+  /// Checks ranges and the syntax of `policies`; the error names the option.
+  [[nodiscard]] caf::error validate() const;
+};
+
 /// Limits and sizes of the dataflow runtime; every one is bounded and checked at startup.
 struct runtime_options {
   // Default: 0 (one scheduler thread per core)
@@ -62,6 +84,7 @@ struct runtime_options {
   // Default: <data-dir>/deadletters.jsonl
   std::filesystem::path dead_letters;
   state_options state;
+  supervision_options supervision;
 
   /// Checks ranges and relations between the limits; the error names the option.
   [[nodiscard]] caf::error validate() const;

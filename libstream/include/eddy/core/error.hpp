@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 
 #include <caf/error.hpp>
@@ -31,6 +32,9 @@ enum class errc : uint8_t {
   corrupt_journal,
 };
 
+/// Thrown when a job's stored state cannot be used (a row of another state version, bytes
+/// that do not decode, a journal read that fails): a fault of the state, not of the record
+/// being processed, so supervision neither retries the record nor dead-letters it.
 /// Returns the name of `x`, e.g. "invalid_graph".
 std::string to_string(errc x);
 
@@ -42,6 +46,22 @@ caf::error make_error(errc code, std::string message);
 CAF_ERROR_CODE_ENUM(eddy::errc, "eddy")
 
 namespace eddy {
+
+/// Thrown when a job's stored state cannot be used (a row of another state version, bytes
+/// that do not decode, a journal read that fails): a fault of the state, not of the record
+/// being processed, so supervision neither retries the record nor dead-letters it.
+class state_error : public std::runtime_error {
+public:
+  state_error(errc code, const std::string& what)
+    : std::runtime_error(what)
+    , code_(code) {}
+  [[nodiscard]] errc code() const noexcept {
+    return code_;
+  }
+
+private:
+  errc code_;
+};
 
 /// Renders any error as one line; Eddy errors as "invalid_graph: operator 'x' ...".
 std::string describe(const caf::error& err);

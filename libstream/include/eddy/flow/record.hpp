@@ -145,6 +145,10 @@ template <class T>
 record_buffer_of<T>& typed(record_buffer& buf) noexcept {
   return static_cast<record_buffer_of<T>&>(buf);
 }
+template <class T>
+const record_buffer_of<T>& typed(const record_buffer& buf) noexcept {
+  return static_cast<const record_buffer_of<T>&>(buf);
+}
 
 /// Appends records produced by user code, stamping each with the event time and origin of
 /// the input record being processed. Lives on the stack of one `process` call.

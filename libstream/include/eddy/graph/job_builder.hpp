@@ -19,6 +19,14 @@ class stream;
 template <class K, class T, class KeyFn>
 class keyed_stream;
 
+/// @private Sets the codec of a node producing `T`.
+template <class T>
+void set_codec(node_spec& spec) {
+  spec.encode_output = &encode_records<T>;
+  spec.decode_output = &decode_records<T>;
+  spec.describe_output = &describe_record<T>;
+}
+
 /// Declares a job: sources, operators, keyed functions and sinks, then `build()` validates
 /// the graph. Not thread-safe; streams refer back to their builder, which must outlive them.
 class job_builder {
@@ -67,6 +75,11 @@ public:
     spec.parallelism_set = true;
     return *this;
   }
+  /// What the supervisor does when an instance of the sink fails (default: restart).
+  sink_ref& on_failure(failure_policy policy) {
+    jb_->node(id_).on_failure = policy;
+    return *this;
+  }
 
 private:
   job_builder* jb_;
@@ -86,6 +99,13 @@ public:
     auto& spec = jb_->node(id_);
     spec.parallelism = n;
     spec.parallelism_set = true;
+    return *this;
+  }
+
+  /// What the supervisor does when an instance (or partition) of the node producing this
+  /// stream fails (default: restart; `--supervision.policy` overrides it).
+  stream& on_failure(failure_policy policy) {
+    jb_->node(id_).on_failure = policy;
     return *this;
   }
 
@@ -155,6 +175,7 @@ public:
     spec.make_origin_router = [] {
       return std::make_unique<origin_router<Out>>();
     };
+    set_codec<Out>(spec);
     return stream<Out>{*jb_, jb_->add(std::move(spec), id_)};
   }
 
@@ -205,12 +226,8 @@ public:
     auto make_router = [key_fn] {
       return std::make_unique<hash_router<T, KeyFn>>(key_fn);
     };
-    auto result = stream<T>{*jb_, id_}.template then<Out>(
+    return stream<T>{*jb_, id_}.template then<Out>(
       std::move(name), node_kind::keyed, transform_factory{make}, router_factory{make_router});
-    auto& spec = jb_->node(jb_->size() - 1);
-    spec.encode_output = &encode_records<Out>;
-    spec.decode_output = &decode_records<Out>;
-    return result;
   }
 
 private:
@@ -234,6 +251,7 @@ stream<T> job_builder::source(std::string name, source_def<T> def) {
   spec.make_origin_router = [] {
     return std::make_unique<origin_router<T>>();
   };
+  set_codec<T>(spec);
   return stream<T>{*this, add(std::move(spec), std::nullopt)};
 }
 

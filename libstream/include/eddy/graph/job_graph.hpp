@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <typeinfo>
 #include <vector>
 
@@ -16,6 +17,17 @@ enum class node_kind : uint8_t { source, transform, keyed, sink };
 
 /// "source", "operator", "keyed", "sink".
 const char* to_string(node_kind kind) noexcept;
+
+/// What the supervisor does when an actor of a node fails (see "Supervision" in the design
+/// notes): restart the job's actors from their journals (the default), stop the failed
+/// actor (its input goes to the dead-letter journal, the rest of the job keeps running), or
+/// escalate (stop the whole job with the error).
+enum class failure_policy : uint8_t { restart, stop, escalate };
+
+/// "restart", "stop", "escalate".
+const char* to_string(failure_policy policy) noexcept;
+/// Parses the names `to_string` returns.
+std::optional<failure_policy> parse_failure_policy(std::string_view name) noexcept;
 
 /// One node of the job graph: a source, an operator, a keyed function or a sink, with the
 /// factories that create the logic of each of its instances.
@@ -43,9 +55,12 @@ struct node_spec {
   /// Splits this node's output over several receivers of a non-keyed edge by origin (durable
   /// jobs; see `origin_router`).
   router_factory make_origin_router;
-  /// For keyed nodes: the output codec of the outbox (throws for types without one).
+  /// The output codec (a partition's outbox, dead letters; throws for types without one).
   records_encoder encode_output = nullptr;
   records_decoder decode_output = nullptr;
+  /// Renders one output record for a dead letter.
+  record_describer describe_output = nullptr;
+  failure_policy on_failure = failure_policy::restart;
 };
 
 /// Default number of key partitions of a job (Flink's default max parallelism is 128 too).

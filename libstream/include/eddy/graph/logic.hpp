@@ -59,6 +59,11 @@ public:
   [[nodiscard]] virtual uint64_t read_position() const noexcept {
     return 0;
   }
+  /// True if a new instance can `seek` to any position this one reached and read the same
+  /// records again (files, generators; not stdin). Supervision restarts need it.
+  [[nodiscard]] virtual bool replayable() const noexcept {
+    return false;
+  }
 };
 
 /// A one-input operator: map, filter, flat_map, or a keyed function on one partition.
@@ -76,6 +81,17 @@ public:
   /// Number of keys held in memory (keyed logic only), for inspection.
   [[nodiscard]] virtual size_t key_count() const noexcept {
     return 0;
+  }
+  /// The index in its input buffer of the record `process` works on (or last worked on):
+  /// after an exception, the record that caused it.
+  [[nodiscard]] size_t cursor() const noexcept {
+    return cursor_;
+  }
+  /// The key of record `i` of `in` as people read it (keyed logic; empty otherwise).
+  [[nodiscard]] virtual std::string key_text(const record_buffer& in, size_t i) const {
+    (void) in;
+    (void) i;
+    return {};
   }
 
   // Durable state; only keyed logic holds state and implements these.
@@ -111,6 +127,10 @@ public:
   [[nodiscard]] virtual std::optional<time_ms> next_timer() {
     return std::nullopt;
   }
+
+protected:
+  /// Set by `process` to the index of each record before user code sees it.
+  size_t cursor_ = 0;
 };
 
 /// Writes records to the outside world. One instance per sink actor; not thread-safe.
@@ -156,6 +176,11 @@ using buffer_factory = std::function<std::unique_ptr<record_buffer>(size_t capac
 /// Encodes a buffer's records into bytes and back (a partition's outbox).
 using records_encoder = void (*)(const record_buffer& in, std::string& out);
 using records_decoder = void (*)(std::string_view in, record_buffer& out);
+/// Renders record `i` of a buffer for people (JSON when the type has a JSON codec) and
+/// encodes it alone into `payload` (as `records_encoder` would; empty when the type has no
+/// codec): what a dead letter keeps of a record.
+using record_describer = void (*)(const record_buffer& in, size_t i, std::string& text,
+                                  std::string& payload);
 
 /// A typed source definition as returned by `jsonl_source<T>(...)` and friends.
 template <class T>

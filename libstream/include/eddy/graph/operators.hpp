@@ -20,7 +20,8 @@ public:
     auto& src = typed<In>(in).records;
     auto& dst = typed<Out>(out).records;
     dst.reserve(dst.size() + src.size());
-    for (auto& r : src) {
+    for (cursor_ = 0; cursor_ < src.size(); ++cursor_) {
+      auto& r = src[cursor_];
       dst.push_back(record<Out>{fn_(std::as_const(r.value)), r.time, r.origin});
     }
   }
@@ -37,7 +38,8 @@ public:
   void process(record_buffer& in, record_buffer& out) override {
     auto& src = typed<T>(in).records;
     auto& dst = typed<T>(out).records;
-    for (auto& r : src) {
+    for (cursor_ = 0; cursor_ < src.size(); ++cursor_) {
+      auto& r = src[cursor_];
       if (fn_(std::as_const(r.value))) {
         dst.push_back(std::move(r));
       }
@@ -56,7 +58,9 @@ public:
   void process(record_buffer& in, record_buffer& out) override {
     auto& dst = typed<Out>(out).records;
     collector<Out> col{dst, no_time};
-    for (auto& r : typed<In>(in).records) {
+    auto& src = typed<In>(in).records;
+    for (cursor_ = 0; cursor_ < src.size(); ++cursor_) {
+      auto& r = src[cursor_];
       col.set_input(r.time, r.origin);
       fn_(std::as_const(r.value), col);
     }
@@ -89,7 +93,9 @@ public:
   void process(record_buffer& in, record_buffer& out) override {
     auto& dst = typed<Out>(out).records;
     collector<Out> col{dst, no_time};
-    for (auto& r : typed<In>(in).records) {
+    auto& src = typed<In>(in).records;
+    for (cursor_ = 0; cursor_ < src.size(); ++cursor_) {
+      auto& r = src[cursor_];
       K key = key_fn_(std::as_const(r.value));
       keyed_context<K> ctx{key, store_, timers_, r.time};
       col.set_input(r.time, r.origin);
@@ -101,6 +107,9 @@ public:
   }
   size_t key_count() const noexcept override {
     return store_.key_count();
+  }
+  std::string key_text(const record_buffer& in, size_t i) const override {
+    return encode_key(key_fn_(std::as_const(typed<In>(in).records.at(i).value)));
   }
   [[nodiscard]] const keyed_store<K>& store() const noexcept {
     return store_;
@@ -128,7 +137,7 @@ public:
     if (journal_ != nullptr) {
       auto rows = journal_->due_timers(0, now, limit);
       if (!rows) {
-        throw std::runtime_error(describe(rows.error()));
+        throw state_error(errc::io_failure, describe(rows.error()));
       }
       due = std::move(*rows);
     } else {
@@ -153,7 +162,7 @@ public:
     if (journal_ != nullptr) {
       auto stored = journal_->next_timer(0);
       if (!stored) {
-        throw std::runtime_error(describe(stored.error()));
+        throw state_error(errc::io_failure, describe(stored.error()));
       }
       if (*stored && (!result || **stored < *result)) {
         result = **stored;

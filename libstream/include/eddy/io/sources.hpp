@@ -68,11 +68,11 @@ public:
            std::to_string(reader_.offset());
   }
 
-private:
-  bool replayable() const noexcept {
+  bool replayable() const noexcept override {
     return !blocking_ && ctx_.producer != 0;
   }
 
+private:
   static bool is_blank(const std::string& s) noexcept {
     return s.find_first_not_of(" \t\r") == std::string::npos;
   }
@@ -131,6 +131,10 @@ public:
   /// Every i below next_ was emitted: positions up to next_ (positions are i + 1).
   uint64_t read_position() const noexcept override {
     return count_ != 0 && next_ > count_ ? count_ : next_;
+  }
+
+  bool replayable() const noexcept override {
+    return true;
   }
 
   /// Positions are i + 1: skips every i below `position`.

@@ -42,7 +42,7 @@ void decode_state(std::string_view bytes, T& value) {
   if constexpr (state_codable<T>) {
     std::string reason;
     if (!decode_value(bytes, value, reason)) {
-      throw std::runtime_error("cannot decode a stored state value: " + reason);
+      throw state_error(errc::state_mismatch, "cannot decode a stored state value: " + reason);
     }
   } else {
     (void) bytes;
@@ -479,7 +479,10 @@ private:
     const auto& name = registry_.name(id);
     auto row = journal_->read(encoded_key, name);
     if (!row) {
-      throw std::runtime_error(describe(row.error()));
+      throw state_error(row.error().category() == caf::atom("eddy")
+                          ? static_cast<errc>(row.error().code())
+                          : errc::io_failure,
+                        describe(row.error()));
     }
     if (!*row) {
       return;
