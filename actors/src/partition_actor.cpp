@@ -25,7 +25,7 @@ using self_ptr = stage_actor::stateful_pointer<partition_state>;
 /// Journal key of the last output position a partition assigned.
 constexpr uint64_t out_position_key = 0;
 /// Journal key of the last dead letter a partition re-processed (see `replay_dead_letters`).
-constexpr uint64_t replayed_key = UINT64_MAX;
+constexpr uint64_t replayed_key = INT64_MAX;
 /// Timers fired per message before yielding to batches.
 constexpr size_t timers_per_message = 256;
 

@@ -197,6 +197,51 @@ TEST_SUITE("supervision") {
     }
   }
 
+  TEST_CASE("dead letters re-processed with --supervision.replay-dead-letters complete the "
+            "result exactly once") {
+    temp_dir dir;
+    constexpr int64_t count = 6'000;
+    write_visits(dir / "visits.jsonl", count);
+    const std::set<int64_t> poison{700, 4'100};
+    // A bug that the second run has fixed.
+    auto fixed = std::make_shared<std::atomic<bool>>(false);
+    auto fn = [&poison, fixed](const visit& v) {
+      if (!*fixed && poison.contains(v.n)) {
+        throw std::runtime_error("bug on visit " + std::to_string(v.n));
+      }
+    };
+    auto opts = supervised(dir);
+    auto err = run_count(opts, dir, "replay", fn);
+    REQUIRE_MESSAGE(!err, eddy::describe(err));
+    CHECK((read_counts(dir / "counts.jsonl") == reference(count, poison)));
+    REQUIRE(dead_letters(dir, "replay").size() == 2);
+
+    // The fixed job resumes with nothing new to read and re-processes the dead letters.
+    *fixed = true;
+    opts.state.reset = false;
+    opts.supervision.replay_dead_letters = true;
+    err = run_count(opts, dir, "replay", fn);
+    REQUIRE_MESSAGE(!err, eddy::describe(err));
+    CHECK((read_counts(dir / "counts.jsonl") == reference(count)));
+    CHECK(dead_letters(dir, "replay").empty());
+
+    // Replayed once: a third run changes nothing.
+    err = run_count(opts, dir, "replay", fn);
+    REQUIRE_MESSAGE(!err, eddy::describe(err));
+    CHECK((read_counts(dir / "counts.jsonl") == reference(count)));
+    auto store = eddy::dead_letter_store::open(eddy::dead_letter_store::path_in(dir.path()));
+    REQUIRE(store);
+    eddy::failed_record_query all;
+    all.job = "replay";
+    all.pending_only = false;
+    auto listed = (*store)->list(all);
+    REQUIRE(listed);
+    REQUIRE(listed->size() == 2);
+    for (const auto& l : *listed) {
+      CHECK(l.replayed);
+    }
+  }
+
   TEST_CASE("failures at chosen moments are restarted from the journals and the output equals "
             "a fault-free run exactly") {
     temp_dir dir;
