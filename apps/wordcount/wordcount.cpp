@@ -177,5 +177,15 @@ int main(int argc, char** argv) {
     std::printf("%llu malformed lines went to %s\n", static_cast<unsigned long long>(rejected),
                 handle->dead_letters().path().c_str());
   }
+  uint64_t failed_records = 0;
+  for (const auto& a : handle->actors()) {
+    failed_records += a.metrics->dead_lettered;
+  }
+  if (handle->restarts() > 0 || failed_records > 0) {
+    std::printf("%llu restarts; %llu records whose processing failed went to the dead-letter "
+                "journal (list them with: eddy deadletters --data-dir %s)\n",
+                static_cast<unsigned long long>(handle->restarts()),
+                static_cast<unsigned long long>(failed_records), cli.common.data_dir.c_str());
+  }
   return 0;
 }
