@@ -267,6 +267,15 @@ TEST_CASE("a malformed or out-of-range value returns 2 and names the option") {
     {{"--http.port=http"}, "http.port"},
     {{"--log.level=verbose"}, "log.level"},
     {{"--log.level="}, "log.level"},
+    {{"--supervision.max-restarts=1001"}, "supervision.max-restarts"},
+    {{"--supervision.window-s=0"}, "supervision.window-s"},
+    {{"--supervision.backoff-ms=-5"}, "supervision.backoff-ms"},
+    {{"--supervision.backoff-ms=5000", "--supervision.backoff-max-ms=100"},
+     "supervision.backoff-ms"},
+    {{"--supervision.poison-attempts=0"}, "supervision.poison-attempts"},
+    {{"--supervision.policy=count=retry"}, "supervision.policy item 'count=retry'"},
+    {{"--supervision.policy=count"}, "supervision.policy item 'count'"},
+    {{"--supervision.policy=count=stop,=escalate"}, "supervision.policy item '=escalate'"},
   };
   for (auto& c : cases) {
     CAPTURE(c.args[0]);
@@ -276,6 +285,33 @@ TEST_CASE("a malformed or out-of-range value returns 2 and names the option") {
     CHECK(contains(r.err, "eddy-test: error: "));
     CHECK(contains(r.err, c.option));
   }
+}
+
+TEST_CASE("supervision flags are parsed with their defaults") {
+  command_line defaults{"eddy-test", "test"};
+  REQUIRE(run(defaults, {}).code == std::nullopt);
+  CHECK(defaults.runtime.supervision.max_restarts == 5);
+  CHECK(defaults.runtime.supervision.window_s == 10);
+  CHECK(defaults.runtime.supervision.backoff_ms == 100);
+  CHECK(defaults.runtime.supervision.poison_attempts == 3);
+  CHECK(defaults.runtime.supervision.policies.empty());
+  CHECK(!defaults.runtime.supervision.replay_dead_letters);
+
+  command_line cl{"eddy-test", "test"};
+  auto r = run(
+    cl, {"--supervision.max-restarts=2", "--supervision.window-s=60", "--supervision.backoff-ms=10",
+         "--supervision.backoff-max-ms=500", "--supervision.poison-attempts=1",
+         "--supervision.policy=count=stop,parse=escalate", "--supervision.replay-dead-letters"});
+  CAPTURE(r.err);
+  REQUIRE(r.code == std::nullopt);
+  const auto& s = cl.runtime.supervision;
+  CHECK(s.max_restarts == 2);
+  CHECK(s.window_s == 60);
+  CHECK(s.backoff_ms == 10);
+  CHECK(s.backoff_max_ms == 500);
+  CHECK(s.poison_attempts == 1);
+  CHECK(s.policies == "count=stop,parse=escalate");
+  CHECK(s.replay_dead_letters);
 }
 
 TEST_CASE("a missing or repeated value returns 2") {
