@@ -318,6 +318,9 @@ struct job_state {
   /// A restart is under way: the incarnation is being stopped, then rebuilt at restart_at.
   bool restarting = false;
   clock_type::time_point restart_at;
+  /// When the restart under way began, and when the last stage of the incarnation was down.
+  clock_type::time_point failed_at;
+  clock_type::time_point down_at;
   bool stop_requested = false;
 };
 
@@ -392,6 +395,16 @@ void mark_failed(job_state& st, size_t k, std::string cause) {
   st.shared->actors[k].failure = std::move(cause);
 }
 
+/// Stops a stage of the current incarnation. The exit message jumps the queue of batches in
+/// its mailbox: what it would still process is replayed by the next incarnation anyway.
+void stop_stage(job_ptr self, const stage_actor& stage) {
+  if (stage) {
+    self->send<caf::message_priority::high>(
+      caf::actor_cast<caf::actor>(stage),
+      caf::exit_msg{self->address(), caf::exit_reason::user_shutdown});
+  }
+}
+
 /// Stops the whole job with `reason`.
 void escalate(job_ptr self, caf::error reason) {
   auto& st = self->state;
@@ -403,7 +416,7 @@ void escalate(job_ptr self, caf::error reason) {
   st.shared->error = std::move(reason);
   st.restarting = false;
   for (auto& stage : st.stages) {
-    self->send_exit(stage, caf::exit_reason::user_shutdown);
+    stop_stage(self, stage);
   }
 }
 
@@ -426,9 +439,10 @@ void restart_after(job_ptr self, clock_type::duration delay) {
   }
   if (!st.restarting) {
     st.restarting = true;
+    st.failed_at = clock_type::now();
     st.shared->restarts.fetch_add(1, std::memory_order_relaxed);
     for (auto& stage : st.stages) {
-      self->send_exit(stage, caf::exit_reason::user_shutdown);
+      stop_stage(self, stage);
     }
   }
   for (size_t k = 0; k < st.slots.size(); ++k) {
@@ -620,9 +634,14 @@ void respawn(job_ptr self) {
     }
     return;
   }
+  auto ms = [](clock_type::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+  };
   log(log_level::info, "supervisor",
       "job " + st.env.graph->name() + " restarted (restart " +
-        std::to_string(st.shared->restarts.load()) + ")");
+        std::to_string(st.shared->restarts.load()) + "; stopped in " +
+        ms(st.down_at - st.failed_at) + " ms, rebuilt from the journals in " +
+        ms(clock_type::now() - st.down_at) + " ms after the backoff)");
   spawn_incarnation(self, std::move(*plan));
 }
 
@@ -685,7 +704,8 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
       return;
     }
     if (st.restarting) {
-      auto delay = std::max(clock_type::duration::zero(), st.restart_at - clock_type::now());
+      st.down_at = clock_type::now();
+      auto delay = std::max(clock_type::duration::zero(), st.restart_at - st.down_at);
       self->delayed_send(self, delay, restart_atom::value);
       return;
     }
