@@ -86,8 +86,10 @@ caf::error open_journal(detail::stage_init& init, const job_graph& g, const node
                     init.ctx.instances,
                     init.transform ? init.transform->state_version() : 1,
                     topology_of(g)};
-  auto journal =
-    journal_store::open(journal_path(data_dir, g, spec, init.ctx.index), meta, level, keep_changes);
+  // A partition folds its journal's log itself when it starts: the partitions of a job (or
+  // of a restart) recover in parallel on the scheduler's threads.
+  auto journal = journal_store::open(journal_path(data_dir, g, spec, init.ctx.index), meta, level,
+                                     keep_changes, spec.kind != node_kind::keyed);
   if (!journal) {
     return journal.error();
   }

@@ -200,8 +200,29 @@ void finish_input(self_ptr self) {
   st.closing = true;
 }
 
+/// Folds the journal's log before the first read of state (see `open_journal` in the
+/// engine). Returns false if the partition quit.
+bool ensure_recovered(self_ptr self) {
+  auto& st = self->state;
+  if (st.recovered) {
+    return true;
+  }
+  st.recovered = true;
+  if (st.journal) {
+    if (auto err = st.journal->recover(st.init->opts.state.keep_changes)) {
+      log(log_level::error, "partition", who(st) + ": " + describe(err));
+      self->quit(err);
+      return false;
+    }
+  }
+  return true;
+}
+
 void on_batch(self_ptr self, batch& b) {
   auto& st = self->state;
+  if (!ensure_recovered(self)) {
+    return;
+  }
   auto& m = *st.init->metrics;
   auto* ch = st.in->admit(self, b, m);
   if (ch == nullptr) {
@@ -345,6 +366,9 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
       on_transform_credit(self, channel, batches, recycled, !self->state.sync_pending);
     },
     [self](start_atom) {
+      if (!ensure_recovered(self)) {
+        return;
+      }
       if (!self->state.init->ack_channels.empty() && !replay_outbox(self)) {
         return;
       }
@@ -374,6 +398,9 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
     [self](timer_atom) {
       auto& st = self->state;
       st.timer_at.reset();
+      if (!ensure_recovered(self)) {
+        return;
+      }
       if (st.closing || st.init->failed()) {
         return;
       }

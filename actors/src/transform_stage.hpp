@@ -48,6 +48,8 @@ struct partition_state : transform_state {
   uint64_t compacted_at = 0;
   /// State changes were logged since the last compaction (see `journal_store::compact`).
   bool logged = false;
+  /// The journal's log was folded (see `ensure_recovered`).
+  bool recovered = false;
   /// Durability machine: a group commit is scheduled.
   bool sync_pending = false;
   /// When the scheduled timer message is due.

@@ -296,7 +296,7 @@ journal_store& journal_store::operator=(journal_store&&) noexcept = default;
 journal_store::~journal_store() = default;
 
 caf::expected<journal_store> journal_store::open(const fs::path& file, const journal_meta& meta,
-                                                 durability d, size_t keep_per_key) {
+                                                 durability d, size_t keep_per_key, bool recover) {
   if (auto err = create_parent(file)) {
     return err;
   }
@@ -338,22 +338,26 @@ caf::expected<journal_store> journal_store::open(const fs::path& file, const jou
   if (auto err = store.load_last_seq()) {
     return err;
   }
-  // Recovery: state changes logged since the last compaction become state rows, so that
-  // reads see them; the restart costs at most one compaction interval. A journal without
-  // a log is left as it is.
-  int64_t logged = 0;
-  auto on_row = [&](sqlite3_stmt* s) {
-    logged = sqlite3_column_int64(s, 0);
-  };
-  if (auto err = query_once(store.db_.get(), file, "read", "SELECT count(*) FROM log", on_row)) {
-    return err;
-  }
-  if (logged > 0) {
-    if (auto err = store.compact(keep_per_key)) {
+  if (recover) {
+    if (auto err = store.recover(keep_per_key)) {
       return err;
     }
   }
   return store;
+}
+
+caf::error journal_store::recover(size_t keep_per_key) {
+  // State changes logged since the last compaction become state rows, so that reads see
+  // them; the restart costs at most one compaction interval. A journal without a log is
+  // left as it is.
+  int64_t logged = 0;
+  auto on_row = [&](sqlite3_stmt* s) {
+    logged = sqlite3_column_int64(s, 0);
+  };
+  if (auto err = query_once(db_.get(), file_, "read", "SELECT count(*) FROM log", on_row)) {
+    return err;
+  }
+  return logged > 0 ? compact(keep_per_key) : caf::error{};
 }
 
 caf::error journal_store::prepare_all() {

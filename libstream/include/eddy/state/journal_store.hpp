@@ -136,10 +136,16 @@ public:
   /// and partition count by an Eddy whose format is not newer (else `errc::state_mismatch`).
   /// Existing state is never reset or overwritten.
   /// Changes logged by deferred commits before a crash are folded into the state rows
-  /// (see `compact`), keeping `keep_per_key` changes of each key in the journal.
-  [[nodiscard]] static caf::expected<journal_store>
-  open(const std::filesystem::path& file, const journal_meta& meta, durability d,
-       size_t keep_per_key = journal_default_keep);
+  /// (see `compact`), keeping `keep_per_key` changes of each key in the journal; with
+  /// `recover` false that is left to `recover`, which must come before any read of state.
+  [[nodiscard]] static caf::expected<journal_store> open(const std::filesystem::path& file,
+                                                         const journal_meta& meta, durability d,
+                                                         size_t keep_per_key = journal_default_keep,
+                                                         bool recover = true);
+
+  /// Folds the changes logged by deferred commits into the state rows, if there are any
+  /// (what `open` does unless told not to).
+  [[nodiscard]] caf::error recover(size_t keep_per_key);
 
   journal_store(journal_store&&) noexcept;
   journal_store& operator=(journal_store&&) noexcept;
