@@ -87,7 +87,9 @@ int main(int argc, char** argv) {
     "output", po::value<std::string>(),
     "write every count update as JSONL here instead of printing the top list")(
     "top", po::value<int>()->default_value(10), "how many of the most frequent words to print")(
-    "split-parallelism", po::value<int>()->default_value(2), "instances of the split operator");
+    "split-parallelism", po::value<int>()->default_value(2), "instances of the split operator")(
+    "fail-on", po::value<std::string>(),
+    "the count function throws on this word (to watch supervision: restarts, dead letters)");
   cli.positional().add("input", 1);
   if (auto code = cli.parse(argc, argv)) {
     return *code;
@@ -105,12 +107,16 @@ int main(int argc, char** argv) {
   eddy::job_builder job{"wordcount"};
   job.partitions(cli.runtime.partitions);
   auto input = vm["input"].as<std::string>();
+  auto fail_on = vm.count("fail-on") ? vm["fail-on"].as<std::string>() : std::string{};
   auto counts =
     job.source("lines", input == "-" ? eddy::stdin_source<line>() : eddy::jsonl_source<line>(input))
       .flat_map<std::string>("split", split_words)
       .parallelism(static_cast<uint32_t>(split_parallelism))
       .key_by([](const std::string& w) { return w; })
-      .process<word_count>("count", [](const std::string& w, auto& ctx, auto& out) {
+      .process<word_count>("count", [fail_on](const std::string& w, auto& ctx, auto& out) {
+        if (!fail_on.empty() && w == fail_on) {
+          throw std::runtime_error("--fail-on: cannot count '" + w + "'");
+        }
         auto& n = ctx.template value<int64_t>("n");
         n.set(n.get_or(0) + 1);
         out.emit(word_count{w, n.get()});
@@ -163,14 +169,18 @@ int main(int argc, char** argv) {
   if (!vm.count("output")) {
     print_top(*result, static_cast<size_t>(vm["top"].as<int>()));
   }
-  if (resumed_after > 0 || counted_before > 0) {
+  auto restarts = handle->restarts();
+  if (restarts == 0 && (resumed_after > 0 || counted_before > 0)) {
     std::printf("resumed from the state in %s after input line %llu; %llu replayed words were "
                 "counted before and skipped (--state.reset starts over)\n",
                 (cli.common.data_dir / "wordcount").c_str(),
                 static_cast<unsigned long long>(resumed_after),
                 static_cast<unsigned long long>(counted_before));
   }
-  std::printf("%llu lines, %llu words in %.3f s: %.0f words/s on %zu actors\n",
+  // After restarts the counters include what the sources read again.
+  std::printf(restarts > 0 ? "%llu lines (with re-reads), %llu words in %.3f s: %.0f words/s on "
+                             "%zu actors\n"
+                           : "%llu lines, %llu words in %.3f s: %.0f words/s on %zu actors\n",
               static_cast<unsigned long long>(lines), static_cast<unsigned long long>(words),
               seconds, static_cast<double>(words) / seconds, handle->actors().size());
   if (auto rejected = handle->dead_letters().count(); rejected > 0) {
@@ -181,10 +191,10 @@ int main(int argc, char** argv) {
   for (const auto& a : handle->actors()) {
     failed_records += a.metrics->dead_lettered;
   }
-  if (handle->restarts() > 0 || failed_records > 0) {
+  if (restarts > 0 || failed_records > 0) {
     std::printf("%llu restarts; %llu records whose processing failed went to the dead-letter "
                 "journal (list them with: eddy deadletters --data-dir %s)\n",
-                static_cast<unsigned long long>(handle->restarts()),
+                static_cast<unsigned long long>(restarts),
                 static_cast<unsigned long long>(failed_records), cli.common.data_dir.c_str());
   }
   return 0;

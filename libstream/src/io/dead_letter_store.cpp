@@ -96,8 +96,14 @@ caf::error sqlite_error(int rc, sqlite3* db, const fs::path& file, std::string_v
       detail += " (another process held its lock for more than " +
                 std::to_string(dead_letter_busy_timeout_ms) + " ms)";
       break;
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+      detail += " (the journal and its directory must be writable: SQLite keeps -wal and -shm "
+                "files beside it)";
+      break;
     default:
-      // SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_IOERR and anything unexpected.
+      // SQLITE_IOERR and anything unexpected.
       break;
   }
   return make_error(errc::io_failure, "cannot " + std::string{what} + " dead-letter journal " +
