@@ -44,8 +44,11 @@ echo "PASS: stopped after $lines of $total lines: $summary"
 
 # Two SIGINTs: the second one does not wait for the drain. It is sent once the first was
 # handled (signals of one kind do not queue: two sent at once would be one), while the job
-# drains; durability machine (an fsync per commit) makes the drain last long enough.
-"$bin" "$dir/big.jsonl" --data-dir "$dir/data2" --state.durability machine \
+# drains; durability machine (an fsync per commit) makes the drain last long enough. A
+# smaller input: the run after the forced exit reads all of it (slow under sanitizers).
+second=300000
+head -n "$second" "$dir/big.jsonl" > "$dir/mid.jsonl" || exit 1
+"$bin" "$dir/mid.jsonl" --data-dir "$dir/data2" --state.durability machine \
   > "$dir/out.txt" 2> "$dir/err.txt" &
 pid=$!
 tries=0
@@ -65,12 +68,12 @@ wait "$pid"
 rc=$?
 [ "$rc" -eq 130 ] || fail "exit status $rc after two SIGINTs, expected 130"
 # The journals make the forced exit safe: the next run resumes and completes.
-"$bin" "$dir/big.jsonl" --data-dir "$dir/data2" --state.durability machine \
+"$bin" "$dir/mid.jsonl" --data-dir "$dir/data2" --state.durability machine \
   > "$dir/out.txt" 2> "$dir/err.txt"
 rc=$?
 [ "$rc" -eq 0 ] || fail "exit status $rc of the run after the forced exit"
 # Every line has "again" twice: counted exactly once across the forced exit, it ends at
 # twice the line count.
-grep -Eq "^ +again +$((2 * total))\$" "$dir/out.txt" ||
-  fail "after the forced exit and a complete run, 'again' is not counted $((2 * total)) times"
+grep -Eq "^ +again +$((2 * second))\$" "$dir/out.txt" ||
+  fail "after the forced exit and a complete run, 'again' is not counted $((2 * second)) times"
 echo "PASS: a second SIGINT exits with 130 at once; the next run completes the exact counts"
