@@ -13,6 +13,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include "eddy/core/error.hpp"
@@ -32,6 +33,9 @@ struct job_handle::shared {
   std::unique_ptr<dead_letter_log> dead_letters;
   std::atomic<uint64_t> restarts{0};
   caf::actor job;
+  std::shared_ptr<const job_graph> graph;
+  std::filesystem::path data_dir;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
 namespace {
@@ -415,7 +419,10 @@ void escalate(job_ptr self, caf::error reason) {
   }
   log(log_level::error, "supervisor",
       "job " + st.env.graph->name() + " fails: " + describe(reason));
-  st.shared->error = std::move(reason);
+  {
+    std::lock_guard guard{st.shared->mtx};
+    st.shared->error = std::move(reason);
+  }
   st.restarting = false;
   for (auto& stage : st.stages) {
     stop_stage(self, stage);
@@ -658,6 +665,7 @@ void finish_job(job_ptr self) {
       }
     }
     if (!failed.empty() && st.env.dead_letters) {
+      std::lock_guard guard{st.shared->mtx};
       st.shared->error = make_error(
         errc::actor_failed,
         "job " + st.env.graph->name() + " completed with failed actors: " + failed +
@@ -801,13 +809,21 @@ engine::engine(runtime_options opts, common_options common)
   , common_(std::move(common)) {
   cfg_ = std::make_unique<caf::actor_system_config>();
   cfg_->add_message_types<caf::id_block::eddy>();
+  if (common_.inspect) {
+    cfg_->load<caf::io::middleman>();
+  }
   if (opts_.threads > 0) {
     cfg_->set("scheduler.max-threads", static_cast<size_t>(opts_.threads));
   }
   sys_ = std::make_unique<caf::actor_system>(*cfg_);
 }
 
-engine::~engine() = default;
+engine::~engine() {
+  // The system waits for every actor before it shuts down: the inspector must go.
+  if (inspector_) {
+    caf::anon_send_exit(caf::actor_cast<caf::actor>(inspector_), caf::exit_reason::user_shutdown);
+  }
+}
 
 caf::actor_system& engine::system() noexcept {
   return *sys_;
@@ -875,8 +891,23 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
         "supervision cannot restart job " + g->name() + " (" + env.not_restartable +
           "): a failure stops it");
   }
+  sh->graph = g;
+  sh->data_dir = common_.data_dir;
+  if (common_.inspect && inspector_port_ == 0) {
+    if (auto err = publish_inspector()) {
+      return err;
+    }
+  }
   sh->job = sys_->spawn(job_actor, sh, std::move(env), std::move(*plan));
-  return std::make_shared<job_handle>(sh);
+  auto handle = std::make_shared<job_handle>(sh);
+  std::lock_guard guard{registry_->mtx};
+  registry_->jobs.push_back(handle);
+  return handle;
+}
+
+std::vector<std::shared_ptr<job_handle>> engine::jobs() const {
+  std::lock_guard guard{registry_->mtx};
+  return registry_->jobs;
 }
 
 caf::error engine::run(job_graph graph, bool handle_signals) {
@@ -897,6 +928,32 @@ std::vector<actor_info> job_handle::actors() const {
 
 uint64_t job_handle::restarts() const {
   return state_->restarts.load();
+}
+
+const std::string& job_handle::name() const {
+  return state_->graph->name();
+}
+
+const job_graph& job_handle::graph() const {
+  return *state_->graph;
+}
+
+const std::filesystem::path& job_handle::data_dir() const {
+  return state_->data_dir;
+}
+
+double job_handle::uptime_s() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - state_->started).count();
+}
+
+bool job_handle::done() const {
+  std::lock_guard guard{state_->mtx};
+  return state_->done;
+}
+
+caf::error job_handle::error() const {
+  std::lock_guard guard{state_->mtx};
+  return state_->error;
 }
 
 const dead_letter_log& job_handle::dead_letters() const {

@@ -47,11 +47,18 @@ void pull(stage_actor::stateful_pointer<source_state> self) {
     auto before = buf.size();
     auto room = batch_max > before ? batch_max - before : 1;
     bool more = st.logic->poll(buf, room);
-    st.init->metrics->events_in.fetch_add(buf.size() - before, std::memory_order_relaxed);
+    auto got = buf.size() - before;
+    st.init->metrics->events_in.fetch_add(got, std::memory_order_relaxed);
     st.out->commit();
     if (!more) {
       end_input(self);
       return;
+    }
+    if (st.logic->blocking() && got < room) {
+      // The next poll may block this thread until more input comes, and the linger tick
+      // with it: what arrived goes out now.
+      st.out->seal_partial();
+      break;
     }
   }
   st.out->send_ready(self);

@@ -1,5 +1,6 @@
 // The `eddy` tool: operator commands over a data directory, one subcommand each.
 //   eddy deadletters   lists the dead-letter journal (<data-dir>/deadletters.db)
+//   eddy console       inspects a running node (console.cpp)
 // Usage errors print one line "eddy: error: ..." on stderr and exit 2; other failures
 // (a journal that cannot be read) exit 1.
 
@@ -19,6 +20,7 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include "console.hpp"
 #include "eddy/core/error.hpp"
 #include "eddy/io/dead_letter_store.hpp"
 
@@ -268,6 +270,8 @@ struct command {
 
 constexpr std::array commands = {
   command{"deadletters", "list the records whose processing failed", deadletters_main},
+  command{"console", "inspect a running node (HOST:PORT of a program run with --inspect)",
+          eddy::console::main},
 };
 
 void print_usage() {

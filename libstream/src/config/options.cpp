@@ -115,6 +115,8 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     "address the CAF node listens on")("node.port", po::value<int64_t>()->default_value(4710),
                                        "CAF node port; 0 picks a free one")(
     "node.seeds", po::value<std::string>(), "host:port,... of seed nodes to join")(
+    "inspect", "publish the inspector for `eddy console` on --node.host:--node.port (loopback "
+               "by default; another host exposes the job's state to that network)")(
     "http.host", po::value<std::string>()->default_value("127.0.0.1"),
     "HTTP listen address")("http.port", po::value<int64_t>()->default_value(8080), "HTTP port")(
     "log.level", po::value<std::string>()->default_value("info"), "error, warn, info or debug");
@@ -195,6 +197,7 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
   if (values_.count("node.seeds")) {
     common.node_seeds = values_["node.seeds"].as<std::string>();
   }
+  common.inspect = values_.count("inspect") > 0;
   common.http_host = values_["http.host"].as<std::string>();
   common.log_level = values_["log.level"].as<std::string>();
   log_level level;

@@ -1,5 +1,7 @@
 #include "eddy/io/line_reader.hpp"
 
+#include <poll.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -44,6 +46,15 @@ bool line_reader::next(std::string& line) {
   }
   line.assign(buf_, len);
   return true;
+}
+
+bool line_reader::ready() const noexcept {
+  // glibc's stdio keeps its read buffer in the FILE; bytes left there need no read(2).
+  if (file_->_IO_read_ptr < file_->_IO_read_end) {
+    return true;
+  }
+  pollfd p{::fileno(file_), POLLIN, 0};
+  return ::poll(&p, 1, 0) != 0;
 }
 
 } // namespace eddy

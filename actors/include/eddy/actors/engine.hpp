@@ -2,10 +2,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include <caf/actor_control_block.hpp>
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
@@ -97,11 +100,33 @@ public:
     return opts_;
   }
 
+  /// Every job started on this engine, running or done, oldest first.
+  [[nodiscard]] std::vector<std::shared_ptr<job_handle>> jobs() const;
+  /// With `--inspect`, the port the inspector listens on (0 before the first job starts or
+  /// without `--inspect`).
+  [[nodiscard]] uint16_t inspector_port() const noexcept {
+    return inspector_port_;
+  }
+
 private:
+  /// Publishes the inspector on node.host:node.port (see inspector.cpp).
+  caf::error publish_inspector();
+
+  /// The jobs started on this engine; shared with the inspector.
+  struct registry {
+    std::mutex mtx;
+    std::vector<std::shared_ptr<job_handle>> jobs;
+  };
+
   runtime_options opts_;
   common_options common_;
+  std::shared_ptr<registry> registry_ = std::make_shared<registry>();
   std::unique_ptr<caf::actor_system_config> cfg_;
   std::unique_ptr<caf::actor_system> sys_;
+  /// The published inspector (an untyped caf::actor, held as a strong pointer so that this
+  /// header needs no CAF actor headers), stopped by the destructor.
+  caf::strong_actor_ptr inspector_;
+  uint16_t inspector_port_ = 0;
 };
 
 /// A running job: its actors and its completion. Thread-safe.
@@ -116,6 +141,15 @@ public:
   [[nodiscard]] std::vector<actor_info> actors() const;
   /// Restarts of the job so far.
   [[nodiscard]] uint64_t restarts() const;
+  [[nodiscard]] const std::string& name() const;
+  [[nodiscard]] const job_graph& graph() const;
+  /// Where its state lives (the engine's --data-dir).
+  [[nodiscard]] const std::filesystem::path& data_dir() const;
+  /// Seconds since the job started.
+  [[nodiscard]] double uptime_s() const;
+  /// True once every actor exited; `error` is its failure then, if any.
+  [[nodiscard]] bool done() const;
+  [[nodiscard]] caf::error error() const;
   /// Rejected input of this job.
   [[nodiscard]] const dead_letter_log& dead_letters() const;
   /// Asks the sources to stop; the job then drains and completes normally.

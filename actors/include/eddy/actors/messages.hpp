@@ -37,6 +37,9 @@ CAF_ADD_ATOM(eddy, eddy, sync_atom, "sync")
 CAF_ADD_ATOM(eddy, eddy, timer_atom, "timer")
 /// Supervisor -> itself: build the job's next incarnation (the backoff is over).
 CAF_ADD_ATOM(eddy, eddy, restart_atom, "restart")
+/// `eddy console` -> a node's inspector: `inspect, command line` returns the answer as JSON
+/// text (see inspector.cpp).
+CAF_ADD_ATOM(eddy, eddy, inspect_atom, "inspect")
 
 CAF_END_TYPE_ID_BLOCK(eddy)
 

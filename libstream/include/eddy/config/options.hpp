@@ -25,6 +25,8 @@ struct common_options {
   uint16_t node_port = 4710;
   // Default: none (single node)
   std::string node_seeds;
+  // Default: false; true publishes the inspector for `eddy console` on node.host:node.port
+  bool inspect = false;
   // Default: 127.0.0.1
   std::string http_host = "127.0.0.1";
   // Default: 8080

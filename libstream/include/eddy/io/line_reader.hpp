@@ -26,6 +26,10 @@ public:
   /// (replay after a restart). Throws std::runtime_error for stdin or a failed seek.
   void seek(uint64_t offset, uint64_t line_number);
 
+  /// True if `next` would not block: input is buffered, waiting on the descriptor, or at
+  /// its end. Lets a source on stdin hand over what arrived instead of waiting for more.
+  [[nodiscard]] bool ready() const noexcept;
+
   /// Number of the line last returned (1-based).
   [[nodiscard]] uint64_t line_number() const noexcept {
     return line_;

@@ -28,6 +28,10 @@ public:
     auto& dst = typed<T>(out).records;
     std::string reason;
     for (size_t n = 0; n < max;) {
+      // On stdin, hand over what arrived rather than wait for a full batch.
+      if (blocking_ && n > 0 && !reader_.ready()) {
+        return true;
+      }
       if (!reader_.next(line_)) {
         return false;
       }

@@ -1,0 +1,65 @@
+"""Drives `eddy console` through a pseudo-terminal like a person at a keyboard: types the
+beginning of a command and TAB, checks that the line was completed, runs it, reads the
+screen, and quits. Exits 1 naming the first thing that did not show.
+
+Usage: console_pty.py EDDY_BIN HOST:PORT HISTORY_FILE
+"""
+import os
+import pty
+import select
+import sys
+import time
+
+eddy, address, history = sys.argv[1:4]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(eddy, [eddy, "console", address, "--history", history])
+
+screen = b""
+
+
+def read_until(text, timeout=10.0):
+    """Reads the terminal until `text` shows (True) or the timeout passes (False)."""
+    global screen
+    end = time.time() + timeout
+    while time.time() < end:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+            if text.encode() in screen:
+                return True
+    return text.encode() in screen
+
+
+def expect(text, what):
+    if not read_until(text):
+        sys.stdout.write("FAIL: %s: %r did not show; the screen:\n%s\n"
+                         % (what, text, screen.decode(errors="replace")))
+        sys.exit(1)
+
+
+expect("eddy> ", "the prompt")
+# TAB completes "jo" to "jobs" (the only command starting so): the answer is that of jobs
+# (a table of jobs), not the error "jo" alone would get.
+os.write(fd, b"jo\t\r")
+expect("wordcount  running", "the answer of jobs completed from 'jo'")
+expect("eddy> ", "the prompt after jobs")
+# TAB completes an operator name learned from the node ("actors cou" alone is an error).
+os.write(fd, b"actors cou\t\r")
+expect("count/7", "the answer of actors count completed from 'cou'")
+expect("eddy> ", "the prompt after actors")
+if b"unknown command" in screen or b"no operator" in screen:
+    sys.stdout.write("FAIL: a command was not completed:\n%s\n" % screen.decode(errors="replace"))
+    sys.exit(1)
+os.write(fd, b"quit\r")
+_, status = os.waitpid(pid, 0)
+if os.WEXITSTATUS(status) != 0:
+    sys.stdout.write("FAIL: the console exited with %d\n" % os.WEXITSTATUS(status))
+    sys.exit(1)
+print("PASS: completion, commands and quit through a pseudo-terminal")

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# `eddy console` against a live node: the wordcount demo reading stdin (so that it keeps
+# running) with --inspect on a free loopback port. One-shot commands with their printed
+# facts, --json, the errors (unknown command with a suggestion, unknown operator, node
+# unreachable, usage), then an interactive session through a pseudo-terminal
+# (console_pty.py): tab completion, a command, history.
+#
+# Usage: console_test.sh WORDCOUNT_BIN EDDY_BIN
+set -u
+export LC_ALL=C
+
+wordcount=${1:?usage: console_test.sh WORDCOUNT_BIN EDDY_BIN}
+eddy=${2:?usage: console_test.sh WORDCOUNT_BIN EDDY_BIN}
+source "$(dirname "$0")/checks.sh"
+
+run() {
+  run_as eddy "$eddy" "$@"
+}
+
+# The node: wordcount on a FIFO that stays open until the test ends.
+mkfifo "$work/in"
+exec 3<> "$work/in"
+"$wordcount" - --data-dir "$work/data" --inspect --node.port 0 --job.partitions 8 \
+  < "$work/in" > "$work/node.out" 2> "$work/node.err" 3>&- &
+node=$!
+# Closing the FIFO's only writer ends the node's input: the job drains and the node exits.
+stop_node() {
+  exec 3>&-
+  for _ in $(seq 100); do
+    kill -0 "$node" 2> /dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$node" 2> /dev/null
+  wait "$node" 2> /dev/null
+}
+trap 'stop_node; rm -rf "$work"' EXIT
+printf '{"text":"a b a"}\n{"text":"c a"}\n' >&3
+port=
+for _ in $(seq 100); do
+  port=$(grep -o 'eddy console 127.0.0.1:[0-9]*' "$work/node.err" | grep -o '[0-9]*$')
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+[ -n "$port" ] || { echo "FAIL: the node did not publish its inspector"; cat "$work/node.err"; exit 1; }
+addr=127.0.0.1:$port
+
+run console "$addr" -c jobs
+[ "$rc" -eq 0 ] || fail "jobs failed"
+grep -Eq '^wordcount +running +12 ' "$work/out" ||
+  fail "jobs does not show wordcount running on 12 actors (1 source, 2 split, 8 count, 1 sink)"
+
+run console "$addr" -c "actors count"
+[ "$rc" -eq 0 ] || fail "actors count failed"
+[ "$(grep -c '^count/' "$work/out")" -eq 8 ] || fail "actors count does not list 8 partitions"
+[ "$(grep -c ' running ' "$work/out")" -eq 8 ] || fail "not every partition is running"
+
+# Counters move with the input: 5 words reached the partitions.
+tries=0
+while :; do
+  run console "$addr" -c stats --json
+  words=$(grep -o '"operator":"count","kind":"keyed","actors":8,"events_in":[0-9]*' "$work/out" |
+          grep -o '[0-9]*$')
+  [ "${words:-0}" -eq 5 ] && break
+  tries=$((tries + 1))
+  [ "$tries" -lt 50 ] || { fail "stats --json: count did not receive the 5 words"; break; }
+  sleep 0.1
+done
+
+run console "$addr" -c graph
+grep -Eq '^count +keyed +8 +split +by key +restart$' "$work/out" || fail "graph lacks the keyed edge"
+run console "$addr" -c "graph --dot"
+grep -q '"split" -> "count" \[label="by key"\];' "$work/out" || fail "graph --dot lacks the edge"
+
+run console "$addr" -c nodes
+grep -Eq "^$addr +[0-9]+ +up +1 +12$" "$work/out" || fail "nodes does not show this node"
+
+run console "$addr" -c actros
+[ "$rc" -eq 1 ] || fail "an unknown command must exit 1"
+grep -q "unknown command 'actros'; did you mean 'actors'?" "$work/err" ||
+  fail "no suggestion for a mistyped command"
+
+run console "$addr" -c "actors cuont"
+[ "$rc" -eq 1 ] || fail "an unknown operator must exit 1"
+grep -q "no operator 'cuont'; did you mean 'count'?" "$work/err" || fail "unknown operator"
+
+run console "$addr" -c "help stats"
+grep -q '^stats ' "$work/out" || fail "help stats does not describe stats"
+
+# Errors before any answer: an unreachable node names the address; bad usage exits 2.
+run console 127.0.0.1:1 -c jobs
+[ "$rc" -eq 1 ] || fail "an unreachable node must exit 1"
+grep -q "cannot reach the inspector at 127.0.0.1:1" "$work/err" || fail "the address tried"
+run console localhost -c jobs
+[ "$rc" -eq 2 ] || fail "an address without a port must exit 2"
+run console 127.0.0.1:99999 -c jobs
+[ "$rc" -eq 2 ] || fail "a port out of range must exit 2"
+
+# Interactive, through a pseudo-terminal.
+if command -v python3 > /dev/null; then
+  run_as console_pty python3 "$(dirname "$0")/console_pty.py" "$eddy" "$addr" "$work/history"
+  [ "$rc" -eq 0 ] || fail "the interactive session failed"
+  grep -qx 'jobs' "$work/history" || fail "the history file does not keep the command"
+else
+  echo "SKIP: interactive session (no python3)"
+fi
+
+stop_node
+grep -Eq '^ +a +3$' "$work/node.out" || fail "the node did not end normally with its counts"
+verdict "eddy console: one-shot commands, errors, interactive session"
