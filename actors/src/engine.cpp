@@ -736,6 +736,19 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
       }
       respawn(self);
     },
+    [self](kill_atom, const std::string& actor) {
+      // From the console: the actor exits abnormally and supervision does the rest.
+      auto& st = self->state;
+      for (size_t k = 0; k < st.inits.size(); ++k) {
+        if (st.stages[k] && name_of(st, k) == actor) {
+          log(log_level::warn, "supervisor", actor + " is killed from the console");
+          self->send<caf::message_priority::high>(
+            caf::actor_cast<caf::actor>(st.stages[k]),
+            caf::exit_msg{self->address(), make_error(errc::actor_failed,
+                                                      "'" + actor + "' killed from the console")});
+        }
+      }
+    },
   };
 }
 
@@ -962,6 +975,20 @@ const dead_letter_log& job_handle::dead_letters() const {
 
 void job_handle::stop() {
   caf::anon_send(state_->job, stop_atom::value);
+}
+
+caf::error job_handle::kill(const std::string& actor) {
+  {
+    std::lock_guard guard{state_->mtx};
+    auto known = std::any_of(state_->actors.begin(), state_->actors.end(),
+                             [&actor](const actor_info& a) { return a.name == actor; });
+    if (!known) {
+      return make_error(errc::invalid_config,
+                        "job " + state_->graph->name() + " has no actor '" + actor + "'");
+    }
+  }
+  caf::anon_send(state_->job, kill_atom::value, actor);
+  return {};
 }
 
 caf::error job_handle::wait() {

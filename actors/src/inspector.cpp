@@ -50,6 +50,7 @@ constexpr command_info commands[] = {
    "batches, restarts, dead letters",
    "stats"},
   {"deadletters", "[OPERATOR]", "pending records whose processing failed", "deadletters count"},
+  {"kill", "ACTOR", "make an actor fail, to watch supervision restart it", "kill count/3"},
 };
 
 /// Edit distance counting a swap of two neighbours as one edit (optimal string alignment),
@@ -148,6 +149,9 @@ public:
     }
     if (cmd == "deadletters") {
       return deadletters(args);
+    }
+    if (cmd == "kill") {
+      return kill(args);
     }
     std::vector<std::string> names;
     for (const auto& c : commands) {
@@ -408,6 +412,34 @@ private:
       }
     }
     return answer("deadletters", std::move(rows));
+  }
+
+  json kill(const std::vector<std::string>& args) {
+    if (args.size() != 1) {
+      return fail("kill takes one actor, e.g. kill count/3 (actors lists them)");
+    }
+    std::vector<std::string> names;
+    for (const auto& j : jobs_()) {
+      if (j->done()) {
+        continue;
+      }
+      for (const auto& a : j->actors()) {
+        if (a.name == args[0]) {
+          if (auto err = j->kill(a.name)) {
+            return fail(describe(err));
+          }
+          return answer(
+            "kill",
+            json::array({json{{"actor", a.name},
+                              {"job", j->name()},
+                              {"then", "the supervisor handles the failure (see actors, jobs)"}}}));
+        }
+        names.push_back(a.name);
+      }
+    }
+    auto near = suggestion(args[0], names);
+    return fail("no running actor '" + args[0] + "'" +
+                (near.empty() ? "" : "; did you mean '" + near + "'?"));
   }
 
   jobs_fn jobs_;

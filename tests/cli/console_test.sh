@@ -86,6 +86,12 @@ grep -q "no operator 'cuont'; did you mean 'count'?" "$work/err" || fail "unknow
 run console "$addr" -c "help stats"
 grep -q '^stats ' "$work/out" || fail "help stats does not describe stats"
 
+# kill: this job reads stdin, which cannot be replayed, so supervision cannot restart it:
+# the job stops with the killed actor named.
+run console "$addr" -c "kill count/9"
+[ "$rc" -eq 1 ] || fail "kill of an unknown actor must exit 1"
+grep -q "no running actor 'count/9'; did you mean 'count/" "$work/err" || fail "kill count/9"
+
 # Errors before any answer: an unreachable node names the address; bad usage exits 2.
 run console 127.0.0.1:1 -c jobs
 [ "$rc" -eq 1 ] || fail "an unreachable node must exit 1"
@@ -104,6 +110,12 @@ else
   echo "SKIP: interactive session (no python3)"
 fi
 
+run console "$addr" -c "kill count/3"
+[ "$rc" -eq 0 ] || fail "kill count/3 failed"
+grep -q '^count/3 ' "$work/out" || fail "kill does not name the actor"
 stop_node
-grep -Eq '^ +a +3$' "$work/node.out" || fail "the node did not end normally with its counts"
+grep -q "'count/3' killed from the console" "$work/node.err" ||
+  fail "the node did not fail with the killed actor"
+grep -q "cannot restart the job: source 'lines' cannot replay its input" "$work/node.err" ||
+  fail "the node does not say why it could not restart"
 verdict "eddy console: one-shot commands, errors, interactive session"

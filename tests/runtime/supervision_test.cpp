@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <functional>
@@ -14,6 +15,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <csignal>
@@ -492,6 +494,63 @@ TEST_SUITE("supervision") {
     err = run(opts, nullptr);
     REQUIRE_MESSAGE(!err, eddy::describe(err));
     CHECK((read_counts(dir / "counts.jsonl") == reference(count)));
+  }
+
+  TEST_CASE("an actor killed from outside (the console's kill) is restarted and the job goes "
+            "on exactly once") {
+    temp_dir dir;
+    eddy::engine eng{supervised(dir), eddy::test::test_common(dir)};
+    eddy::job_builder jb{"kill"};
+    jb.partitions(4);
+    // Unbounded: the job runs until stop().
+    jb.source("visits", eddy::generator_source(0,
+                                               [](uint64_t i) {
+                                                 auto n = static_cast<int64_t>(i);
+                                                 return visit{user_of(n), n};
+                                               }))
+      .key_by([](const visit& v) { return v.user; })
+      .process<user_count>("count",
+                           [](const visit&, auto& ctx, auto& col) {
+                             auto& c = ctx.template value<int64_t>("n");
+                             c.set(c.get_or(0) + 1);
+                             col.emit(user_count{ctx.key(), c.get()});
+                           })
+      .sink("out", eddy::jsonl_sink<user_count>(dir / "counts.jsonl"));
+    auto graph = jb.build();
+    REQUIRE(graph);
+    auto job = eng.start(std::move(*graph));
+    REQUIRE(job);
+    auto& h = **job;
+    CHECK(h.kill("count/9"));
+    auto restarted = [&h] {
+      for (int i = 0; i < 600 && h.restarts() == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      return h.restarts();
+    };
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    REQUIRE(!h.kill("count/1"));
+    CHECK(restarted() == 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    h.stop();
+    auto err = eddy::test::finish(h);
+    REQUIRE_MESSAGE(!err, eddy::describe(err));
+    for (const auto& a : h.actors()) {
+      INFO(a.name);
+      CHECK(a.metrics->status == eddy::actor_status::finished);
+      CHECK(a.metrics->restarts == (a.name == "count/1" ? 1 : 0));
+    }
+    // Exactly once across the kill: every user's counts are 1..n without gaps or repeats.
+    std::map<std::string, int64_t> last;
+    size_t lines = 0;
+    for (const auto& l : eddy::test::read_lines(dir / "counts.jsonl")) {
+      auto c = nlohmann::json::parse(l).get<user_count>();
+      INFO("line ", l);
+      CHECK(c.count == last[c.user] + 1);
+      last[c.user] = c.count;
+      ++lines;
+    }
+    CHECK(lines > 0);
   }
 
   TEST_CASE("--supervision.policy naming a node the job does not have is refused at start") {

@@ -154,6 +154,9 @@ public:
   [[nodiscard]] const dead_letter_log& dead_letters() const;
   /// Asks the sources to stop; the job then drains and completes normally.
   void stop();
+  /// Makes actor `actor` ("count/3") exit abnormally, to watch supervision handle it.
+  /// Fails if the job has no such actor.
+  caf::error kill(const std::string& actor);
   /// Blocks until every actor exited; returns the first failure, if any.
   [[nodiscard]] caf::error wait();
   /// Like `wait`, but the first SIGINT or SIGTERM caught by `install_signal_handlers`

@@ -40,6 +40,8 @@ CAF_ADD_ATOM(eddy, eddy, restart_atom, "restart")
 /// `eddy console` -> a node's inspector: `inspect, command line` returns the answer as JSON
 /// text (see inspector.cpp).
 CAF_ADD_ATOM(eddy, eddy, inspect_atom, "inspect")
+/// Console -> supervisor: `kill, "count/3"` makes that actor fail.
+CAF_ADD_ATOM(eddy, eddy, kill_atom, "kill")
 
 CAF_END_TYPE_ID_BLOCK(eddy)
 
