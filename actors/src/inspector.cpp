@@ -50,6 +50,9 @@ constexpr command_info commands[] = {
    "batches, restarts, dead letters",
    "stats"},
   {"deadletters", "[OPERATOR]", "pending records whose processing failed", "deadletters count"},
+  {"partitions", "OPERATOR",
+   "a keyed operator's partitions: placement, status, keys in memory, events, journal bytes",
+   "partitions count"},
   {"kill", "ACTOR", "make an actor fail, to watch supervision restart it", "kill count/3"},
 };
 
@@ -152,6 +155,9 @@ public:
     }
     if (cmd == "kill") {
       return kill(args);
+    }
+    if (cmd == "partitions") {
+      return partitions(args);
     }
     std::vector<std::string> names;
     for (const auto& c : commands) {
@@ -412,6 +418,59 @@ private:
       }
     }
     return answer("deadletters", std::move(rows));
+  }
+
+  /// Bytes of a journal on disk: the SQLite file and its WAL (read with stat, never opened).
+  static uint64_t journal_bytes(const std::filesystem::path& file) {
+    uint64_t total = 0;
+    for (const auto& f : {file, std::filesystem::path{file.string() + "-wal"}}) {
+      std::error_code ec;
+      auto size = std::filesystem::file_size(f, ec);
+      total += ec ? 0 : size;
+    }
+    return total;
+  }
+
+  json partitions(const std::vector<std::string>& args) {
+    if (args.size() != 1) {
+      return fail("partitions takes a keyed operator, e.g. partitions count (graph lists them)");
+    }
+    std::string problem;
+    if (!known_operator(args[0], problem)) {
+      return fail(problem);
+    }
+    json rows = json::array();
+    for (const auto& j : jobs_()) {
+      const auto& g = j->graph();
+      auto spec = std::find_if(g.nodes().begin(), g.nodes().end(),
+                               [&](const node_spec& n) { return n.name == args[0]; });
+      if (spec == g.nodes().end()) {
+        continue;
+      }
+      if (spec->kind != node_kind::keyed) {
+        return fail("'" + args[0] + "' (" + to_string(spec->kind) +
+                    ") is not a keyed operator: it has no partitions (actors " + args[0] +
+                    " lists its instances)");
+      }
+      for (const auto& a : j->actors()) {
+        if (a.node != args[0]) {
+          continue;
+        }
+        const auto& m = *a.metrics;
+        auto file = j->data_dir() / j->name() / a.node / ("p" + std::to_string(a.index) + ".db");
+        rows.push_back(json{{"partition", a.index},
+                            {"job", j->name()},
+                            {"node", host_ + ":" + std::to_string(port_->load())},
+                            {"role", "primary"},
+                            {"status", to_string(m.status.load())},
+                            {"keys_in_memory", m.keys.load()},
+                            {"events_in", m.events_in.load()},
+                            {"duplicates_dropped", m.duplicates_dropped.load()},
+                            {"journal_bytes", journal_bytes(file)},
+                            {"restarts", m.restarts.load()}});
+      }
+    }
+    return answer("partitions", std::move(rows));
   }
 
   json kill(const std::vector<std::string>& args) {

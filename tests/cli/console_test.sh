@@ -66,6 +66,14 @@ while :; do
   sleep 0.1
 done
 
+run console "$addr" -c "partitions count"
+[ "$rc" -eq 0 ] || fail "partitions count failed"
+[ "$(grep -Ec "^ *[0-7] +wordcount +$addr +primary +running " "$work/out")" -eq 8 ] ||
+  fail "partitions count does not list 8 running primaries on this node"
+run console "$addr" -c "partitions split"
+[ "$rc" -eq 1 ] || fail "partitions of a stateless operator must exit 1"
+grep -q "'split' (operator) is not a keyed operator" "$work/err" || fail "partitions split"
+
 run console "$addr" -c graph
 grep -Eq '^count +keyed +8 +split +by key +restart$' "$work/out" || fail "graph lacks the keyed edge"
 run console "$addr" -c "graph --dot"
