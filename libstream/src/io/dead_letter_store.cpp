@@ -15,6 +15,7 @@
 
 #include <sqlite3.h>
 
+#include "core/sqlite_call.hpp"
 #include "eddy/core/assert.hpp"
 #include "eddy/core/error.hpp"
 
@@ -110,71 +111,17 @@ caf::error sqlite_error(int rc, sqlite3* db, const fs::path& file, std::string_v
                                         file.string() + ": " + detail);
 }
 
-/// A parameter bound as TEXT.
-struct text {
-  std::string_view chars;
-};
-
-/// A parameter bound as a BLOB.
-struct blob {
-  std::string_view bytes;
-};
-
-int bind_one(sqlite3_stmt* s, int i, int64_t x) {
-  return sqlite3_bind_int64(s, i, x);
-}
-
-int bind_one(sqlite3_stmt* s, int i, text x) {
-  // SQLITE_STATIC: the caller's data outlives the step; the statement is reset before return.
-  return sqlite3_bind_text64(s, i, x.chars.data(), x.chars.size(), SQLITE_STATIC, SQLITE_UTF8);
-}
-
-int bind_one(sqlite3_stmt* s, int i, blob x) {
-  // An empty string_view may have a null data(), which SQLite would store as NULL.
-  return sqlite3_bind_blob64(s, i, x.bytes.empty() ? "" : x.bytes.data(), x.bytes.size(),
-                             SQLITE_STATIC);
-}
-
-template <class... Ts>
-int bind_all([[maybe_unused]] sqlite3_stmt* s, const Ts&... xs) {
-  [[maybe_unused]] int i = 0;
-  int rc = SQLITE_OK;
-  ((rc = rc == SQLITE_OK ? bind_one(s, ++i, xs) : rc), ...);
-  return rc;
-}
-
-std::string column_string(sqlite3_stmt* s, int i) {
-  // sqlite3_column_blob() before sqlite3_column_bytes(), as SQLite asks.
-  const auto* data = static_cast<const char*>(sqlite3_column_blob(s, i));
-  auto size = static_cast<size_t>(sqlite3_column_bytes(s, i));
-  return data == nullptr ? std::string{} : std::string{data, size};
-}
+using sqlite::blob;
+using sqlite::column_string;
+using sqlite::limit_param;
+using sqlite::text;
 
 /// Binds `xs` to `s`, steps it to completion calling `on_row(s)` for each row, resets it.
 template <class F, class... Ts>
 caf::error query(sqlite3_stmt* s, const fs::path& file, std::string_view what, F&& on_row,
                  const Ts&... xs) {
-  struct reset_guard {
-    sqlite3_stmt* stmt;
-    ~reset_guard() {
-      sqlite3_reset(stmt);
-      sqlite3_clear_bindings(stmt);
-    }
-  } guard{s};
-  auto* db = sqlite3_db_handle(s);
-  if (int rc = bind_all(s, xs...); rc != SQLITE_OK) {
-    return sqlite_error(rc, db, file, what);
-  }
-  for (;;) {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-      return {};
-    }
-    if (rc != SQLITE_ROW) {
-      return sqlite_error(rc, db, file, what);
-    }
-    on_row(s);
-  }
+  int rc = sqlite::step_all(s, std::forward<F>(on_row), xs...);
+  return rc == SQLITE_OK ? caf::error{} : sqlite_error(rc, sqlite3_db_handle(s), file, what);
 }
 
 template <class... Ts>
@@ -187,13 +134,8 @@ caf::error run(sqlite3_stmt* s, const fs::path& file, std::string_view what, con
 template <class F>
 caf::error query_once(sqlite3* db, const fs::path& file, std::string_view what, const char* sql,
                       F&& on_row) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
-  stmt_ptr s{raw};
-  if (rc != SQLITE_OK) {
-    return sqlite_error(rc, db, file, what);
-  }
-  return query(s.get(), file, what, std::forward<F>(on_row));
+  int rc = sqlite::step_once(db, sql, std::forward<F>(on_row));
+  return rc == SQLITE_OK ? caf::error{} : sqlite_error(rc, db, file, what);
 }
 
 caf::error exec(sqlite3* db, const fs::path& file, std::string_view what, const char* sql) {
@@ -211,11 +153,6 @@ void rollback(sqlite3* db) noexcept {
 /// Origins use all 64 bits; SQLite integers are signed. The cast is a bijection (C++20).
 int64_t origin_param(uint64_t origin) {
   return static_cast<int64_t>(origin);
-}
-
-int64_t limit_param(size_t limit) {
-  return static_cast<int64_t>(
-    std::min<uint64_t>(limit, static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
 }
 
 caf::error create_parent(const fs::path& file) {

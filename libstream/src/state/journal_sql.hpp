@@ -16,6 +16,7 @@
 
 #include <sqlite3.h>
 
+#include "core/sqlite_call.hpp"
 #include "eddy/core/assert.hpp"
 #include "eddy/core/error.hpp"
 #include "eddy/state/journal_store.hpp"
@@ -88,15 +89,12 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "(SELECT seq FROM changes WHERE key = ?1 ORDER BY seq DESC LIMIT ?2)",
 };
 
-/// A parameter bound as a BLOB (keys and values are arbitrary bytes).
-struct blob {
-  std::string_view bytes;
-};
-
-/// A parameter bound as TEXT.
-struct text {
-  std::string_view chars;
-};
+using sqlite::blob;
+using sqlite::column_optional;
+using sqlite::column_string;
+using sqlite::limit_param;
+using sqlite::text;
+using sqlite::to_int64;
 
 inline caf::error corrupt_error(const fs::path& file, std::string_view detail) {
   return make_error(errc::corrupt_journal,
@@ -125,102 +123,26 @@ inline caf::error sqlite_error(int rc, sqlite3* db, const fs::path& file, std::s
                     "cannot " + std::string{what} + " journal " + file.string() + ": " + detail);
 }
 
-inline int bind_one(sqlite3_stmt* s, int i, int64_t x) {
-  return sqlite3_bind_int64(s, i, x);
-}
-
-inline int bind_one(sqlite3_stmt* s, int i, blob x) {
-  // SQLITE_STATIC: the caller's data outlives the step; the statement is reset before return.
-  return sqlite3_bind_blob64(s, i, x.bytes.data(), x.bytes.size(), SQLITE_STATIC);
-}
-
-inline int bind_one(sqlite3_stmt* s, int i, text x) {
-  return sqlite3_bind_text64(s, i, x.chars.data(), x.chars.size(), SQLITE_STATIC, SQLITE_UTF8);
-}
-
-inline int bind_one(sqlite3_stmt* s, int i, const std::optional<std::string>& x) {
-  return x ? bind_one(s, i, blob{*x}) : sqlite3_bind_null(s, i);
-}
-
-template <class... Ts>
-inline int bind_all([[maybe_unused]] sqlite3_stmt* s, const Ts&... xs) {
-  [[maybe_unused]] int i = 0;
-  int rc = SQLITE_OK;
-  ((rc = rc == SQLITE_OK ? bind_one(s, ++i, xs) : rc), ...);
-  return rc;
-}
-
-inline int64_t to_int64(uint64_t x) {
-  EDDY_ASSERT(x <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
-  return static_cast<int64_t>(x);
-}
-
-inline int64_t limit_param(size_t limit) {
-  return static_cast<int64_t>(
-    std::min<uint64_t>(limit, static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
-}
-
-inline std::string column_string(sqlite3_stmt* s, int i) {
-  // sqlite3_column_blob() before sqlite3_column_bytes(), as SQLite asks.
-  const auto* data = static_cast<const char*>(sqlite3_column_blob(s, i));
-  auto size = static_cast<size_t>(sqlite3_column_bytes(s, i));
-  return data == nullptr ? std::string{} : std::string{data, size};
-}
-
-inline std::optional<std::string> column_optional(sqlite3_stmt* s, int i) {
-  if (sqlite3_column_type(s, i) == SQLITE_NULL) {
-    return std::nullopt;
-  }
-  return column_string(s, i);
-}
-
-/// Resets a statement when a step sequence ends, however it ends.
-struct reset_guard {
-  sqlite3_stmt* stmt;
-  ~reset_guard() {
-    sqlite3_reset(stmt);
-  }
-};
-
 /// Binds `xs` to `s`, steps it to completion calling `on_row(s)` for each row, resets it.
 template <class F, class... Ts>
-inline caf::error query(sqlite3_stmt* s, const fs::path& file, std::string_view what, F&& on_row,
-                        const Ts&... xs) {
-  reset_guard guard{s};
-  auto* db = sqlite3_db_handle(s);
-  if (int rc = bind_all(s, xs...); rc != SQLITE_OK) {
-    return sqlite_error(rc, db, file, what);
-  }
-  for (;;) {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-      return {};
-    }
-    if (rc != SQLITE_ROW) {
-      return sqlite_error(rc, db, file, what);
-    }
-    on_row(s);
-  }
+caf::error query(sqlite3_stmt* s, const fs::path& file, std::string_view what, F&& on_row,
+                 const Ts&... xs) {
+  int rc = sqlite::step_all(s, std::forward<F>(on_row), xs...);
+  return rc == SQLITE_OK ? caf::error{} : sqlite_error(rc, sqlite3_db_handle(s), file, what);
 }
 
 template <class... Ts>
-inline caf::error run(sqlite3_stmt* s, const fs::path& file, std::string_view what,
-                      const Ts&... xs) {
+caf::error run(sqlite3_stmt* s, const fs::path& file, std::string_view what, const Ts&... xs) {
   return query(
     s, file, what, [](sqlite3_stmt*) {}, xs...);
 }
 
 /// Like query() for a statement used once: prepares and finalizes it.
 template <class F, class... Ts>
-inline caf::error query_once(sqlite3* db, const fs::path& file, std::string_view what,
-                             const char* sql, F&& on_row, const Ts&... xs) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
-  std::unique_ptr<sqlite3_stmt, sqlite_closer> s{raw};
-  if (rc != SQLITE_OK) {
-    return sqlite_error(rc, db, file, what);
-  }
-  return query(s.get(), file, what, std::forward<F>(on_row), xs...);
+caf::error query_once(sqlite3* db, const fs::path& file, std::string_view what, const char* sql,
+                      F&& on_row, const Ts&... xs) {
+  int rc = sqlite::step_once(db, sql, std::forward<F>(on_row), xs...);
+  return rc == SQLITE_OK ? caf::error{} : sqlite_error(rc, db, file, what);
 }
 
 inline caf::error exec(sqlite3* db, const fs::path& file, std::string_view what, const char* sql) {
