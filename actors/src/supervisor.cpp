@@ -1,0 +1,499 @@
+// The job actor: spawns every stage of an incarnation, monitors them, and decides what a
+// failure leads to (see "Supervision" in the design notes and the README).
+
+#include <algorithm>
+#include <chrono>
+#include <string_view>
+
+#include <caf/stateful_actor.hpp>
+
+#include "eddy/core/error.hpp"
+#include "eddy/core/log.hpp"
+#include "job_plan.hpp"
+#include "transform_stage.hpp"
+
+namespace eddy::detail {
+
+namespace {
+
+struct job_state {
+  static constexpr const char* name = "job";
+  std::shared_ptr<job_handle::shared> shared;
+  job_env env;
+  std::vector<actor_slot> slots;
+  /// The current incarnation.
+  std::vector<std::shared_ptr<detail::stage_init>> inits;
+  std::vector<stage_actor> stages;
+  std::vector<stage_actor> sources;
+  std::unordered_map<caf::actor_addr, size_t> index_of;
+  size_t alive = 0;
+  /// A restart is under way: the incarnation is being stopped, then rebuilt at restart_at.
+  bool restarting = false;
+  clock_type::time_point restart_at;
+  /// When the restart under way began, and when the last stage of the incarnation was down.
+  clock_type::time_point failed_at;
+  clock_type::time_point down_at;
+  bool stop_requested = false;
+};
+
+using job_ptr = caf::stateful_actor<job_state>*;
+
+stage_actor spawn_stage(job_ptr self, const std::shared_ptr<detail::stage_init>& init) {
+  switch (init->graph->node(init->node).kind) {
+    case node_kind::source:
+      if (init->source && init->source->blocking()) {
+        return self->spawn<caf::detached + caf::monitored>(detail::source_stage, init);
+      }
+      return self->spawn<caf::monitored>(detail::source_stage, init);
+    case node_kind::transform:
+      return self->spawn<caf::monitored>(detail::operator_stage, init);
+    case node_kind::keyed:
+      return self->spawn<caf::monitored>(detail::partition_stage, init);
+    case node_kind::sink:
+      return self->spawn<caf::monitored>(detail::sink_stage, init);
+  }
+  return {};
+}
+
+/// Spawns an incarnation (downstream first, so that each stage knows its receivers) and
+/// starts it.
+void spawn_incarnation(job_ptr self, std::vector<instance_plan> plan) {
+  auto& st = self->state;
+  st.stages.assign(plan.size(), stage_actor{});
+  st.sources.clear();
+  st.index_of.clear();
+  st.inits.clear();
+  for (size_t k = plan.size(); k-- > 0;) {
+    for (auto& [target, channel] : plan[k].targets) {
+      plan[k].init->outputs.push_back(detail::output_target{st.stages[target], channel});
+    }
+    st.stages[k] = spawn_stage(self, plan[k].init);
+    st.index_of.emplace(st.stages[k].address(), k);
+    if (plan[k].init->graph->node(plan[k].init->node).kind == node_kind::source) {
+      st.sources.push_back(st.stages[k]);
+    }
+  }
+  st.alive = plan.size();
+  // Every init shares one table of producers; sinks read it only when they receive
+  // batches, after the start below.
+  for (size_t k = 0; k < plan.size(); ++k) {
+    auto& init = *plan[k].init;
+    if (init.ctx.producer != 0) {
+      auto& producers = *init.producers;
+      producers.resize(std::max<size_t>(producers.size(), init.ctx.producer + 1));
+      producers[init.ctx.producer] = st.stages[k];
+    }
+    auto& m = *init.metrics;
+    m.status = init.failed() ? actor_status::failed : actor_status::running;
+    st.inits.push_back(std::move(plan[k].init));
+  }
+  for (auto& stage : st.stages) {
+    self->send(stage, start_atom::value);
+  }
+  if (st.stop_requested) {
+    for (auto& src : st.sources) {
+      self->send(src, stop_atom::value);
+    }
+  }
+}
+
+std::string name_of(const job_state& st, size_t k) {
+  return st.inits[k]->who();
+}
+
+void mark_failed(job_state& st, size_t k, std::string cause) {
+  st.slots[k].failed_cause = cause;
+  std::lock_guard guard{st.shared->mtx};
+  st.shared->actors[k].failure = std::move(cause);
+}
+
+/// Stops a stage of the current incarnation. The exit message jumps the queue of batches in
+/// its mailbox: what it would still process is replayed by the next incarnation anyway.
+void stop_stage(job_ptr self, const stage_actor& stage) {
+  if (stage) {
+    self->send<caf::message_priority::high>(
+      caf::actor_cast<caf::actor>(stage),
+      caf::exit_msg{self->address(), caf::exit_reason::user_shutdown});
+  }
+}
+
+/// Stops the whole job with `reason`.
+void escalate(job_ptr self, caf::error reason) {
+  auto& st = self->state;
+  if (st.shared->error) {
+    return;
+  }
+  log(log_level::error, "supervisor",
+      "job " + st.env.graph->name() + " fails: " + describe(reason));
+  {
+    std::lock_guard guard{st.shared->mtx};
+    st.shared->error = std::move(reason);
+  }
+  st.restarting = false;
+  for (auto& stage : st.stages) {
+    stop_stage(self, stage);
+  }
+}
+
+/// Backoff before the restart that makes `n` restarts in the window.
+clock_type::duration backoff(const supervision_options& opts, size_t n) {
+  uint64_t delay = opts.backoff_ms;
+  for (size_t i = 1; i < n && delay < opts.backoff_max_ms; ++i) {
+    delay *= 2;
+  }
+  return std::chrono::milliseconds(std::min<uint64_t>(delay, opts.backoff_max_ms));
+}
+
+/// Stops every stage of the incarnation; the next one is built `delay` from now, once all
+/// of them are down.
+void restart_after(job_ptr self, clock_type::duration delay) {
+  auto& st = self->state;
+  auto at = clock_type::now() + delay;
+  if (!st.restarting || at > st.restart_at) {
+    st.restart_at = at;
+  }
+  if (!st.restarting) {
+    st.restarting = true;
+    st.failed_at = clock_type::now();
+    st.shared->restarts.fetch_add(1, std::memory_order_relaxed);
+    for (auto& stage : st.stages) {
+      stop_stage(self, stage);
+    }
+  }
+  for (size_t k = 0; k < st.slots.size(); ++k) {
+    if (st.slots[k].failed_cause.empty()) {
+      st.env.metrics[k]->status = actor_status::restarting;
+    }
+  }
+}
+
+/// Sends the poison record of `report` to the dead-letter journal. Returns an error when
+/// the journal cannot take it.
+caf::error dead_letter_poison(job_state& st, size_t k, const detail::failure_report& report,
+                              uint32_t attempts) {
+  const auto& init = *st.inits[k];
+  failed_record r;
+  r.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count();
+  r.job = init.ctx.job;
+  r.op = init.ctx.node;
+  r.partition = init.ctx.index;
+  r.origin = report.origin;
+  r.key = report.key;
+  r.record = report.record;
+  r.payload = report.payload;
+  r.error = report.error;
+  r.attempts = attempts;
+  auto added = st.env.dead_letters->add(r);
+  if (!added) {
+    return added.error();
+  }
+  if (*added) {
+    init.metrics->dead_lettered.fetch_add(1, std::memory_order_relaxed);
+  }
+  log(log_level::warn, "supervisor",
+      name_of(st, k) + (report.key.empty() ? "" : " key '" + report.key + "'") + " record " +
+        report.record + " failed " + std::to_string(attempts) + " times (" + report.error +
+        "): sent to the dead-letter journal " + st.env.dead_letters->path().string());
+  return {};
+}
+
+/// A journal that cannot be written or read (as opposed to user code that threw).
+bool is_storage_failure(const caf::error& reason) {
+  if (reason.category() != caf::atom("eddy")) {
+    return false;
+  }
+  auto code = static_cast<errc>(reason.code());
+  return code == errc::disk_full || code == errc::io_failure || code == errc::corrupt_journal;
+}
+
+/// A failure no restart can fix: stored state of another version or shape.
+bool is_fatal(const caf::error& reason) {
+  return reason.category() == caf::atom("eddy") &&
+         static_cast<errc>(reason.code()) == errc::state_mismatch;
+}
+
+/// User code threw (as opposed to the runtime or its storage failing).
+bool is_user_failure(const caf::error& reason) {
+  return reason.category() == caf::atom("eddy") &&
+         static_cast<errc>(reason.code()) == errc::user_code_failed;
+}
+
+/// Decides what the failure of actor `k` with `reason` leads to: a restart (after backoff),
+/// the actor marked failed and the job restarted without it, or the end of the job.
+void on_failure(job_ptr self, size_t k, const caf::error& reason,
+                const detail::failure_report* report) {
+  auto& st = self->state;
+  auto& slot = st.slots[k];
+  const auto& init = *st.inits[k];
+  const auto& opts = st.env.opts.supervision;
+  auto who = name_of(st, k);
+  log(log_level::error, "supervisor", who + " failed: " + describe(reason));
+  init.metrics->status = actor_status::failed;
+  if (st.shared->error) {
+    return;
+  }
+  auto policy = st.env.policies[init.node];
+  if (init.failed()) {
+    escalate(self, make_error(errc::actor_failed,
+                              "'" + who + "' failed (" + init.failed_cause +
+                                ") and cannot take its input either: " + describe(reason)));
+    return;
+  }
+  if (policy == failure_policy::escalate || is_fatal(reason)) {
+    escalate(self, reason);
+    return;
+  }
+  if (!st.env.not_restartable.empty()) {
+    log(log_level::error, "supervisor",
+        "cannot restart the job: " + st.env.not_restartable +
+          (st.env.durable ? "" : " and it keeps no durable state"));
+    escalate(self, reason);
+    return;
+  }
+  if (policy == failure_policy::stop) {
+    mark_failed(st, k, describe(reason));
+    log(log_level::error, "supervisor",
+        who + " is stopped (failure policy stop); its input goes to the dead-letter journal");
+    restart_after(self, backoff(opts, 1));
+    return;
+  }
+  auto now = clock_type::now();
+  while (!slot.restarts.empty() &&
+         now - slot.restarts.front().first > std::chrono::seconds(opts.window_s)) {
+    slot.restarts.pop_front();
+  }
+  origin_t origin =
+    report != nullptr && report->set && is_user_failure(reason) ? report->origin : 0;
+  if (origin != 0) {
+    slot.attempts = origin == slot.last_origin ? slot.attempts + 1 : 1;
+    slot.last_origin = origin;
+    if (slot.attempts >= opts.poison_attempts) {
+      if (origin_producer(origin) == detail::dead_letter_producer) {
+        log(log_level::warn, "supervisor",
+            who + ": dead letter " + std::to_string(origin_position(origin)) +
+              " failed again when re-processed; it stays in the dead-letter journal");
+      } else if (auto err = dead_letter_poison(st, k, *report, slot.attempts)) {
+        escalate(self, std::move(err));
+        return;
+      }
+      slot.poison.insert(origin);
+      // The supervisor dealt with this record: its failures do not count against the
+      // actor any more.
+      std::erase_if(slot.restarts, [origin](const auto& r) { return r.second == origin; });
+      slot.attempts = 0;
+      slot.last_origin = 0;
+      init.metrics->restarts.fetch_add(1, std::memory_order_relaxed);
+      restart_after(self, backoff(opts, 1));
+      return;
+    }
+  } else {
+    slot.attempts = 0;
+    slot.last_origin = 0;
+  }
+  if (slot.restarts.size() >= opts.max_restarts && is_storage_failure(reason)) {
+    // Without its journal the actor cannot commit: nothing could take its input exactly
+    // once. The job stops; its committed state is intact and a start resumes from it.
+    escalate(self, make_error(static_cast<errc>(reason.code()),
+                              "'" + who + "' cannot use its journal (" + describe(reason) +
+                                "), also after " + std::to_string(slot.restarts.size()) +
+                                " restarts; the job stops with its committed state intact: "
+                                "fix the cause and start it again to resume"));
+    return;
+  }
+  if (slot.restarts.size() >= opts.max_restarts) {
+    auto cause = describe(reason) + " (" + std::to_string(slot.restarts.size() + 1) +
+                 " failures within " + std::to_string(opts.window_s) + " s)";
+    mark_failed(st, k, cause);
+    log(log_level::error, "supervisor",
+        who + " failed " + std::to_string(slot.restarts.size() + 1) + " times within " +
+          std::to_string(opts.window_s) +
+          " s: marked failed, its input goes to the dead-letter journal");
+    restart_after(self, backoff(opts, 1));
+    return;
+  }
+  slot.restarts.emplace_back(now, origin);
+  init.metrics->restarts.fetch_add(1, std::memory_order_relaxed);
+  auto delay = backoff(opts, slot.restarts.size());
+  log(log_level::warn, "supervisor",
+      "restarting job " + st.env.graph->name() + " from its journals in " +
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()) +
+        " ms (" + who + ": restart " + std::to_string(slot.restarts.size()) + " of " +
+        std::to_string(opts.max_restarts) + " within " + std::to_string(opts.window_s) + " s)");
+  restart_after(self, delay);
+}
+
+void finish_job(job_ptr self);
+
+/// Builds and starts the next incarnation. A failure to build it counts as a failure of
+/// the actor that could not be built.
+void respawn(job_ptr self) {
+  auto& st = self->state;
+  st.restarting = false;
+  size_t culprit = 0;
+  auto plan = plan_job(st.env, st.slots, culprit);
+  if (!plan) {
+    if (culprit >= st.inits.size()) {
+      escalate(self, plan.error());
+      return;
+    }
+    // Nothing runs now: treat it like a failure of that actor in an empty incarnation.
+    st.stages.clear();
+    on_failure(self, culprit, plan.error(), nullptr);
+    if (st.restarting) {
+      auto delay = std::max(clock_type::duration::zero(), st.restart_at - clock_type::now());
+      self->delayed_send(self, delay, restart_atom::value);
+    } else {
+      finish_job(self);
+    }
+    return;
+  }
+  auto ms = [](clock_type::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+  };
+  log(log_level::info, "supervisor",
+      "job " + st.env.graph->name() + " restarted (restart " +
+        std::to_string(st.shared->restarts.load()) + "; stopped in " +
+        ms(st.down_at - st.failed_at) + " ms, rebuilt from the journals in " +
+        ms(clock_type::now() - st.down_at) + " ms after the backoff)");
+  spawn_incarnation(self, std::move(*plan));
+}
+
+void finish_job(job_ptr self) {
+  auto& st = self->state;
+  if (!st.shared->error) {
+    std::string failed;
+    for (size_t k = 0; k < st.slots.size(); ++k) {
+      if (!st.slots[k].failed_cause.empty()) {
+        failed +=
+          (failed.empty() ? "" : ", ") + name_of(st, k) + " (" + st.slots[k].failed_cause + ")";
+      }
+    }
+    if (!failed.empty() && st.env.dead_letters) {
+      std::lock_guard guard{st.shared->mtx};
+      st.shared->error = make_error(
+        errc::actor_failed,
+        "job " + st.env.graph->name() + " completed with failed actors: " + failed +
+          "; their input is in the dead-letter journal " + st.env.dead_letters->path().string());
+    }
+  }
+  st.shared->dead_letters->flush();
+  {
+    std::lock_guard guard{st.shared->mtx};
+    st.shared->done = true;
+  }
+  st.shared->cv.notify_all();
+  self->quit();
+}
+
+/// The job actor supervises the job: it spawns and monitors every stage and handles their
+/// failures (see "Supervision" in the design notes). A restart stops every stage and
+/// builds the job again from its journals: channels carry sequence numbers and credit that
+/// only stay consistent when both ends restart together, and the journals make the
+/// restart exactly-once (Flink restarts a failed pipeline the same way).
+caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared, job_env env,
+                        std::vector<instance_plan> plan) {
+  auto& st = self->state;
+  st.shared = shared;
+  st.env = std::move(env);
+  st.slots.resize(plan.size());
+  spawn_incarnation(self, std::move(plan));
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& st = self->state;
+    auto i = st.index_of.find(msg.source);
+    if (i == st.index_of.end()) {
+      return;
+    }
+    auto k = i->second;
+    bool failed = msg.reason && msg.reason != caf::exit_reason::normal &&
+                  msg.reason != caf::exit_reason::user_shutdown;
+    if (failed) {
+      on_failure(self, k, msg.reason, st.inits[k]->failure.get());
+    } else if (msg.reason == caf::exit_reason::user_shutdown && !st.restarting) {
+      st.inits[k]->metrics->status = actor_status::stopped;
+    } else if (st.inits[k]->failed()) {
+      // The stand-in of a failed actor finished its work; the actor stays failed.
+      st.inits[k]->metrics->status = actor_status::failed;
+    }
+    if (--st.alive > 0) {
+      return;
+    }
+    if (st.restarting) {
+      st.down_at = clock_type::now();
+      auto delay = std::max(clock_type::duration::zero(), st.restart_at - st.down_at);
+      self->delayed_send(self, delay, restart_atom::value);
+      return;
+    }
+    finish_job(self);
+  });
+  return {
+    [self](stop_atom) {
+      auto& st = self->state;
+      st.stop_requested = true;
+      for (auto& src : st.sources) {
+        self->send(src, stop_atom::value);
+      }
+    },
+    [self](restart_atom) {
+      if (self->state.shared->error) {
+        finish_job(self);
+        return;
+      }
+      respawn(self);
+    },
+    [self](kill_atom, const std::string& actor) {
+      // From the console: the actor exits abnormally and supervision does the rest.
+      auto& st = self->state;
+      for (size_t k = 0; k < st.inits.size(); ++k) {
+        if (st.stages[k] && name_of(st, k) == actor) {
+          log(log_level::warn, "supervisor", actor + " is killed from the console");
+          self->send<caf::message_priority::high>(
+            caf::actor_cast<caf::actor>(st.stages[k]),
+            caf::exit_msg{self->address(), make_error(errc::actor_failed,
+                                                      "'" + actor + "' killed from the console")});
+        }
+      }
+    },
+  };
+}
+
+} // namespace
+
+caf::expected<std::vector<failure_policy>> policies_of(const job_graph& g,
+                                                       const supervision_options& opts) {
+  std::vector<failure_policy> result;
+  for (const auto& spec : g.nodes()) {
+    result.push_back(spec.on_failure);
+  }
+  const auto& text = opts.policies;
+  for (size_t pos = 0; pos < text.size();) {
+    auto end = std::min(text.find(',', pos), text.size());
+    auto item = std::string_view{text}.substr(pos, end - pos);
+    auto eq = item.find('=');
+    auto name = item.substr(0, eq);
+    auto policy =
+      eq == std::string_view::npos ? std::nullopt : parse_failure_policy(item.substr(eq + 1));
+    if (!policy) {
+      return make_error(errc::invalid_config, "--supervision.policy item '" + std::string{item} +
+                                                "' is not node=restart|stop|escalate");
+    }
+    auto it = std::find_if(g.nodes().begin(), g.nodes().end(),
+                           [name](const node_spec& spec) { return spec.name == name; });
+    if (it == g.nodes().end()) {
+      return make_error(errc::invalid_config, "--supervision.policy names node '" +
+                                                std::string{name} + "', which job " + g.name() +
+                                                " does not have");
+    }
+    result[static_cast<size_t>(it - g.nodes().begin())] = *policy;
+    pos = end + 1;
+  }
+  return result;
+}
+
+caf::actor spawn_supervisor(caf::actor_system& sys, std::shared_ptr<job_handle::shared> shared,
+                            job_env env, std::vector<instance_plan> plan) {
+  return sys.spawn(job_actor, std::move(shared), std::move(env), std::move(plan));
+}
+
+} // namespace eddy::detail
