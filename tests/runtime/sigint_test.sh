@@ -17,6 +17,17 @@ fail() {
   exit 1
 }
 
+# wait_until_counting DATA_DIR: until the job's partitions' journals exist (their creation
+# takes longer on a loaded machine), plus a moment: then it counts.
+wait_until_counting() {
+  tries=0
+  while [ ! -e "$1/wordcount/count/p127.db" ] && [ "$tries" -lt 200 ]; do
+    sleep 0.1
+    tries=$((tries + 1))
+  done
+  sleep 0.3
+}
+
 awk -v n="$total" 'BEGIN {
   for (i = 0; i < n; i++)
     printf "{\"text\": \"line %d of a big input with the same words again and again\"}\n", i % 1000
@@ -24,14 +35,8 @@ awk -v n="$total" 'BEGIN {
 
 "$bin" "$dir/big.jsonl" --data-dir "$dir/data" > "$dir/out.txt" 2> "$dir/err.txt" &
 pid=$!
-# Interrupt it while it counts: once its partitions' journals exist (their creation takes
-# longer on a loaded machine), plus a moment.
-tries=0
-while [ ! -e "$dir/data/wordcount/count/p127.db" ] && [ "$tries" -lt 200 ]; do
-  sleep 0.1
-  tries=$((tries + 1))
-done
-sleep 0.3
+# Interrupt it while it counts.
+wait_until_counting "$dir/data"
 kill -INT "$pid" || fail "wordcount was not running any more when SIGINT was due"
 wait "$pid"
 rc=$?
@@ -51,12 +56,7 @@ head -n "$second" "$dir/big.jsonl" > "$dir/mid.jsonl" || exit 1
 "$bin" "$dir/mid.jsonl" --data-dir "$dir/data2" --state.durability machine \
   > "$dir/out.txt" 2> "$dir/err.txt" &
 pid=$!
-tries=0
-while [ ! -e "$dir/data2/wordcount/count/p127.db" ] && [ "$tries" -lt 200 ]; do
-  sleep 0.1
-  tries=$((tries + 1))
-done
-sleep 0.3
+wait_until_counting "$dir/data2"
 kill -INT "$pid" || fail "wordcount was not running any more when SIGINT was due"
 tries=0
 while ! grep -q 'stop requested' "$dir/err.txt" && [ "$tries" -lt 1000 ]; do

@@ -1,12 +1,15 @@
 #pragma once
 
-// Helpers shared by the journal_store test suites: a raw second SQLite connection and
-// wrappers that fail the test with the journal's message when a call does.
+// Helpers shared by the journal_store and dead_letter_store test suites: a file's bytes, a
+// raw second SQLite connection and wrappers that fail the test with the journal's message
+// when a call does.
 
 #include <doctest/doctest.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -20,6 +23,18 @@
 #include "eddy/state/journal_store.hpp"
 
 namespace eddy::test {
+
+inline std::string read_bytes(const std::filesystem::path& file) {
+  std::ifstream in{file, std::ios::binary};
+  REQUIRE(in);
+  return std::string{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+
+inline void write_bytes(const std::filesystem::path& file, const std::string& bytes) {
+  std::ofstream out{file, std::ios::binary | std::ios::trunc};
+  out << bytes;
+  REQUIRE(out);
+}
 
 /// The first column of the first row of `sql` on `db`, as an integer.
 inline int64_t scalar_of(sqlite3* db, const std::string& sql) {

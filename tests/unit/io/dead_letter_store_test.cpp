@@ -25,6 +25,8 @@
 #include "support/temp_dir.hpp"
 
 using namespace eddy;
+using eddy::test::read_bytes;
+using eddy::test::write_bytes;
 namespace fs = std::filesystem;
 using eddy::test::code_of;
 using eddy::test::mentions;
@@ -108,18 +110,6 @@ std::vector<int64_t> ids_of(const std::vector<failed_record>& rs) {
   return ids;
 }
 
-std::string read_bytes(const fs::path& file) {
-  std::ifstream in{file, std::ios::binary};
-  REQUIRE(in);
-  return std::string{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-}
-
-void write_bytes(const fs::path& file, const std::string& bytes) {
-  std::ofstream out{file, std::ios::binary | std::ios::trunc};
-  out << bytes;
-  REQUIRE(out);
-}
-
 /// Nothing but `file` itself: no -wal, -shm or -journal file was left beside it.
 void check_no_sidecars(const fs::path& file) {
   for (const char* suffix : {"-wal", "-shm", "-journal"}) {
@@ -190,6 +180,25 @@ std::optional<open_outcome> open_unprivileged(const fs::path& file) {
   o.code = static_cast<errc>(std::stoi(out.substr(first + 1, second - first - 1)));
   o.message = out.substr(second + 1);
   return o;
+}
+
+/// Opens `file` as an unprivileged user while its directory `dir` is read-only and checks
+/// the refusal: io_failure naming the file and saying it must be writable. False when the
+/// test cannot drop root (it is skipped then).
+bool refused_in_readonly_dir(const fs::path& dir, const fs::path& file) {
+  fs::permissions(dir, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::others_read |
+                         fs::perms::others_exec);
+  auto outcome = open_unprivileged(file);
+  fs::permissions(dir, fs::perms::owner_all);
+  if (!outcome) {
+    MESSAGE("skipped: running as root and cannot become nobody");
+    return false;
+  }
+  CHECK(!outcome->ok);
+  CHECK(outcome->code == errc::io_failure);
+  CHECK(outcome->message.find(file.string()) != std::string::npos);
+  CHECK(outcome->message.find("writable") != std::string::npos);
+  return true;
 }
 
 /// Lets "nobody" reach `dir` (mkdtemp makes it 0700) when the test drops root.
@@ -543,19 +552,10 @@ TEST_CASE("a read-only data directory gives io_failure naming the file and creat
   open_to_everyone(dir.path());
   auto data = dir / "data";
   fs::create_directories(data);
-  fs::permissions(data, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::others_read |
-                          fs::perms::others_exec);
   auto file = dead_letter_store::path_in(data);
-  auto outcome = open_unprivileged(file);
-  fs::permissions(data, fs::perms::owner_all);
-  if (!outcome) {
-    MESSAGE("skipped: running as root and cannot become nobody");
+  if (!refused_in_readonly_dir(data, file)) {
     return;
   }
-  CHECK(!outcome->ok);
-  CHECK(outcome->code == errc::io_failure);
-  CHECK(outcome->message.find(file.string()) != std::string::npos);
-  CHECK(outcome->message.find("writable") != std::string::npos);
   CHECK(fs::is_empty(data));
 }
 
@@ -573,18 +573,9 @@ TEST_CASE("a journal in a read-only directory is refused naming it and left as i
   // The file itself stays writable: only the directory (where the WAL must go) is not.
   fs::permissions(file, fs::perms::all & ~(fs::perms::owner_exec | fs::perms::group_exec |
                                            fs::perms::others_exec));
-  fs::permissions(data, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::others_read |
-                          fs::perms::others_exec);
-  auto outcome = open_unprivileged(file);
-  fs::permissions(data, fs::perms::owner_all);
-  if (!outcome) {
-    MESSAGE("skipped: running as root and cannot become nobody");
+  if (!refused_in_readonly_dir(data, file)) {
     return;
   }
-  CHECK(!outcome->ok);
-  CHECK(outcome->code == errc::io_failure);
-  CHECK(outcome->message.find(file.string()) != std::string::npos);
-  CHECK(outcome->message.find("writable") != std::string::npos);
   CHECK(read_bytes(file) == before);
   check_no_sidecars(file);
   auto store = open_ok(file);

@@ -67,18 +67,6 @@ void check_filled(journal_store& store, int keys) {
   }
 }
 
-std::string read_bytes(const fs::path& file) {
-  std::ifstream in{file, std::ios::binary};
-  REQUIRE(in);
-  return std::string{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-}
-
-void write_bytes(const fs::path& file, const std::string& bytes) {
-  std::ofstream out{file, std::ios::binary | std::ios::trunc};
-  out << bytes;
-  REQUIRE(out);
-}
-
 /// Opens `file` and reads everything a recovering partition reads (all keys of fill(), their
 /// history, positions, timers, counts); returns the first error, none if all of it worked.
 caf::error first_error_reading(const fs::path& file, int keys) {
