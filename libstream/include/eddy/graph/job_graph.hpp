@@ -60,6 +60,10 @@ struct node_spec {
   records_decoder decode_output = nullptr;
   /// Renders one output record for a dead letter.
   record_describer describe_output = nullptr;
+  /// Parses JSON into an output record (null when the type has no JSON codec).
+  record_parser parse_output = nullptr;
+  /// Keyed nodes: the partition of a key spelled as text (null for the others).
+  key_partitioner partition_of_key = nullptr;
   failure_policy on_failure = failure_policy::restart;
 };
 

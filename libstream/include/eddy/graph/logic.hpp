@@ -128,6 +128,33 @@ public:
     return std::nullopt;
   }
 
+  // Inspection and audited edits from `eddy console` (keyed logic only; the defaults throw
+  // std::logic_error saying that the operator keeps no keyed state). Keys are spelled as
+  // `encode_key` spells them; values are JSON texts (so that this header needs no JSON
+  // library). A key that does not spell a key of the operator, an unknown state name or a
+  // value that does not fit the state's type throw std::invalid_argument naming what is
+  // wrong.
+
+  /// The current state of `key`: a JSON object text {"state name": value, ...}, "{}" when
+  /// the key has none. Changes nothing: no cell is created, the cache is left as it is.
+  [[nodiscard]] virtual std::string inspect_state(std::string_view key);
+  /// The newest `limit` journaled changes of `key`, newest first: a JSON array text of
+  /// objects {"seq", "at_ms", "state", "value" (null when cleared), "origin"}. Needs durable
+  /// state (std::logic_error otherwise).
+  [[nodiscard]] virtual std::string inspect_history(std::string_view key, size_t limit);
+  /// The state of `key` as of journal sequence number `seq` (for each state, its newest
+  /// journaled change at or below `seq`), rebuilt in fresh cells without touching the live
+  /// state: a JSON object text like `inspect_state`. Needs durable state. Throws
+  /// std::out_of_range naming the oldest sequence number it can rebuild when the journal no
+  /// longer holds what `seq` needs (compaction keeps `keep_per_key` changes per key).
+  [[nodiscard]] virtual std::string replay_state(std::string_view key, uint64_t seq,
+                                                 size_t keep_per_key);
+  /// Sets state `name` of `key` to the JSON value `value` (null clears it) as the keyed
+  /// function would: the next `collect` carries the change. Returns the old value as JSON
+  /// text ("null" when there was none).
+  virtual std::string admin_set(std::string_view key, std::string_view name,
+                                std::string_view value);
+
 protected:
   /// Set by `process` to the index of each record before user code sees it.
   size_t cursor_ = 0;
@@ -181,6 +208,14 @@ using records_decoder = void (*)(std::string_view in, record_buffer& out);
 /// codec): what a dead letter keeps of a record.
 using record_describer = void (*)(const record_buffer& in, size_t i, std::string& text,
                                   std::string& payload);
+
+/// Parses one JSON text into a record of a node's output type and appends it to `out`
+/// (`send` from the console); throws std::invalid_argument with the reason when the text
+/// does not hold one.
+using record_parser = void (*)(std::string_view json, record_buffer& out);
+/// The partition of `partitions` that owns the key spelled `key` (as `encode_key` spells
+/// it); throws std::invalid_argument when `key` does not spell a key of the node.
+using key_partitioner = uint32_t (*)(std::string_view key, uint32_t partitions);
 
 /// A typed source definition as returned by `jsonl_source<T>(...)` and friends.
 template <class T>
