@@ -89,11 +89,14 @@ bool emitter::finished() const noexcept {
 void emitter::update_metrics() {
   uint64_t queued = 0;
   uint64_t buffered = 0;
+  uint64_t credit = 0;
   for (const auto& ch : channels_) {
+    credit += ch.credit();
     queued += ch.queued_batches();
     buffered += ch.builder_events() + ch.queued_batches() * batch_events_max_;
   }
   metrics_->queued_batches.store(queued, std::memory_order_relaxed);
+  metrics_->credit.store(credit, std::memory_order_relaxed);
   if (queued > metrics_->queued_batches_peak.load(std::memory_order_relaxed)) {
     metrics_->queued_batches_peak.store(queued, std::memory_order_relaxed);
   }

@@ -44,6 +44,8 @@ const char* to_string(actor_status status) noexcept {
       return "restarting";
     case actor_status::stopped:
       return "stopped";
+    case actor_status::paused:
+      return "paused";
   }
   return "?";
 }
@@ -220,6 +222,10 @@ const dead_letter_log& job_handle::dead_letters() const {
 
 void job_handle::stop() {
   caf::anon_send(state_->job, stop_atom::value);
+}
+
+caf::strong_actor_ptr job_handle::supervisor() const {
+  return caf::actor_cast<caf::strong_actor_ptr>(state_->job);
 }
 
 caf::error job_handle::kill(const std::string& actor) {

@@ -16,12 +16,6 @@ int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-/// The renderer of the records a stage receives: its input node's.
-record_describer input_describer(const stage_init& init) {
-  const auto& spec = init.graph->node(init.node);
-  return spec.input ? init.graph->node(*spec.input).describe_output : nullptr;
-}
-
 } // namespace
 
 size_t drop_poison(const stage_init& init, record_buffer& in) {

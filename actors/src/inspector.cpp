@@ -10,15 +10,22 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <ctime>
+#include <deque>
 #include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <sstream>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/response_promise.hpp>
 #include <nlohmann/json.hpp>
 
+#include "admin.hpp"
 #include "eddy/actors/engine.hpp"
 #include "eddy/actors/messages.hpp"
 #include "eddy/core/error.hpp"
@@ -45,15 +52,36 @@ constexpr command_info commands[] = {
   {"jobs", "", "the jobs on this node: state, actors, restarts, uptime", "jobs"},
   {"graph", "[JOB] [--dot]", "a job's dataflow graph (--dot: Graphviz)", "graph --dot"},
   {"actors", "[OPERATOR]", "every actor: kind, operator, status, counters", "actors count"},
-  {"stats", "",
-   "per operator: events in/out and per second since the last stats, queued "
-   "batches, restarts, dead letters",
-   "stats"},
+  {"stats", "[--watch]",
+   "per operator: events in/out and per second since the last stats, mailbox depth, output "
+   "credit, queued batches, restarts, dead letters (--watch: every second)",
+   "stats --watch"},
   {"deadletters", "[OPERATOR]", "pending records whose processing failed", "deadletters count"},
   {"partitions", "OPERATOR",
    "a keyed operator's partitions: placement, status, keys in memory, events, journal bytes",
    "partitions count"},
   {"kill", "ACTOR", "make an actor fail, to watch supervision restart it", "kill count/3"},
+  {"state", "OPERATOR KEY", "a key's current state, read by its partition", "state count apple"},
+  {"history", "OPERATOR KEY [--limit N]",
+   "a key's last journaled changes with sequence numbers and origin", "history count apple"},
+  {"set", "OPERATOR KEY JSON [--why TEXT]",
+   "an audited edit of a key's states, journaled with who, when, why and the old values",
+   "set count apple {\"count\": 42} --why \"fix a miscount\""},
+  {"replay", "OPERATOR KEY --to SEQ",
+   "the key's state as of journal sequence number SEQ, rebuilt aside from the live partition",
+   "replay count apple --to 12"},
+  {"tail", "OPERATOR [KEY]", "live records reaching an operator (Enter or Ctrl-C stops)",
+   "tail count apple"},
+  {"send", "SOURCE JSON", "inject a record into a running source's output",
+   "send lines {\"text\": \"a b\"}"},
+  {"pause", "OPERATOR[/PARTITION]", "stop taking input (upstream backs up) until resume",
+   "pause count/3"},
+  {"resume", "OPERATOR[/PARTITION]", "take input again after pause", "resume count"},
+  {"snapshot", "[JOB]", "commit and compact every partition's journal; their sequence numbers",
+   "snapshot"},
+  {"replay-deadletters", "[OPERATOR]",
+   "re-process the pending dead letters of the running partitions, exactly once",
+   "replay-deadletters count"},
 };
 
 /// Edit distance counting a swap of two neighbours as one edit (optimal string alignment),
@@ -92,6 +120,88 @@ std::string suggestion(std::string_view word, const std::vector<std::string>& na
   return best_d <= std::max<size_t>(1, word.size() / 3) ? best : std::string{};
 }
 
+/// Splits a command line into words. A word in double or single quotes may hold spaces
+/// ("new york"); a word starting with { or [ runs to its matching bracket, so that JSON
+/// values need no quoting. Throws std::invalid_argument for an unclosed quote or bracket.
+std::vector<std::string> split_words(std::string_view line) {
+  std::vector<std::string> words;
+  size_t i = 0;
+  while (i < line.size()) {
+    if (line[i] == ' ' || line[i] == '\t') {
+      ++i;
+      continue;
+    }
+    if (line[i] == '"' || line[i] == '\'') {
+      auto end = line.find(line[i], i + 1);
+      if (end == std::string_view::npos) {
+        throw std::invalid_argument("unclosed quote in the command");
+      }
+      words.emplace_back(line.substr(i + 1, end - i - 1));
+      i = end + 1;
+      continue;
+    }
+    if (line[i] == '{' || line[i] == '[') {
+      int depth = 0;
+      bool in_string = false;
+      size_t j = i;
+      for (; j < line.size(); ++j) {
+        char c = line[j];
+        if (in_string) {
+          if (c == '\\') {
+            ++j;
+          } else if (c == '"') {
+            in_string = false;
+          }
+        } else if (c == '"') {
+          in_string = true;
+        } else if (c == '{' || c == '[') {
+          ++depth;
+        } else if ((c == '}' || c == ']') && --depth == 0) {
+          break;
+        }
+      }
+      if (j >= line.size()) {
+        throw std::invalid_argument("unclosed JSON value in the command");
+      }
+      words.emplace_back(line.substr(i, j - i + 1));
+      i = j + 1;
+      continue;
+    }
+    auto end = line.find_first_of(" \t", i);
+    end = end == std::string_view::npos ? line.size() : end;
+    words.emplace_back(line.substr(i, end - i));
+    i = end;
+  }
+  return words;
+}
+
+/// Removes `--name VALUE` from `args`; returns VALUE (nullopt when absent). Throws
+/// std::invalid_argument when the value is missing.
+std::optional<std::string> take_option(std::vector<std::string>& args, const std::string& name) {
+  auto it = std::find(args.begin(), args.end(), name);
+  if (it == args.end()) {
+    return std::nullopt;
+  }
+  if (it + 1 == args.end()) {
+    throw std::invalid_argument(name + " needs a value");
+  }
+  auto value = *(it + 1);
+  args.erase(it, it + 2);
+  return value;
+}
+
+/// Milliseconds since the epoch as UTC "2026-11-29T10:00:00.123Z".
+std::string utc_text(int64_t ms) {
+  auto secs = static_cast<time_t>(ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[40];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
+  return out;
+}
+
 json fail(const std::string& message) {
   return json{{"ok", false}, {"error", message}};
 }
@@ -116,22 +226,62 @@ struct sample {
 
 class inspector {
 public:
-  inspector(jobs_fn jobs, std::string host, std::shared_ptr<std::atomic<uint16_t>> port)
-    : jobs_(std::move(jobs))
+  inspector(caf::event_based_actor* self, jobs_fn jobs, std::string host,
+            std::shared_ptr<std::atomic<uint16_t>> port)
+    : self_(self)
+    , jobs_(std::move(jobs))
     , host_(std::move(host))
     , port_(std::move(port)) {}
 
-  json run(const std::string& line) {
-    std::istringstream in{line};
+  /// Answers one command line: at once from the jobs' handles, or, for the commands that
+  /// ask the actors themselves, when their answers arrive.
+  caf::result<std::string> run(const std::string& line) {
+    expire_taps();
     std::vector<std::string> words;
-    for (std::string w; in >> w;) {
-      words.push_back(w);
+    try {
+      words = split_words(line);
+    } catch (const std::exception& e) {
+      return fail(e.what()).dump();
     }
     if (words.empty()) {
-      return fail("empty command (help lists the commands)");
+      return fail("empty command (help lists the commands)").dump();
     }
-    const auto& cmd = words[0];
+    const auto cmd = words[0];
     std::vector<std::string> args(words.begin() + 1, words.end());
+    try {
+      if (auto live = run_live(cmd, args)) {
+        return *live;
+      }
+      return run_now(cmd, args).dump();
+    } catch (const std::invalid_argument& e) {
+      return fail(e.what()).dump();
+    }
+  }
+
+  /// A tapped stage saw records: kept for the next `tail --poll`.
+  void tapped(const std::string& id, const std::string& actor, const std::string& lines) {
+    auto it = taps_.find(id);
+    if (it == taps_.end()) {
+      return;
+    }
+    auto& tap = it->second;
+    auto rows = json::parse(lines, nullptr, false);
+    if (rows.is_discarded()) {
+      return;
+    }
+    for (auto& r : rows) {
+      if (tap.lines.size() >= tap_buffer_max) {
+        tap.lines.pop_front();
+        ++tap.dropped;
+      }
+      tap.lines.push_back(json{{"actor", actor},
+                               {"key", r.value("key", std::string{})},
+                               {"record", r.value("record", std::string{})}});
+    }
+  }
+
+private:
+  json run_now(const std::string& cmd, const std::vector<std::string>& args) {
     if (cmd == "help") {
       return help(args);
     }
@@ -169,7 +319,6 @@ public:
                 " (help lists the commands)");
   }
 
-private:
   json help(const std::vector<std::string>& args) {
     json rows = json::array();
     for (const auto& c : commands) {
@@ -338,6 +487,8 @@ private:
         uint64_t in = 0;
         uint64_t out = 0;
         uint64_t queued = 0;
+        uint64_t mailbox = 0;
+        uint64_t credit = 0;
         uint64_t restarts = 0;
         uint64_t dead = 0;
         size_t failed = 0;
@@ -346,6 +497,8 @@ private:
           in += m.events_in;
           out += m.events_out;
           queued += m.queued_batches;
+          mailbox += m.mailbox;
+          credit += m.credit;
           restarts += m.restarts;
           dead += m.dead_lettered;
           failed += m.status == actor_status::failed ? 1 : 0;
@@ -369,6 +522,8 @@ private:
                             {"in_per_s", rate(in, in_before)},
                             {"events_out", out},
                             {"out_per_s", rate(out, out_before)},
+                            {"mailbox", mailbox},
+                            {"credit", credit},
                             {"queued", queued},
                             {"restarts", restarts},
                             {"dead_letters", dead},
@@ -501,6 +656,414 @@ private:
                 (near.empty() ? "" : "; did you mean '" + near + "'?"));
   }
 
+  // The commands that ask actors (through their job actor, see admin.hpp).
+
+  /// Records a `tail` session keeps between polls, at most (older ones are dropped).
+  static constexpr size_t tap_buffer_max = 2000;
+  /// A `tail` session not polled for this long ends (the console went away).
+  static constexpr auto tap_idle = std::chrono::seconds(10);
+
+  /// A `tail` session: the records its taps sent since the last poll.
+  struct tap_session {
+    std::shared_ptr<job_handle> job;
+    std::string target;
+    std::deque<json> lines;
+    uint64_t dropped = 0;
+    std::chrono::steady_clock::time_point polled;
+  };
+
+  /// An operator of a job.
+  struct op_ref {
+    std::shared_ptr<job_handle> job;
+    const node_spec* spec = nullptr;
+    size_t index = 0;
+  };
+
+  std::optional<caf::result<std::string>> run_live(const std::string& cmd,
+                                                   std::vector<std::string> args) {
+    if (cmd == "state" || cmd == "history" || cmd == "set" || cmd == "replay") {
+      return key_command(cmd, std::move(args));
+    }
+    if (cmd == "tail") {
+      return tail(std::move(args));
+    }
+    if (cmd == "send") {
+      return send(args);
+    }
+    if (cmd == "pause" || cmd == "resume") {
+      return pause_resume(cmd, args);
+    }
+    if (cmd == "snapshot" || cmd == "replay-deadletters") {
+      return partitions_command(cmd, args);
+    }
+    return std::nullopt;
+  }
+
+  /// The operator named `name`: in a running job if one has it, else in the newest job.
+  /// Throws std::invalid_argument naming the operators when there is none.
+  op_ref find_operator(const std::string& name) {
+    std::string problem;
+    if (!known_operator(name, problem)) {
+      throw std::invalid_argument(problem);
+    }
+    op_ref found;
+    for (const auto& j : jobs_()) {
+      const auto& nodes = j->graph().nodes();
+      for (size_t n = 0; n < nodes.size(); ++n) {
+        if (nodes[n].name == name && (!found.job || !j->done())) {
+          found = op_ref{j, &nodes[n], n};
+        }
+      }
+    }
+    return found;
+  }
+
+  op_ref find_keyed(const std::string& name, const std::string& cmd) {
+    auto ref = find_operator(name);
+    if (ref.spec->kind != node_kind::keyed) {
+      throw std::invalid_argument("'" + name + "' (" + to_string(ref.spec->kind) +
+                                  ") is not a keyed operator: only keyed operators keep state "
+                                  "for " +
+                                  cmd + " (graph lists them)");
+    }
+    return ref;
+  }
+
+  /// The partition actor that owns `key` ("count/3").
+  static std::string owner_of(const op_ref& ref, const std::string& key) {
+    if (ref.spec->partition_of_key == nullptr) {
+      throw std::invalid_argument("'" + ref.spec->name + "' cannot map keys to partitions");
+    }
+    try {
+      auto p = ref.spec->partition_of_key(key, ref.job->graph().partitions());
+      return ref.spec->name + "/" + std::to_string(p);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument("'" + key + "' is not a key of '" + ref.spec->name +
+                                  "': " + e.what());
+    }
+  }
+
+  /// Sends `request` to the stages `target` names through the job actor; `render` turns
+  /// their answers (a JSON array of {"actor", "reply"}) into the console's answer, and may
+  /// throw std::invalid_argument to answer with an error.
+  caf::result<std::string> ask(const std::shared_ptr<job_handle>& job, const std::string& target,
+                               const json& request, std::function<json(const json&)> render) {
+    auto sup = caf::actor_cast<caf::actor>(job->supervisor());
+    if (!sup || job->done()) {
+      return fail("job '" + job->name() + "' has finished: its actors are gone").dump();
+    }
+    auto rp = self_->make_response_promise<std::string>();
+    self_->request(sup, std::chrono::seconds(5), admin_atom::value, target, request.dump())
+      .then(
+        [rp, render](std::string& text) mutable {
+          auto replies = json::parse(text, nullptr, false);
+          try {
+            if (replies.is_discarded() || !replies.is_array()) {
+              throw std::invalid_argument("the job sent an answer that is not JSON");
+            }
+            rp.deliver(render(replies).dump());
+          } catch (const std::exception& e) {
+            rp.deliver(fail(e.what()).dump());
+          }
+        },
+        [rp, name = job->name()](caf::error& err) mutable {
+          rp.deliver(fail("job '" + name + "' did not answer: " + caf::to_string(err)).dump());
+        });
+    return rp;
+  }
+
+  /// The data of the only answer; throws std::invalid_argument with its error.
+  static json only_data(const json& replies) {
+    if (replies.empty()) {
+      throw std::invalid_argument("no such actor is running");
+    }
+    const auto& r = replies[0]["reply"];
+    if (!r.value("ok", false)) {
+      throw std::invalid_argument(replies[0].value("actor", std::string{}) + ": " +
+                                  r.value("error", std::string{"failed"}));
+    }
+    return r["data"];
+  }
+
+  /// state, history, set, replay: asked of the partition that owns the key.
+  caf::result<std::string> key_command(const std::string& cmd, std::vector<std::string> args) {
+    auto limit = take_option(args, "--limit");
+    auto to = take_option(args, "--to");
+    auto why = take_option(args, "--why");
+    auto by = take_option(args, "--by");
+    size_t want = cmd == "set" ? 3 : 2;
+    if (args.size() != want || (cmd == "replay" && !to)) {
+      std::string usage;
+      for (const auto& c : commands) {
+        if (cmd == c.name) {
+          usage = std::string{c.name} + " " + c.args + ", e.g. " + c.example;
+        }
+      }
+      throw std::invalid_argument("usage: " + usage);
+    }
+    auto ref = find_keyed(args[0], cmd);
+    const auto& key = args[1];
+    auto actor = owner_of(ref, key);
+    json request{{"cmd", cmd}, {"key", key}};
+    if (limit) {
+      request["limit"] = parse_number(*limit, "--limit");
+    }
+    if (to) {
+      request["seq"] = parse_number(*to, "--to");
+    }
+    if (cmd == "set") {
+      request["values"] = args[2];
+      request["by"] = by.value_or("console");
+      request["why"] = why.value_or("");
+    }
+    auto op = ref.spec->name;
+    auto seq = request.value("seq", uint64_t{0});
+    return ask(ref.job, actor, request, [cmd, key, op, actor, seq](const json& replies) {
+      auto data = only_data(replies);
+      json rows = json::array();
+      if (cmd == "state" || cmd == "replay") {
+        for (auto& [name, value] : data.items()) {
+          json row{{"key", key}, {"actor", actor}, {"state", name}, {"value", value}};
+          if (cmd == "replay") {
+            row["as_of_seq"] = seq;
+          }
+          rows.push_back(std::move(row));
+        }
+        if (rows.empty()) {
+          throw std::invalid_argument(cmd == "state" ? "no state for key '" + key + "' in '" + op +
+                                                         "' (" + actor + " owns it and holds none)"
+                                                     : "key '" + key + "' had no state at seq " +
+                                                         std::to_string(seq));
+        }
+      } else if (cmd == "history") {
+        for (auto& e : data) {
+          rows.push_back(json{{"seq", e.value("seq", uint64_t{0})},
+                              {"at", utc_text(e.value("at_ms", int64_t{0}))},
+                              {"state", e.value("state", std::string{})},
+                              {"value", e.contains("value") ? e["value"] : json{}},
+                              {"origin", e.value("origin", std::string{})}});
+        }
+        if (rows.empty()) {
+          throw std::invalid_argument("no journaled change of key '" + key + "' in '" + op + "' (" +
+                                      actor + " owns it)");
+        }
+      } else {
+        for (auto& [name, value] : data["new"].items()) {
+          rows.push_back(json{{"key", key},
+                              {"actor", actor},
+                              {"state", name},
+                              {"old", data["old"].value(name, json{})},
+                              {"new", value},
+                              {"seq", data["seq"]}});
+        }
+      }
+      return answer(cmd, std::move(rows));
+    });
+  }
+
+  static uint64_t parse_number(const std::string& text, const std::string& what) {
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || end != text.data() + text.size()) {
+      throw std::invalid_argument(what + " takes a number, not '" + text + "'");
+    }
+    return v;
+  }
+
+  /// tail OP [KEY] starts a session; tail --poll ID and tail --stop ID are what the console
+  /// sends while it shows one.
+  caf::result<std::string> tail(std::vector<std::string> args) {
+    if (auto id = take_option(args, "--poll")) {
+      auto it = taps_.find(*id);
+      if (it == taps_.end()) {
+        throw std::invalid_argument("no tail session '" + *id + "' (one ends after " +
+                                    std::to_string(tap_idle.count()) + " s without a poll)");
+      }
+      auto& tap = it->second;
+      tap.polled = std::chrono::steady_clock::now();
+      json lines = json::array();
+      for (auto& l : tap.lines) {
+        lines.push_back(std::move(l));
+      }
+      tap.lines.clear();
+      json data{{"lines", std::move(lines)}, {"dropped", tap.dropped}};
+      tap.dropped = 0;
+      return answer("tail", std::move(data)).dump();
+    }
+    if (auto id = take_option(args, "--stop")) {
+      stop_tap(*id);
+      return answer("tail", json{{"stopped", *id}}).dump();
+    }
+    if (args.empty() || args.size() > 2) {
+      throw std::invalid_argument("usage: tail OPERATOR [KEY], e.g. tail count apple");
+    }
+    auto ref = find_operator(args[0]);
+    std::string target = ref.spec->name;
+    json request{{"cmd", "tap"}};
+    if (args.size() == 2) {
+      if (ref.spec->kind != node_kind::keyed) {
+        throw std::invalid_argument("'" + target + "' (" + to_string(ref.spec->kind) +
+                                    ") is not keyed: tail it without a key");
+      }
+      target = owner_of(ref, args[1]);
+      request["key"] = args[1];
+    }
+    auto id = "tail-" + std::to_string(++tap_counter_);
+    request["tap"] = id;
+    taps_[id] = tap_session{ref.job, target, {}, 0, std::chrono::steady_clock::now()};
+    return ask(ref.job, target, request, [id, target](const json& replies) {
+      size_t tapped = 0;
+      for (const auto& r : replies) {
+        tapped += r["reply"].value("ok", false) ? 1 : 0;
+      }
+      if (tapped == 0) {
+        throw std::invalid_argument("no running actor of '" + target + "' could be tapped");
+      }
+      return answer("tail", json{{"tail", id}, {"target", target}, {"actors", tapped}});
+    });
+  }
+
+  void stop_tap(const std::string& id) {
+    auto it = taps_.find(id);
+    if (it == taps_.end()) {
+      return;
+    }
+    if (auto sup = caf::actor_cast<caf::actor>(it->second.job->supervisor());
+        sup && !it->second.job->done()) {
+      self_
+        ->request(sup, std::chrono::seconds(5), admin_atom::value, it->second.target,
+                  json{{"cmd", "untap"}, {"tap", id}}.dump())
+        .then([](std::string&) {}, [](caf::error&) {});
+    }
+    taps_.erase(it);
+  }
+
+  void expire_taps() {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<std::string> stale;
+    for (auto& [id, tap] : taps_) {
+      if (now - tap.polled > tap_idle) {
+        stale.push_back(id);
+      }
+    }
+    for (auto& id : stale) {
+      stop_tap(id);
+    }
+  }
+
+  caf::result<std::string> send(const std::vector<std::string>& args) {
+    if (args.size() != 2) {
+      throw std::invalid_argument("usage: send SOURCE JSON, e.g. send lines {\"text\": \"a b\"}");
+    }
+    auto ref = find_operator(args[0]);
+    if (ref.spec->kind != node_kind::source) {
+      throw std::invalid_argument("'" + args[0] + "' (" + to_string(ref.spec->kind) +
+                                  ") is not a source (graph lists the sources)");
+    }
+    json request{{"cmd", "send"}, {"values", args[1]}};
+    return ask(ref.job, args[0] + "/0", request, [](const json& replies) {
+      auto data = only_data(replies);
+      return answer("send", json::array({data}));
+    });
+  }
+
+  caf::result<std::string> pause_resume(const std::string& cmd,
+                                        const std::vector<std::string>& args) {
+    if (args.size() != 1) {
+      throw std::invalid_argument("usage: " + cmd + " OPERATOR[/PARTITION], e.g. " + cmd +
+                                  " count/3");
+    }
+    auto slash = args[0].find('/');
+    auto ref = find_operator(args[0].substr(0, slash));
+    if (slash != std::string::npos) {
+      auto index = parse_number(args[0].substr(slash + 1), "the instance after '/'");
+      auto count = ref.job->graph().instances(ref.index);
+      if (index >= count) {
+        throw std::invalid_argument("'" + ref.spec->name + "' has instances 0.." +
+                                    std::to_string(count - 1) + ", not " + std::to_string(index));
+      }
+    }
+    return ask(ref.job, args[0], json{{"cmd", cmd}}, [cmd](const json& replies) {
+      json rows = json::array();
+      for (const auto& r : replies) {
+        const auto& reply = r["reply"];
+        bool ok = reply.value("ok", false);
+        rows.push_back(
+          json{{"actor", r.value("actor", std::string{})},
+               {"status", ok ? reply["data"].value("status", std::string{}) : std::string{"-"}},
+               {"note", ok ? (cmd == "pause" ? "takes no input until resume" : "")
+                           : reply.value("error", std::string{})}});
+      }
+      return answer(cmd, std::move(rows));
+    });
+  }
+
+  /// snapshot [JOB] and replay-deadletters [OPERATOR]: asked of every partition.
+  caf::result<std::string> partitions_command(const std::string& cmd,
+                                              const std::vector<std::string>& args) {
+    if (args.size() > 1) {
+      throw std::invalid_argument("usage: " + cmd + (cmd == "snapshot" ? " [JOB]" : " [OPERATOR]"));
+    }
+    std::shared_ptr<job_handle> job;
+    std::string target = "*";
+    if (cmd == "replay-deadletters" && !args.empty()) {
+      auto ref = find_keyed(args[0], cmd);
+      job = ref.job;
+      target = ref.spec->name;
+    } else {
+      std::string problem;
+      job = find_job(args.empty() ? std::string{} : args[0], problem);
+      if (!job) {
+        throw std::invalid_argument(problem);
+      }
+    }
+    std::set<std::string> keyed;
+    for (const auto& spec : job->graph().nodes()) {
+      if (spec.kind == node_kind::keyed) {
+        keyed.insert(spec.name);
+      }
+    }
+    if (keyed.empty()) {
+      throw std::invalid_argument("job '" + job->name() + "' has no keyed operators");
+    }
+    return ask(job, target, json{{"cmd", cmd}}, [cmd, keyed](const json& replies) {
+      json rows = json::array();
+      std::string error;
+      uint64_t replayed = 0;
+      for (const auto& r : replies) {
+        auto actor = r.value("actor", std::string{});
+        if (keyed.count(actor.substr(0, actor.find('/'))) == 0) {
+          continue;
+        }
+        const auto& reply = r["reply"];
+        if (!reply.value("ok", false)) {
+          error = actor + ": " + reply.value("error", std::string{});
+          continue;
+        }
+        const auto& d = reply["data"];
+        if (cmd == "snapshot") {
+          rows.push_back(json{{"actor", actor},
+                              {"seq", d.value("seq", uint64_t{0})},
+                              {"keys", d.value("keys", uint64_t{0})},
+                              {"journal_entries", d.value("journal_entries", uint64_t{0})}});
+        } else if (d.value("replayed", uint64_t{0}) > 0) {
+          replayed += d.value("replayed", uint64_t{0});
+          rows.push_back(json{{"actor", actor}, {"replayed", d.value("replayed", uint64_t{0})}});
+        }
+      }
+      if (rows.empty() && !error.empty()) {
+        throw std::invalid_argument(error);
+      }
+      if (cmd == "replay-deadletters" && rows.empty()) {
+        rows.push_back(json{{"actor", "(all)"}, {"replayed", 0}});
+      }
+      return answer(cmd, std::move(rows));
+    });
+  }
+
+  caf::event_based_actor* self_;
+  std::map<std::string, tap_session> taps_;
+  uint64_t tap_counter_ = 0;
   jobs_fn jobs_;
   std::string host_;
   /// Set once the middleman bound the port.
@@ -508,16 +1071,19 @@ private:
   std::map<std::string, sample> samples_;
 };
 
-caf::behavior inspector_actor(jobs_fn jobs, std::string host,
+caf::behavior inspector_actor(caf::event_based_actor* self, jobs_fn jobs, std::string host,
                               std::shared_ptr<std::atomic<uint16_t>> port) {
-  auto state = std::make_shared<inspector>(std::move(jobs), std::move(host), std::move(port));
+  auto state = std::make_shared<inspector>(self, std::move(jobs), std::move(host), std::move(port));
   return {
-    [state](inspect_atom, const std::string& line) -> std::string {
+    [state](inspect_atom, const std::string& line) -> caf::result<std::string> {
       try {
-        return state->run(line).dump();
+        return state->run(line);
       } catch (const std::exception& e) {
         return fail(std::string{"the inspector failed: "} + e.what()).dump();
       }
+    },
+    [state](tap_atom, const std::string& id, const std::string& actor, const std::string& lines) {
+      state->tapped(id, actor, lines);
     },
   };
 }

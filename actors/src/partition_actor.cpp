@@ -13,6 +13,8 @@
 
 #include <chrono>
 
+#include <nlohmann/json.hpp>
+
 #include "eddy/core/log.hpp"
 #include "transform_stage.hpp"
 
@@ -82,9 +84,10 @@ bool compact(self_ptr self) {
 
 /// Commits everything since the last commit in one transaction. A journal failure stops
 /// the partition with the journal's error.
-bool commit_journal(self_ptr self) {
+bool commit_journal(self_ptr self, const std::string& origin) {
   auto& st = self->state;
   commit_batch cb;
+  cb.origin = origin;
   st.logic->collect(cb);
   cb.positions = st.filter.take_changes();
   bool outbox = !st.init->ack_channels.empty();
@@ -138,9 +141,10 @@ bool commit_journal(self_ptr self) {
 }
 
 /// Commits everything since the last commit (with a journal) and releases the output.
-bool commit_now(self_ptr self) {
+/// `origin` says in the journal where the changes come from.
+bool commit_now(self_ptr self, const std::string& origin = "batch") {
   auto& st = self->state;
-  if (st.journal && !commit_journal(self)) {
+  if (st.journal && !commit_journal(self, origin)) {
     return false;
   }
   if (!st.held->empty()) {
@@ -224,6 +228,9 @@ void on_batch(self_ptr self, batch& b) {
     return;
   }
   auto& m = *st.init->metrics;
+  if (park_if_paused(self, st.ctl, m, b)) {
+    return;
+  }
   auto* ch = st.in->admit(self, b, m);
   if (ch == nullptr) {
     return;
@@ -234,6 +241,9 @@ void on_batch(self_ptr self, batch& b) {
   }
   if (b.size() > 0 && !consume_input(self, *b.records)) {
     return;
+  }
+  if (b.size() > 0 && st.ctl.tap) {
+    tap_records(st.ctl, who(st), *b.records, 0, input_describer(*st.init), st.logic.get());
   }
   if (b.size() > 0) {
     process_reporting(*st.init, *st.logic, *b.records, *st.scratch);
@@ -293,12 +303,13 @@ bool replay_outbox(self_ptr self) {
 /// letters before any input, commits, and marks them replayed. Exactly once: the id of the
 /// last one goes into the same commit as the state changes they made, and a restart skips
 /// what that id covers. A dead letter that fails again is handled like any poison record
-/// and stays pending. Returns false if the partition quit.
-bool replay_dead_letters(self_ptr self) {
+/// and stays pending. Returns false if the partition quit. `forced`: asked from the console,
+/// whatever the option says; `replayed` counts the re-processed records.
+bool replay_dead_letters(self_ptr self, bool forced = false, size_t* replayed = nullptr) {
   auto& st = self->state;
   auto& init = *st.init;
-  if (!init.opts.supervision.replay_dead_letters || !init.dead_letters || !st.journal ||
-      init.failed()) {
+  if ((!forced && !init.opts.supervision.replay_dead_letters) || !init.dead_letters ||
+      !st.journal || init.failed()) {
     return true;
   }
   failed_record_query q;
@@ -350,6 +361,9 @@ bool replay_dead_letters(self_ptr self) {
     }
     log(log_level::info, "partition",
         who(st) + " re-processed " + std::to_string(records->size()) + " dead letters");
+    if (replayed != nullptr) {
+      *replayed = records->size();
+    }
   }
   if (!done.empty()) {
     if (auto err = init.dead_letters->mark_replayed(done)) {
@@ -357,6 +371,108 @@ bool replay_dead_letters(self_ptr self) {
     }
   }
   return true;
+}
+
+/// `set`: an audited edit of a key's state, applied as the keyed function would apply it
+/// and committed through the journal as one change whose origin says who, why and what the
+/// old values were; `history` shows it. All the named states change or none.
+std::string admin_set(self_ptr self, const admin_request& r) {
+  auto& st = self->state;
+  if (st.init->failed()) {
+    return admin_fail("'" + who(st) + "' has failed; its state can be read but not changed");
+  }
+  auto values = nlohmann::json::parse(r.values, nullptr, false);
+  if (values.is_discarded() || !values.is_object() || values.empty()) {
+    return admin_fail("set takes the new states as a JSON object, e.g. {\"count\": 42} (state "
+                      "shows the current ones)");
+  }
+  // Changes made by batches since the last commit go in their own commit first.
+  if (!commit_now(self)) {
+    return admin_fail("'" + who(st) + "' could not commit its pending changes");
+  }
+  nlohmann::json old = nlohmann::json::object();
+  std::vector<std::pair<std::string, std::string>> undo;
+  try {
+    for (auto& [name, value] : values.items()) {
+      auto before = st.logic->admin_set(*r.key, name, value.dump());
+      undo.emplace_back(name, before);
+      old[name] = nlohmann::json::parse(before);
+    }
+  } catch (const std::exception& e) {
+    for (auto i = undo.rbegin(); i != undo.rend(); ++i) {
+      (void) st.logic->admin_set(*r.key, i->first, i->second);
+    }
+    return admin_fail(e.what());
+  }
+  nlohmann::json origin{{"admin", "set"}, {"by", r.by}, {"why", r.why}, {"old", old}};
+  if (!commit_now(self, origin.dump())) {
+    return admin_fail("'" + who(st) + "' could not commit the edit to its journal");
+  }
+  release(self);
+  log(log_level::warn, "partition",
+      who(st) + ": key '" + *r.key + "' set from the console by " + r.by + ": " + values.dump());
+  nlohmann::json data{{"actor", who(st)}, {"key", *r.key}, {"old", old}, {"new", values}};
+  if (st.journal) {
+    data["seq"] = st.journal->last_seq();
+  } else {
+    data["seq"] = nullptr;
+    data["note"] = "in-memory state: the edit is not journaled and history cannot show it";
+  }
+  return admin_ok(data.dump());
+}
+
+/// The console requests only partitions answer; nullopt for the others.
+std::optional<std::string> partition_admin(self_ptr self, const admin_request& r) {
+  auto& st = self->state;
+  bool keyed_cmd = r.cmd == "state" || r.cmd == "history" || r.cmd == "set" || r.cmd == "replay";
+  if (!keyed_cmd && r.cmd != "snapshot" && r.cmd != "replay-deadletters") {
+    return std::nullopt;
+  }
+  if (keyed_cmd && !r.key) {
+    return admin_fail(r.cmd + " needs a key");
+  }
+  if (!ensure_recovered(self)) {
+    return admin_fail("'" + who(st) + "' could not read its journal");
+  }
+  try {
+    if (r.cmd == "state") {
+      return admin_ok(st.logic->inspect_state(*r.key));
+    }
+    if (r.cmd == "history") {
+      return admin_ok(st.logic->inspect_history(*r.key, r.limit));
+    }
+    if (r.cmd == "replay") {
+      return admin_ok(st.logic->replay_state(*r.key, r.seq, st.init->opts.state.keep_changes));
+    }
+    if (r.cmd == "set") {
+      return admin_set(self, r);
+    }
+    if (!st.journal) {
+      return admin_fail(r.cmd + " needs durable state (--state.durability process or machine)");
+    }
+    if (r.cmd == "snapshot") {
+      if (!commit_now(self) || !compact(self)) {
+        return admin_fail("'" + who(st) + "' could not commit and compact its journal");
+      }
+      release(self);
+      auto keys = st.journal->key_count();
+      auto entries = st.journal->journal_length();
+      nlohmann::json data{{"actor", who(st)},
+                          {"seq", st.journal->last_seq()},
+                          {"keys", keys ? *keys : 0},
+                          {"journal_entries", entries ? *entries : 0},
+                          {"file", st.journal->file().string()}};
+      return admin_ok(data.dump());
+    }
+    size_t replayed = 0;
+    if (!replay_dead_letters(self, true, &replayed)) {
+      return admin_fail("'" + who(st) + "' failed while re-processing its dead letters");
+    }
+    release(self);
+    return admin_ok(nlohmann::json{{"actor", who(st)}, {"replayed", replayed}}.dump());
+  } catch (const std::exception& e) {
+    return admin_fail(e.what());
+  }
 }
 
 stage_actor::behavior_type partition_handlers(self_ptr self) {
@@ -415,6 +531,12 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
       }
       schedule_timer(self);
       release(self);
+    },
+    [self](admin_atom, const std::string& request, const caf::actor& tap) {
+      auto reply = stage_admin(self, request, tap,
+                               [self](const admin_request& r) { return partition_admin(self, r); });
+      unpark(self, self->state.ctl, [](self_ptr s, batch& b) { on_batch(s, b); });
+      return reply;
     },
   };
 }

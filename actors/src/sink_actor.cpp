@@ -1,7 +1,7 @@
 #include <chrono>
 
 #include "eddy/flow/replay_filter.hpp"
-#include "stage.hpp"
+#include "transform_stage.hpp"
 
 namespace eddy::detail {
 
@@ -51,6 +51,52 @@ caf::error commit_sink(stage_actor::stateful_pointer<sink_state> self) {
   return {};
 }
 
+void on_sink_batch(stage_actor::stateful_pointer<sink_state> self, batch& b) {
+  auto& st = self->state;
+  if (park_if_paused(self, st.ctl, *st.init->metrics, b)) {
+    return;
+  }
+  auto* ch = st.in->admit(self, b, *st.init->metrics);
+  if (ch == nullptr) {
+    return;
+  }
+  if (b.size() > 0 && st.init->journal) {
+    auto dropped = st.filter.admit(b.channel, *b.records);
+    st.init->metrics->duplicates_dropped.fetch_add(dropped, std::memory_order_relaxed);
+  }
+  if (b.size() > 0 && st.init->failed()) {
+    if (auto err = dead_letter_input(*st.init, *b.records, nullptr)) {
+      self->quit(err);
+      return;
+    }
+  } else if (b.size() > 0) {
+    if (st.ctl.tap) {
+      tap_records(st.ctl, st.init->who(), *b.records, 0, input_describer(*st.init), nullptr);
+    }
+    st.logic->write(*b.records);
+  }
+  if (b.last && b.ends && st.init->journal) {
+    st.filter.advance(b.channel, *b.ends);
+  }
+  if (st.init->journal) {
+    if (auto err = commit_sink(self)) {
+      self->quit(err);
+      return;
+    }
+  }
+  st.in->consumed(self, b.channel, *ch, false, std::move(b.records));
+  if (b.last) {
+    st.in->mark_finished(b);
+    if (st.in->all_finished()) {
+      if (st.logic) {
+        st.logic->flush();
+      }
+      st.init->metrics->status = actor_status::finished;
+      self->quit();
+    }
+  }
+}
+
 } // namespace
 
 stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> self,
@@ -67,45 +113,7 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
     }
   }
   return {
-    [self](batch& b) {
-      auto& st = self->state;
-      auto* ch = st.in->admit(self, b, *st.init->metrics);
-      if (ch == nullptr) {
-        return;
-      }
-      if (b.size() > 0 && st.init->journal) {
-        auto dropped = st.filter.admit(b.channel, *b.records);
-        st.init->metrics->duplicates_dropped.fetch_add(dropped, std::memory_order_relaxed);
-      }
-      if (b.size() > 0 && st.init->failed()) {
-        if (auto err = dead_letter_input(*st.init, *b.records, nullptr)) {
-          self->quit(err);
-          return;
-        }
-      } else if (b.size() > 0) {
-        st.logic->write(*b.records);
-      }
-      if (b.last && b.ends && st.init->journal) {
-        st.filter.advance(b.channel, *b.ends);
-      }
-      if (st.init->journal) {
-        if (auto err = commit_sink(self)) {
-          self->quit(err);
-          return;
-        }
-      }
-      st.in->consumed(self, b.channel, *ch, false, std::move(b.records));
-      if (b.last) {
-        st.in->mark_finished(b);
-        if (st.in->all_finished()) {
-          if (st.logic) {
-            st.logic->flush();
-          }
-          st.init->metrics->status = actor_status::finished;
-          self->quit();
-        }
-      }
-    },
+    [self](batch& b) { on_sink_batch(self, b); },
     [](credit_atom, channel_id, uint32_t, recycled_buffer&) {},
     [](start_atom) {},
     [](stop_atom) {},
@@ -114,6 +122,12 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
     [](ack_atom, channel_id, uint64_t) {},
     [](sync_atom) {},
     [](timer_atom) {},
+    [self](admin_atom, const std::string& request, const caf::actor& tap) {
+      auto reply = stage_admin(self, request, tap,
+                               [](const admin_request&) { return std::optional<std::string>{}; });
+      unpark(self, self->state.ctl, [](auto* s, batch& b) { on_sink_batch(s, b); });
+      return reply;
+    },
   };
 }
 

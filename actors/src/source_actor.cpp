@@ -12,7 +12,7 @@ constexpr int pulls_per_message = 4;
 
 void request_pull(stage_actor::stateful_pointer<source_state> self) {
   auto& st = self->state;
-  if (st.started && !st.exhausted && !st.pull_pending && !st.out->blocked()) {
+  if (st.started && !st.exhausted && !st.pull_pending && !st.out->blocked() && !st.ctl.paused) {
     st.pull_pending = true;
     self->send(self, pull_atom::value);
   }
@@ -48,6 +48,10 @@ void pull(stage_actor::stateful_pointer<source_state> self) {
     auto room = batch_max > before ? batch_max - before : 1;
     bool more = st.logic->poll(buf, room);
     auto got = buf.size() - before;
+    if (got > 0 && st.ctl.tap) {
+      tap_records(st.ctl, st.init->who(), buf, before,
+                  st.init->graph->node(st.init->node).describe_output, nullptr);
+    }
     st.init->metrics->events_in.fetch_add(got, std::memory_order_relaxed);
     st.out->commit();
     if (!more) {
@@ -64,6 +68,37 @@ void pull(stage_actor::stateful_pointer<source_state> self) {
   st.out->send_ready(self);
   schedule_linger(self, st);
   request_pull(self);
+}
+
+/// `send`: the console injects a record, parsed from JSON, into the source's output. It has
+/// no replay position: a restart does not send it again.
+std::optional<std::string> send_record(stage_actor::stateful_pointer<source_state> self,
+                                       const admin_request& r) {
+  if (r.cmd != "send") {
+    return std::nullopt;
+  }
+  auto& st = self->state;
+  const auto& spec = st.init->graph->node(st.init->node);
+  if (st.exhausted) {
+    return admin_fail("'" + st.init->who() +
+                      "' has finished its input; send needs a running source");
+  }
+  if (spec.parse_output == nullptr) {
+    return admin_fail("the records of '" + spec.name +
+                      "' have no JSON codec; send cannot make one");
+  }
+  auto& buf = st.out->buffer(1);
+  try {
+    spec.parse_output(r.values, buf);
+  } catch (const std::exception& e) {
+    return admin_fail(std::string{"not a record of '"} + spec.name + "': " + e.what());
+  }
+  st.init->metrics->events_in.fetch_add(1, std::memory_order_relaxed);
+  st.out->commit();
+  st.out->seal_partial();
+  st.out->send_ready(self);
+  log(log_level::warn, "source", st.init->who() + ": a record was sent from the console");
+  return admin_ok(R"({"sent":1,"actor":")" + st.init->who() + "\"}");
 }
 
 } // namespace
@@ -125,6 +160,12 @@ stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_sta
     },
     [](sync_atom) {},
     [](timer_atom) {},
+    [self](admin_atom, const std::string& request, const caf::actor& tap) {
+      auto reply = stage_admin(self, request, tap,
+                               [self](const admin_request& r) { return send_record(self, r); });
+      request_pull(self);
+      return reply;
+    },
   };
 }
 

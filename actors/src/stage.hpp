@@ -15,6 +15,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "admin.hpp"
 #include "eddy/actors/engine.hpp"
 #include "eddy/actors/messages.hpp"
 #include "eddy/core/error.hpp"
@@ -101,6 +102,12 @@ struct stage_init {
     return !failed_cause.empty();
   }
 };
+
+/// Renders the records a stage receives: its input node's describer.
+inline record_describer input_describer(const stage_init& init) {
+  const auto& spec = init.graph->node(init.node);
+  return spec.input ? init.graph->node(*spec.input).describe_output : nullptr;
+}
 
 /// A logic that does nothing, for a failed actor whose own logic cannot be created.
 std::unique_ptr<transform_logic> make_inert_logic();
@@ -283,6 +290,7 @@ struct source_state {
   bool pull_pending = false;
   bool exhausted = false;
   bool tick_pending = false;
+  stage_controls ctl;
 };
 
 /// State of a sink actor. Lifecycle: writes every batch it receives and returns credit at
@@ -295,6 +303,7 @@ struct sink_state {
   /// Transactional sinks: drops what was written before a crash.
   replay_filter filter;
   uint64_t committed_length = 0;
+  stage_controls ctl;
 };
 
 /// Schedules one linger tick if partly filled batches wait and none is scheduled yet.
@@ -322,6 +331,31 @@ void install_exception_handler(Self* self, const stage_init& init) {
       return make_error(errc::user_code_failed, "'" + who + "' failed: unknown exception");
     }
   });
+}
+
+/// Answers a console request with the controls every stage shares; `own` answers the
+/// stage kind's own requests first (nullopt: not one of them).
+template <class State, class Own>
+std::string stage_admin(stage_actor::stateful_pointer<State> self, const std::string& text,
+                        const caf::actor& tap, Own own) {
+  auto& st = self->state;
+  admin_request r;
+  try {
+    r = parse_admin_request(text);
+  } catch (const std::exception& e) {
+    return admin_fail(e.what());
+  }
+  if (auto reply = own(r)) {
+    return *reply;
+  }
+  bool keyed = st.init->graph->node(st.init->node).kind == node_kind::keyed;
+  auto reply = common_admin(st.ctl, *st.init->metrics, r, tap, keyed);
+  if (!reply) {
+    return admin_fail("'" + st.init->who() + "' (" +
+                      to_string(st.init->graph->node(st.init->node).kind) + ") cannot do '" +
+                      r.cmd + "'");
+  }
+  return *reply;
 }
 
 struct operator_state;

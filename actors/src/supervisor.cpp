@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include <caf/stateful_actor.hpp>
+#include <nlohmann/json.hpp>
 
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
@@ -387,6 +388,64 @@ void finish_job(job_ptr self) {
   self->quit();
 }
 
+/// How long a stage may take to answer a console request.
+constexpr auto admin_timeout = std::chrono::seconds(3);
+
+/// The answers of the stages a console request went to, in the job's order.
+struct admin_gather {
+  caf::response_promise promise;
+  std::vector<std::pair<std::string, std::string>> replies;
+  size_t pending = 0;
+
+  void add(size_t slot, std::string reply) {
+    replies[slot].second = std::move(reply);
+    if (--pending == 0) {
+      // [{"actor": "count/3", "reply": {"ok": ..., ...}}, ...]
+      std::string text = "[";
+      for (auto& [name, r] : replies) {
+        text += text.size() > 1 ? "," : "";
+        text += R"({"actor":)" + nlohmann::json(name).dump() + R"(,"reply":)" + r + "}";
+      }
+      text += "]";
+      promise.deliver(std::move(text));
+    }
+  }
+};
+
+/// Runs a console request on the stages `target` names ("count/3", every instance of
+/// "count", or "*"): the answers are gathered into one JSON array text. The inspector that
+/// asks is where `tail` taps send what they see.
+caf::result<std::string> route_admin(job_ptr self, const std::string& target,
+                                     const std::string& request) {
+  auto& st = self->state;
+  std::vector<size_t> picked;
+  for (size_t k = 0; k < st.inits.size(); ++k) {
+    if (target == "*" || target == st.inits[k]->ctx.node || target == name_of(st, k)) {
+      picked.push_back(k);
+    }
+  }
+  if (picked.empty()) {
+    return std::string{"[]"};
+  }
+  // Before the promise: making it takes the sender out of the current message.
+  auto tap = caf::actor_cast<caf::actor>(self->current_sender());
+  auto gather = std::make_shared<admin_gather>();
+  gather->promise = self->make_response_promise();
+  gather->pending = picked.size();
+  for (size_t slot = 0; slot < picked.size(); ++slot) {
+    auto k = picked[slot];
+    gather->replies.emplace_back(name_of(st, k), std::string{});
+    self->request(st.stages[k], admin_timeout, admin_atom::value, request, tap)
+      .then([gather, slot](std::string& reply) { gather->add(slot, std::move(reply)); },
+            [gather, slot](caf::error& err) {
+              gather->add(slot, admin_fail(err == caf::sec::request_timeout
+                                             ? "it did not answer in time (busy or blocked)"
+                                             : "it is not running (" + to_string(err) + ")"));
+            });
+  }
+  return caf::delegated<std::string>{};
+}
+
 /// The job actor supervises the job: it spawns and monitors every stage and handles their
 /// failures (see "Supervision" in the design notes). A restart stops every stage and
 /// builds the job again from its journals: channels carry sequence numbers and credit that
@@ -434,6 +493,15 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
       for (auto& src : st.sources) {
         self->send(src, stop_atom::value);
       }
+      // A stage paused from the console would keep the job from draining.
+      for (auto& stage : st.stages) {
+        self->request(stage, admin_timeout, admin_atom::value, std::string{R"({"cmd":"resume"})"},
+                      caf::actor{})
+          .then([](std::string&) {}, [](caf::error&) {});
+      }
+    },
+    [self](admin_atom, const std::string& target, const std::string& request) {
+      return route_admin(self, target, request);
     },
     [self](restart_atom) {
       if (self->state.shared->error) {

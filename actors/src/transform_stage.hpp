@@ -18,6 +18,7 @@ struct transform_state {
   std::unique_ptr<inputs> in;
   bool closing = false;
   bool tick_pending = false;
+  stage_controls ctl;
 };
 
 /// One instance of a stateless operator (map, filter, flat_map).
@@ -85,16 +86,47 @@ bool consume_input(stage_actor::stateful_pointer<State> self, record_buffer& in)
   return true;
 }
 
+/// A paused stage parks the batch (its credit stays owed, so upstream stops too) and
+/// returns true; otherwise samples its mailbox and returns false.
+template <class Self>
+bool park_if_paused(Self* self, stage_controls& ctl, actor_metrics& m, batch& b) {
+  if (ctl.paused) {
+    ctl.parked.push_back(std::move(b));
+    return true;
+  }
+  m.mailbox.store(self->mailbox().size(), std::memory_order_relaxed);
+  return false;
+}
+
+/// After `resume`: processes the batches parked while the stage was paused, in order.
+template <class Self, class OnBatch>
+void unpark(Self* self, stage_controls& ctl, OnBatch on_batch) {
+  if (ctl.paused || ctl.parked.empty()) {
+    return;
+  }
+  auto parked = std::move(ctl.parked);
+  ctl.parked.clear();
+  for (auto& b : parked) {
+    on_batch(self, b);
+  }
+}
+
 template <class State>
 void on_transform_batch(stage_actor::stateful_pointer<State> self, batch& b) {
   auto& st = self->state;
   auto& m = *st.init->metrics;
+  if (park_if_paused(self, st.ctl, m, b)) {
+    return;
+  }
   auto* ch = st.in->admit(self, b, m);
   if (ch == nullptr) {
     return;
   }
   if (b.size() > 0 && !consume_input(self, *b.records)) {
     return;
+  }
+  if (b.size() > 0 && st.ctl.tap) {
+    tap_records(st.ctl, st.init->who(), *b.records, 0, input_describer(*st.init), st.logic.get());
   }
   if (b.size() > 0) {
     process_reporting(*st.init, *st.logic, *b.records, st.out->buffer(b.records->size()));
@@ -171,6 +203,12 @@ stage_actor::behavior_type transform_behavior(stage_actor::stateful_pointer<Stat
     [](ack_atom, channel_id, uint64_t) {},
     [](sync_atom) {},
     [](timer_atom) {},
+    [self](admin_atom, const std::string& request, const caf::actor& tap) {
+      auto reply = stage_admin(self, request, tap,
+                               [](const admin_request&) { return std::optional<std::string>{}; });
+      unpark(self, self->state.ctl, [](auto* s, batch& b) { on_transform_batch(s, b); });
+      return reply;
+    },
   };
 }
 

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -214,6 +215,14 @@ void learn_words(session& s) {
       }
     }
   }
+  if (auto actors = s.ask("actors", problem)) {
+    auto doc = json::parse(*actors, nullptr, false);
+    if (!doc.is_discarded() && doc.value("ok", false)) {
+      for (const auto& row : doc["data"]) {
+        completion_words.push_back(row.value("actor", std::string{}));
+      }
+    }
+  }
   if (auto graph = s.ask("graph", problem)) {
     auto doc = json::parse(*graph, nullptr, false);
     if (!doc.is_discarded() && doc.value("ok", false)) {
@@ -231,6 +240,10 @@ void learn_words(session& s) {
 bool key_pressed(int ms) {
   pollfd p{STDIN_FILENO, POLLIN, 0};
   if (::poll(&p, 1, ms) > 0) {
+    if ((p.revents & POLLIN) == 0) {
+      // Hung up or closed: nobody can press a key any more.
+      return true;
+    }
     std::string ignored;
     std::getline(std::cin, ignored);
     return true;
@@ -238,8 +251,80 @@ bool key_pressed(int ms) {
   return false;
 }
 
+/// Set by SIGINT while `tail` runs: Ctrl-C ends the tail, not the console.
+volatile std::sig_atomic_t interrupted = 0;
+
+/// `tail`: starts a session on the node, then prints what it polls every 250 ms until
+/// Enter, Ctrl-C or the end of stdin. The job goes on; only the taps end.
+bool run_tail(session& s, const std::string& line, bool json_output, std::string& lost) {
+  auto reply = s.ask(line, lost);
+  if (!reply) {
+    return false;
+  }
+  auto doc = json::parse(*reply, nullptr, false);
+  if (doc.is_discarded() || !doc.value("ok", false)) {
+    return render(*reply, json_output);
+  }
+  auto id = doc["data"].value("tail", std::string{});
+  if (!json_output) {
+    std::cout << "tailing " << doc["data"].value("target", std::string{}) << " on "
+              << doc["data"].value("actors", 0) << " actors (Enter or Ctrl-C stops)\n"
+              << std::flush;
+  }
+  interrupted = 0;
+  auto previous = std::signal(SIGINT, [](int) { interrupted = 1; });
+  bool ok = true;
+  while (!interrupted) {
+    auto polled = s.ask("tail --poll " + id, lost);
+    if (!polled) {
+      ok = false;
+      break;
+    }
+    auto answer = json::parse(*polled, nullptr, false);
+    if (answer.is_discarded() || !answer.value("ok", false)) {
+      ok = render(*polled, json_output);
+      break;
+    }
+    for (const auto& l : answer["data"]["lines"]) {
+      if (json_output) {
+        std::cout << l.dump() << "\n";
+      } else {
+        auto key = l.value("key", std::string{});
+        std::cout << l.value("actor", std::string{}) << "  " << (key.empty() ? "" : key + "  ")
+                  << l.value("record", std::string{}) << "\n";
+      }
+    }
+    if (auto dropped = answer["data"].value("dropped", uint64_t{0}); dropped > 0 && !json_output) {
+      std::cout << "(" << dropped << " records not shown: the tail fell behind)\n";
+    }
+    std::cout.flush();
+    if (key_pressed(250)) {
+      break;
+    }
+  }
+  std::signal(SIGINT, previous);
+  std::string ignored;
+  (void) s.ask("tail --stop " + id, ignored);
+  return ok;
+}
+
+/// The name the console signs audited edits with: user@host.
+std::string signature() {
+  const char* user = std::getenv("USER");
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string{user != nullptr ? user : "unknown"} + "@" + host;
+}
+
 /// Runs one command line; `watch` repeats it every second until Enter is pressed.
 bool run_line(session& s, std::string line, bool json_output, std::string& lost) {
+  if (line.starts_with("tail ") && line.find("--poll") == std::string::npos &&
+      line.find("--stop") == std::string::npos) {
+    return run_tail(s, line, json_output, lost);
+  }
+  if (line.starts_with("set ") && line.find(" --by ") == std::string::npos) {
+    line += " --by '" + signature() + "'";
+  }
   bool watch = false;
   if (auto at = line.find(" --watch"); at != std::string::npos) {
     watch = true;

@@ -26,6 +26,44 @@ run_as() {
   rc=$?
 }
 
+# start_node WORDCOUNT ARGS...: runs the wordcount demo on a FIFO (fd 3 writes to it, so
+# that the job keeps running until `stop_node`) with --inspect on a free loopback port, and
+# sets $node (its pid) and $addr (HOST:PORT of its inspector). Its stdout and stderr are in
+# $work/node.out and $work/node.err.
+start_node() {
+  local bin=$1
+  shift
+  mkfifo "$work/in"
+  exec 3<> "$work/in"
+  "$bin" - --inspect --node.port 0 "$@" < "$work/in" > "$work/node.out" 2> "$work/node.err" 3>&- &
+  node=$!
+  trap 'stop_node; rm -rf "$work"' EXIT
+  local port=
+  for _ in $(seq 100); do
+    port=$(grep -o 'eddy console 127.0.0.1:[0-9]*' "$work/node.err" | grep -o '[0-9]*$')
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  if [ -z "$port" ]; then
+    echo "FAIL: the node did not publish its inspector"
+    cat "$work/node.err"
+    exit 1
+  fi
+  addr=127.0.0.1:$port
+}
+
+# stop_node: closes the node's input (the job drains and the node exits), waiting up to
+# 10 s before kill -9.
+stop_node() {
+  exec 3>&-
+  for _ in $(seq 100); do
+    kill -0 "$node" 2> /dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$node" 2> /dev/null
+  wait "$node" 2> /dev/null
+}
+
 # verdict PASS_MESSAGE: exits 1 if a check failed, else prints the message.
 verdict() {
   if [ "$failures" -gt 0 ]; then

@@ -17,32 +17,8 @@ run() {
   run_as eddy "$eddy" "$@"
 }
 
-# The node: wordcount on a FIFO that stays open until the test ends.
-mkfifo "$work/in"
-exec 3<> "$work/in"
-"$wordcount" - --data-dir "$work/data" --inspect --node.port 0 --job.partitions 8 \
-  < "$work/in" > "$work/node.out" 2> "$work/node.err" 3>&- &
-node=$!
-# Closing the FIFO's only writer ends the node's input: the job drains and the node exits.
-stop_node() {
-  exec 3>&-
-  for _ in $(seq 100); do
-    kill -0 "$node" 2> /dev/null || break
-    sleep 0.1
-  done
-  kill -9 "$node" 2> /dev/null
-  wait "$node" 2> /dev/null
-}
-trap 'stop_node; rm -rf "$work"' EXIT
+start_node "$wordcount" --data-dir "$work/data" --job.partitions 8
 printf '{"text":"a b a"}\n{"text":"c a"}\n' >&3
-port=
-for _ in $(seq 100); do
-  port=$(grep -o 'eddy console 127.0.0.1:[0-9]*' "$work/node.err" | grep -o '[0-9]*$')
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { echo "FAIL: the node did not publish its inspector"; cat "$work/node.err"; exit 1; }
-addr=127.0.0.1:$port
 
 run console "$addr" -c jobs
 [ "$rc" -eq 0 ] || fail "jobs failed"

@@ -57,4 +57,12 @@ bool line_reader::ready() const noexcept {
   return ::poll(&p, 1, 0) != 0;
 }
 
+bool line_reader::wait_ready(int timeout_ms) const noexcept {
+  if (file_->_IO_read_ptr < file_->_IO_read_end) {
+    return true;
+  }
+  pollfd p{::fileno(file_), POLLIN, 0};
+  return ::poll(&p, 1, timeout_ms) != 0;
+}
+
 } // namespace eddy

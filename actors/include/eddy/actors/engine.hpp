@@ -34,10 +34,12 @@ enum class actor_status : int {
   restarting = 3,
   /// Stopped by the supervisor because another actor failed the job.
   stopped = 4,
+  /// Paused from the console: it takes no input until resumed (its upstream backs up).
+  paused = 5,
 };
 
 /// The name of an `actor_status` value: "running", "finished", "failed", "restarting",
-/// "stopped".
+/// "stopped", "paused".
 const char* to_string(actor_status status) noexcept;
 
 /// Live counters of one stage actor, written by the actor (relaxed atomics) and read by
@@ -60,6 +62,10 @@ struct actor_metrics {
   std::atomic<uint64_t> restarts{0};
   /// Records of this actor sent to the dead-letter journal.
   std::atomic<uint64_t> dead_lettered{0};
+  /// Messages waiting in the actor's mailbox when it last took a batch.
+  std::atomic<uint64_t> mailbox{0};
+  /// Batches the receivers let it send now (output credit), summed over its channels.
+  std::atomic<uint64_t> credit{0};
   std::atomic<actor_status> status{actor_status::running};
 };
 
@@ -154,6 +160,8 @@ public:
   [[nodiscard]] const dead_letter_log& dead_letters() const;
   /// Asks the sources to stop; the job then drains and completes normally.
   void stop();
+  /// @private The job actor, for the inspector's requests (see admin.hpp).
+  [[nodiscard]] caf::strong_actor_ptr supervisor() const;
   /// Makes actor `actor` ("count/3") exit abnormally, to watch supervision handle it.
   /// Fails if the job has no such actor.
   caf::error kill(const std::string& actor);

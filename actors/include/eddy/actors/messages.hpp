@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
+#include <caf/actor.hpp>
 #include <caf/atom.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/type_id.hpp>
@@ -42,6 +44,14 @@ CAF_ADD_ATOM(eddy, eddy, restart_atom, "restart")
 CAF_ADD_ATOM(eddy, eddy, inspect_atom, "inspect")
 /// Console -> supervisor: `kill, "count/3"` makes that actor fail.
 CAF_ADD_ATOM(eddy, eddy, kill_atom, "kill")
+/// Inspector -> job: `admin, target, request` runs a console request (JSON text, see
+/// admin.hpp) on the stages named by `target` ("count/3", "count" for every instance, "*"
+/// for all) and returns their answers as a JSON array text. Job -> stage: `admin, request,
+/// tap` runs it on one stage (`tap`: where `tail` sends the records it sees).
+CAF_ADD_ATOM(eddy, eddy, admin_atom, "admin")
+/// Stage -> inspector: `tap, tap id, actor, lines` carries records seen by a tapped stage
+/// (`tail`): a JSON array text of {"key", "record"}.
+CAF_ADD_ATOM(eddy, eddy, tap_atom, "tap")
 
 CAF_END_TYPE_ID_BLOCK(eddy)
 
@@ -55,6 +65,7 @@ using stage_actor =
                    caf::reacts_to<credit_atom, channel_id, uint32_t, recycled_buffer>,
                    caf::reacts_to<start_atom>, caf::reacts_to<stop_atom>, caf::reacts_to<tick_atom>,
                    caf::reacts_to<pull_atom>, caf::reacts_to<ack_atom, channel_id, uint64_t>,
-                   caf::reacts_to<sync_atom>, caf::reacts_to<timer_atom>>;
+                   caf::reacts_to<sync_atom>, caf::reacts_to<timer_atom>,
+                   caf::replies_to<admin_atom, std::string, caf::actor>::with<std::string>>;
 
 } // namespace eddy

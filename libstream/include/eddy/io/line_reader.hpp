@@ -29,6 +29,8 @@ public:
   /// True if `next` would not block: input is buffered, waiting on the descriptor, or at
   /// its end. Lets a source on stdin hand over what arrived instead of waiting for more.
   [[nodiscard]] bool ready() const noexcept;
+  /// Waits up to `timeout_ms` for `ready`; returns it.
+  [[nodiscard]] bool wait_ready(int timeout_ms) const noexcept;
 
   /// Number of the line last returned (1-based).
   [[nodiscard]] uint64_t line_number() const noexcept {

@@ -19,6 +19,9 @@ namespace eddy {
 template <json_codable T>
 class jsonl_source_logic final : public source_logic {
 public:
+  /// How long a poll on stdin waits for input before it returns empty-handed.
+  static constexpr int stdin_wait_ms = 200;
+
   jsonl_source_logic(const std::filesystem::path& path, const instance_context& ctx, bool blocking)
     : reader_(path)
     , ctx_(ctx)
@@ -28,8 +31,9 @@ public:
     auto& dst = typed<T>(out).records;
     std::string reason;
     for (size_t n = 0; n < max;) {
-      // On stdin, hand over what arrived rather than wait for a full batch.
-      if (blocking_ && n > 0 && !reader_.ready()) {
+      // On stdin, hand over what arrived rather than wait for a full batch, and come back
+      // to the actor's mailbox (console requests) at least every stdin_wait_ms.
+      if (blocking_ && !reader_.wait_ready(n > 0 ? 0 : stdin_wait_ms)) {
         return true;
       }
       if (!reader_.next(line_)) {
