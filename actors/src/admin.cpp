@@ -48,8 +48,14 @@ std::string admin_fail(std::string_view message) {
   return json{{"ok", false}, {"error", std::string{message}}}.dump();
 }
 
-std::optional<std::string> common_admin(stage_controls& c, actor_metrics& m, const admin_request& r,
-                                        const caf::actor& tap, bool keyed) {
+std::string admin_fail_of(const std::string& who, std::string_view what) {
+  std::string text;
+  text.append("'").append(who).append("' ").append(what);
+  return admin_fail(text);
+}
+
+std::string common_admin(stage_controls& c, actor_metrics& m, const admin_request& r,
+                         const caf::actor& tap, const std::string& who, node_kind kind) {
   if (r.cmd == "pause") {
     if (m.status != actor_status::running && m.status != actor_status::paused) {
       return admin_fail(std::string{"it is "} + to_string(m.status.load()) +
@@ -72,7 +78,7 @@ std::optional<std::string> common_admin(stage_controls& c, actor_metrics& m, con
                       .dump());
   }
   if (r.cmd == "tap") {
-    if (r.key && !keyed) {
+    if (r.key && kind != node_kind::keyed) {
       return admin_fail("only keyed operators can be tailed by key");
     }
     c.tap = tap;
@@ -90,7 +96,7 @@ std::optional<std::string> common_admin(stage_controls& c, actor_metrics& m, con
     }
     return admin_ok(json{{"untapped", had}}.dump());
   }
-  return std::nullopt;
+  return admin_fail("'" + who + "' (" + to_string(kind) + ") cannot do '" + r.cmd + "'");
 }
 
 void tap_records(stage_controls& c, const std::string& who, const record_buffer& in, size_t from,

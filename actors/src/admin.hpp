@@ -16,6 +16,7 @@
 
 #include "eddy/actors/engine.hpp"
 #include "eddy/flow/batch.hpp"
+#include "eddy/graph/job_graph.hpp"
 #include "eddy/graph/logic.hpp"
 
 namespace eddy::detail {
@@ -48,6 +49,8 @@ admin_request parse_admin_request(const std::string& text);
 /// The answer of a stage: {"ok": true, "data": <data_json>} or {"ok": false, "error": ...}.
 std::string admin_ok(std::string_view data_json);
 std::string admin_fail(std::string_view message);
+/// An error about actor `who`: "'count/3' <what>".
+std::string admin_fail_of(const std::string& who, std::string_view what);
 
 /// What every stage keeps for the console: whether it is paused, the batches that arrived
 /// meanwhile (their credit is owed until they are processed, so upstream stops too), and
@@ -63,11 +66,11 @@ struct stage_controls {
   uint64_t tap_skipped = 0;
 };
 
-/// Answers the requests every stage shares (pause, resume, tap, untap); nullopt for the
-/// others. `keyed`: the stage can filter its taps by key. The caller processes the parked
-/// batches after a resume.
-std::optional<std::string> common_admin(stage_controls& c, actor_metrics& m, const admin_request& r,
-                                        const caf::actor& tap, bool keyed);
+/// Answers the requests every stage shares (pause, resume, tap, untap); the others are
+/// refused naming the actor `who` and its kind. Only keyed stages filter taps by key. The
+/// caller processes the parked batches after a resume.
+std::string common_admin(stage_controls& c, actor_metrics& m, const admin_request& r,
+                         const caf::actor& tap, const std::string& who, node_kind kind);
 
 /// Sends records [from, in.size()) of `in`, rendered by `describe`, to the tap (if any):
 /// those whose key (rendered by `logic`, when given) matches the tap's key filter.

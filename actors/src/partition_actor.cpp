@@ -379,7 +379,7 @@ bool replay_dead_letters(self_ptr self, bool forced = false, size_t* replayed = 
 std::string admin_set(self_ptr self, const admin_request& r) {
   auto& st = self->state;
   if (st.init->failed()) {
-    return admin_fail("'" + who(st) + "' has failed; its state can be read but not changed");
+    return admin_fail_of(who(st), "has failed; its state can be read but not changed");
   }
   auto values = nlohmann::json::parse(r.values, nullptr, false);
   if (values.is_discarded() || !values.is_object() || values.empty()) {
@@ -388,7 +388,7 @@ std::string admin_set(self_ptr self, const admin_request& r) {
   }
   // Changes made by batches since the last commit go in their own commit first.
   if (!commit_now(self)) {
-    return admin_fail("'" + who(st) + "' could not commit its pending changes");
+    return admin_fail_of(who(st), "could not commit its pending changes");
   }
   nlohmann::json old = nlohmann::json::object();
   std::vector<std::pair<std::string, std::string>> undo;
@@ -406,7 +406,7 @@ std::string admin_set(self_ptr self, const admin_request& r) {
   }
   nlohmann::json origin{{"admin", "set"}, {"by", r.by}, {"why", r.why}, {"old", old}};
   if (!commit_now(self, origin.dump())) {
-    return admin_fail("'" + who(st) + "' could not commit the edit to its journal");
+    return admin_fail_of(who(st), "could not commit the edit to its journal");
   }
   release(self);
   log(log_level::warn, "partition",
@@ -432,7 +432,7 @@ std::optional<std::string> partition_admin(self_ptr self, const admin_request& r
     return admin_fail(r.cmd + " needs a key");
   }
   if (!ensure_recovered(self)) {
-    return admin_fail("'" + who(st) + "' could not read its journal");
+    return admin_fail_of(who(st), "could not read its journal");
   }
   try {
     if (r.cmd == "state") {
@@ -452,7 +452,7 @@ std::optional<std::string> partition_admin(self_ptr self, const admin_request& r
     }
     if (r.cmd == "snapshot") {
       if (!commit_now(self) || !compact(self)) {
-        return admin_fail("'" + who(st) + "' could not commit and compact its journal");
+        return admin_fail_of(who(st), "could not commit and compact its journal");
       }
       release(self);
       auto keys = st.journal->key_count();
@@ -466,7 +466,7 @@ std::optional<std::string> partition_admin(self_ptr self, const admin_request& r
     }
     size_t replayed = 0;
     if (!replay_dead_letters(self, true, &replayed)) {
-      return admin_fail("'" + who(st) + "' failed while re-processing its dead letters");
+      return admin_fail_of(who(st), "failed while re-processing its dead letters");
     }
     release(self);
     return admin_ok(nlohmann::json{{"actor", who(st)}, {"replayed", replayed}}.dump());

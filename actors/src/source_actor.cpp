@@ -80,8 +80,7 @@ std::optional<std::string> send_record(stage_actor::stateful_pointer<source_stat
   auto& st = self->state;
   const auto& spec = st.init->graph->node(st.init->node);
   if (st.exhausted) {
-    return admin_fail("'" + st.init->who() +
-                      "' has finished its input; send needs a running source");
+    return admin_fail_of(st.init->who(), "has finished its input; send needs a running source");
   }
   if (spec.parse_output == nullptr) {
     return admin_fail("the records of '" + spec.name +

@@ -348,14 +348,8 @@ std::string stage_admin(stage_actor::stateful_pointer<State> self, const std::st
   if (auto reply = own(r)) {
     return *reply;
   }
-  bool keyed = st.init->graph->node(st.init->node).kind == node_kind::keyed;
-  auto reply = common_admin(st.ctl, *st.init->metrics, r, tap, keyed);
-  if (!reply) {
-    return admin_fail("'" + st.init->who() + "' (" +
-                      to_string(st.init->graph->node(st.init->node).kind) + ") cannot do '" +
-                      r.cmd + "'");
-  }
-  return *reply;
+  return common_admin(st.ctl, *st.init->metrics, r, tap, st.init->who(),
+                      st.init->graph->node(st.init->node).kind);
 }
 
 struct operator_state;

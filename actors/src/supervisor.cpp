@@ -495,8 +495,9 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
       }
       // A stage paused from the console would keep the job from draining.
       for (auto& stage : st.stages) {
-        self->request(stage, admin_timeout, admin_atom::value, std::string{R"({"cmd":"resume"})"},
-                      caf::actor{})
+        self
+          ->request(stage, admin_timeout, admin_atom::value, std::string{R"({"cmd":"resume"})"},
+                    caf::actor{})
           .then([](std::string&) {}, [](caf::error&) {});
       }
     },

@@ -54,6 +54,22 @@ expect("eddy> ", "the prompt after jobs")
 os.write(fd, b"actors cou\t\r")
 expect("count/7", "the answer of actors count completed from 'cou'")
 expect("eddy> ", "the prompt after actors")
+# The Up arrow recalls the last line from the history: Enter runs "actors count" again.
+before = screen.count(b"count/7")
+os.write(fd, b"\x1b[A\r")
+deadline = time.time() + 10
+while screen.count(b"count/7") <= before and time.time() < deadline:
+    read_until("\0", 0.2)
+if screen.count(b"count/7") <= before:
+    sys.stdout.write("FAIL: Up + Enter did not run the last command again:\n%s\n"
+                     % screen.decode(errors="replace"))
+    sys.exit(1)
+# Pause and resume a partition; TAB completes "cou" as far as the operator and its
+# partitions agree ("count"), so "/5" names the partition.
+os.write(fd, b"pause count/5\r")
+expect("takes no input until resume", "pause count/5")
+os.write(fd, b"resume cou\t/5\r")
+expect("count/5  running", "resume completed from 'cou' to a partition")
 if b"unknown command" in screen or b"no operator" in screen:
     sys.stdout.write("FAIL: a command was not completed:\n%s\n" % screen.decode(errors="replace"))
     sys.exit(1)

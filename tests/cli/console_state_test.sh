@@ -109,8 +109,9 @@ wait_state kiwi 2
 
 # tail: live records of one key, until stdin ends.
 ( sleep 0.7; printf '{"text":"kiwi fig"}\n{"text":"fig kiwi"}\n' >&3 ) &
+feeder=$!
 sleep 2 | "$eddy" console "$addr" -c "tail count kiwi" > "$work/tail.out" 2>&1
-wait
+wait "$feeder"
 [ "$(grep -c "^$kiwi_owner  kiwi  \"kiwi\"$" "$work/tail.out")" -eq 2 ] ||
   { cat "$work/tail.out"; fail "tail count kiwi does not show the 2 kiwi records"; }
 grep -q fig "$work/tail.out" && fail "tail count kiwi shows another key"
