@@ -52,6 +52,7 @@ enum stmt_id : size_t {
   s_read_log,
   s_clear_log,
   s_trim_key,
+  s_states_of,
   s_count,
 };
 
@@ -59,7 +60,7 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "BEGIN IMMEDIATE",
   "COMMIT",
   "ROLLBACK",
-  "SELECT value, version FROM state WHERE key = ?1 AND name = ?2",
+  "SELECT value, version, seq FROM state WHERE key = ?1 AND name = ?2",
   "INSERT INTO state(key, name, value, version, seq) VALUES(?1, ?2, ?3, ?4, ?5) "
   "ON CONFLICT(key, name) DO UPDATE SET value = excluded.value, version = excluded.version, "
   "seq = excluded.seq",
@@ -87,6 +88,7 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "DELETE FROM log",
   "DELETE FROM changes WHERE key = ?1 AND seq NOT IN "
   "(SELECT seq FROM changes WHERE key = ?1 ORDER BY seq DESC LIMIT ?2)",
+  "SELECT name, value, version, seq FROM state WHERE key = ?1 ORDER BY name",
 };
 
 using sqlite::blob;

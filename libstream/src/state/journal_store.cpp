@@ -523,9 +523,25 @@ caf::expected<std::optional<stored_state>> journal_store::read(std::string_view 
                                                                std::string_view name) {
   std::optional<stored_state> result;
   auto on_row = [&](sqlite3_stmt* s) {
-    result = stored_state{column_string(s, 0), static_cast<uint32_t>(sqlite3_column_int64(s, 1))};
+    result = stored_state{column_string(s, 0), static_cast<uint32_t>(sqlite3_column_int64(s, 1)),
+                          static_cast<uint64_t>(sqlite3_column_int64(s, 2))};
   };
   if (auto err = query(stmt(s_get_state), file_, "read", on_row, blob{key}, text{name})) {
+    return err;
+  }
+  return result;
+}
+
+caf::expected<std::vector<std::pair<std::string, stored_state>>>
+journal_store::states_of(std::string_view key) {
+  std::vector<std::pair<std::string, stored_state>> result;
+  auto on_row = [&](sqlite3_stmt* s) {
+    result.emplace_back(column_string(s, 0),
+                        stored_state{column_string(s, 1),
+                                     static_cast<uint32_t>(sqlite3_column_int64(s, 2)),
+                                     static_cast<uint64_t>(sqlite3_column_int64(s, 3))});
+  };
+  if (auto err = query(stmt(s_states_of), file_, "read", on_row, blob{key})) {
     return err;
   }
   return result;
@@ -589,7 +605,7 @@ caf::expected<std::vector<journal_entry>> journal_store::history(std::string_vie
   std::vector<journal_entry> newer;
   for (auto r = logged.rbegin(); r != logged.rend() && newer.size() < limit; ++r) {
     if (r->key == key) {
-      newer.push_back(journal_entry{r->seq, r->name, r->value, r->origin, r->at_ms});
+      newer.push_back(journal_entry{r->seq, r->name, r->value, r->origin, r->at_ms, true});
     }
   }
   newer.insert(newer.end(), result.begin(), result.end());

@@ -667,3 +667,117 @@ TEST_CASE("the hash router sends all records of one key to one channel") {
   auto expected = partition_of(stable_hash(std::string{"5"}), 16);
   CHECK(channels[expected].builder_events() == 100);
 }
+
+// -- console hooks: parse_output and partition_of_key ---------------------------------------
+
+TEST_CASE("parse_output turns JSON into a record of the node's output type, without time or "
+          "origin") {
+  job_builder jb{"j"};
+  jb.source("src", ints())
+    .map("text", [](const int64_t& v) { return std::to_string(v); })
+    .map("pair",
+         [](const std::string& s) {
+           return word_count{s, 1};
+         })
+    .sink("out", discard<word_count>());
+  auto g = jb.build();
+  REQUIRE(g.engaged());
+  const auto& src = node_named(*g, "src");
+  REQUIRE((src.parse_output != nullptr));
+  auto buf = src.make_output_buffer(4);
+  src.parse_output("42", *buf);
+  src.parse_output(" -7 ", *buf);
+  REQUIRE(buf->size() == 2);
+  CHECK(values<int64_t>(*buf) == std::vector<int64_t>{42, -7});
+  CHECK(typed<int64_t>(*buf).records[0].time == no_time);
+  CHECK(typed<int64_t>(*buf).records[0].origin == 0);
+
+  const auto& text = node_named(*g, "text");
+  REQUIRE((text.parse_output != nullptr));
+  auto strings = text.make_output_buffer(1);
+  text.parse_output(R"("h\u00e9")", *strings);
+  CHECK(values<std::string>(*strings) == std::vector<std::string>{"h\u00e9"});
+
+  // Text that holds no record: the reason, and nothing appended.
+  try {
+    src.parse_output(R"("42")", *buf);
+    FAIL("a string parsed as an integer");
+  } catch (const std::invalid_argument& e) {
+    CHECK(contains(e.what(), "number"));
+  }
+  try {
+    src.parse_output("{", *buf);
+    FAIL("broken JSON parsed");
+  } catch (const std::invalid_argument& e) {
+    CHECK(contains(e.what(), "parse error"));
+  }
+  CHECK(buf->size() == 2);
+  // A type without a JSON codec cannot be sent from the console.
+  CHECK((node_named(*g, "pair").parse_output == nullptr));
+  CHECK((node_named(*g, "out").parse_output == nullptr));
+}
+
+TEST_CASE("partition_of_key names the partition the hash router sends a key's records to") {
+  for (uint32_t partitions : {1U, 7U, 128U}) {
+    CAPTURE(partitions);
+    auto job = running_sum_job(partitions);
+    REQUIRE((job.spec().partition_of_key != nullptr));
+    auto router = job.spec().make_router();
+    std::vector<output_channel> channels;
+    for (uint32_t p = 0; p < partitions; ++p) {
+      channels.emplace_back(p, 8, std::make_unique<record_buffer_of<int64_t>>(), 1 << 20);
+    }
+    // The key of value v is the text of v / 100.
+    record_buffer_of<int64_t> out;
+    for (int64_t key = 0; key < 300; ++key) {
+      out.records.push_back(record<int64_t>{key * 100 + 1, no_time});
+    }
+    router->route(out, channels);
+    size_t checked = 0;
+    for (uint32_t p = 0; p < partitions; ++p) {
+      for (auto& r : typed<int64_t>(channels[p].builder()).records) {
+        CHECK(job.spec().partition_of_key(std::to_string(r.value / 100), partitions) == p);
+        ++checked;
+      }
+    }
+    CHECK(checked == 300);
+  }
+  // Nodes without keys have none.
+  CHECK((running_sum_job(4).graph.node(0).partition_of_key == nullptr));
+}
+
+TEST_CASE("partition_of_key of integer keys agrees with the router and rejects other text") {
+  job_builder jb{"j"};
+  jb.partitions(16);
+  jb.source("src", ints())
+    .key_by([](const int64_t& v) { return v - 1000; })
+    .process<int64_t>(
+      "k", [](const int64_t& v, keyed_context<int64_t>&, collector<int64_t>& out) { out.emit(v); })
+    .sink("out", discard<int64_t>());
+  auto g = jb.build();
+  REQUIRE(g.engaged());
+  const auto& spec = node_named(*g, "k");
+  REQUIRE((spec.partition_of_key != nullptr));
+  auto router = spec.make_router();
+  std::vector<output_channel> channels;
+  for (uint32_t p = 0; p < 16; ++p) {
+    channels.emplace_back(p, 8, std::make_unique<record_buffer_of<int64_t>>(), 1 << 20);
+  }
+  record_buffer_of<int64_t> out;
+  for (int64_t v = 0; v < 2000; v += 7) {
+    out.records.push_back(record<int64_t>{v, no_time});
+  }
+  router->route(out, channels);
+  for (uint32_t p = 0; p < 16; ++p) {
+    for (auto& r : typed<int64_t>(channels[p].builder()).records) {
+      CHECK(spec.partition_of_key(std::to_string(r.value - 1000), 16) == p);
+    }
+  }
+  try {
+    (void) spec.partition_of_key("12a", 16);
+    FAIL("'12a' was taken for an integer key");
+  } catch (const std::invalid_argument& e) {
+    CHECK(contains(e.what(), "'12a'"));
+  }
+  CHECK_THROWS_AS((void) spec.partition_of_key("", 16), std::invalid_argument);
+}

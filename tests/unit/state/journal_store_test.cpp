@@ -500,3 +500,44 @@ TEST_CASE("a journal reopened with a log folds it before anything reads it") {
   CHECK(store.last_seq() == 4);
   CHECK(history_ok(store, "k").front().seq == 4);
 }
+
+TEST_CASE("states_of lists every state row of one key by name, with its version and seq") {
+  temp_dir dir;
+  auto store = open_ok(dir / "p.db");
+  commit_ok(store, changes_of({set("a", "n", "1"), set("a", "m", "x"), set("b", "n", "2")}));
+  commit_ok(store, changes_of({set("a", "n", "3")}));
+  // Deferred changes reach the rows (and states_of) at the next compaction.
+  commit_ok(store, deferred_of({set("a", "z", "late"), clear("a", "m")}));
+  auto rows = store.states_of("a");
+  REQUIRE_MESSAGE(rows, describe(rows.error()));
+  REQUIRE(rows->size() == 2);
+  CHECK((*rows)[0].first == "m");
+  CHECK((*rows)[0].second.value == "x");
+  CHECK((*rows)[0].second.seq == 2);
+  CHECK((*rows)[1].first == "n");
+  CHECK((*rows)[1].second.value == "3");
+  CHECK((*rows)[1].second.version == test_meta().state_version);
+  CHECK((*rows)[1].second.seq == 4);
+  // History tells the changes still in the log (never trimmed) from the folded ones.
+  auto before = history_ok(store, "a");
+  REQUIRE(before.size() == 5);
+  CHECK(before[0].logged);
+  CHECK(before[1].logged);
+  CHECK_FALSE(before[2].logged);
+  REQUIRE(!store.compact(4));
+  CHECK_FALSE(history_ok(store, "a")[0].logged);
+  rows = store.states_of("a");
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 2);
+  CHECK((*rows)[0].first == "n");
+  CHECK((*rows)[1].first == "z");
+  CHECK((*rows)[1].second.value == "late");
+  CHECK((*rows)[1].second.seq == 5);
+  auto read = store.read("a", "z");
+  REQUIRE(read);
+  REQUIRE(*read);
+  CHECK((*read)->seq == 5);
+  auto none = store.states_of("nobody");
+  REQUIRE(none);
+  CHECK(none->empty());
+}

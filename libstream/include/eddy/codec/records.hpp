@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 #include <typeinfo>
+#include <utility>
 
 #include "eddy/codec/framing.hpp"
 #include "eddy/flow/record.hpp"
@@ -64,6 +65,18 @@ void describe_record(const record_buffer& in, size_t i, std::string& text, std::
     std::string field;
     append_record(r, payload, field);
   }
+}
+
+/// A `record_parser`: appends the T that `json` holds to `out`, without event time or
+/// origin; throws std::invalid_argument with the reason when it holds none.
+template <json_codable T>
+void parse_record(std::string_view json, record_buffer& out) {
+  std::string reason;
+  auto value = parse_json<T>(json, reason);
+  if (!value) {
+    throw std::invalid_argument(reason);
+  }
+  typed<T>(out).records.push_back(record<T>{std::move(*value), no_time, 0});
 }
 
 } // namespace eddy

@@ -1,8 +1,11 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -25,6 +28,16 @@ void set_codec(node_spec& spec) {
   spec.encode_output = &encode_records<T>;
   spec.decode_output = &decode_records<T>;
   spec.describe_output = &describe_record<T>;
+  if constexpr (json_codable<T>) {
+    spec.parse_output = &parse_record<T>;
+  }
+}
+
+/// @private A `key_partitioner` for keys of type K: the partition `hash_router` sends the
+/// key's records to.
+template <class K>
+uint32_t partition_of_key_text(std::string_view key, uint32_t partitions) {
+  return partition_of(key_hash(parse_key<K>(key)), partitions);
 }
 
 /// Declares a job: sources, operators, keyed functions and sinks, then `build()` validates
@@ -161,7 +174,7 @@ public:
   /// @private Adds a one-input node producing `Out`.
   template <class Out>
   stream<Out> then(std::string name, node_kind kind, transform_factory make,
-                   router_factory make_router = {}) {
+                   router_factory make_router = {}, key_partitioner partition_of_key = nullptr) {
     node_spec spec;
     spec.name = std::move(name);
     spec.kind = kind;
@@ -169,6 +182,7 @@ public:
     spec.out_type = &typeid(Out);
     spec.make_transform = std::move(make);
     spec.make_router = std::move(make_router);
+    spec.partition_of_key = partition_of_key;
     spec.make_output_buffer = [](size_t capacity) {
       return record_buffer_of<Out>{}.make_empty(capacity);
     };
@@ -206,6 +220,19 @@ public:
     return *this;
   }
 
+  /// Declares that the keyed function keeps state `name` in a `Cell`
+  /// (`.declare_state<value_state<int64_t>>("count")`), so that `eddy console` can decode
+  /// and set it before a record used it in a partition (right after a restart, say).
+  /// `process` throws std::logic_error when a name is declared with two types.
+  template <class Cell>
+  keyed_stream& declare_state(std::string name) {
+    static_assert(std::is_base_of_v<state_cell, Cell>,
+                  "declare_state takes a state type: value_state<T>, map_state<K, V> or "
+                  "list_state<T>");
+    declared_.push_back(declared_state{std::move(name), &typeid(Cell), &make_cell<Cell>});
+    return *this;
+  }
+
   /// A keyed function with per-key state: `fn(const T&, keyed_context<K>&, collector<Out>&)`.
   /// Runs on P partition actors; all records of a key reach the same partition in order.
   template <class Out, class F>
@@ -219,22 +246,35 @@ public:
   stream<Out> process(std::string name, F fn, OnTimer on_timer) {
     auto key_fn = key_fn_;
     auto schema = schema_;
-    auto make = [key_fn, fn, on_timer, schema](const instance_context&) {
+    // One catalog for every partition and every incarnation of the operator.
+    auto catalog = std::make_shared<state_catalog>();
+    for (const auto& d : declared_) {
+      catalog->add(d.name, *d.type, d.make);
+    }
+    auto make = [key_fn, fn, on_timer, schema, catalog](const instance_context&) {
       return std::make_unique<keyed_logic<K, T, Out, KeyFn, F, OnTimer>>(key_fn, fn, on_timer,
-                                                                         schema);
+                                                                         schema, catalog);
     };
     auto make_router = [key_fn] {
       return std::make_unique<hash_router<T, KeyFn>>(key_fn);
     };
     return stream<T>{*jb_, id_}.template then<Out>(
-      std::move(name), node_kind::keyed, transform_factory{make}, router_factory{make_router});
+      std::move(name), node_kind::keyed, transform_factory{make}, router_factory{make_router},
+      &partition_of_key_text<K>);
   }
 
 private:
+  struct declared_state {
+    std::string name;
+    const std::type_info* type;
+    cell_factory make;
+  };
+
   job_builder* jb_;
   size_t id_;
   KeyFn key_fn_;
   state_schema schema_;
+  std::vector<declared_state> declared_;
 };
 
 template <class T>

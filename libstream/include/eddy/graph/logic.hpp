@@ -139,8 +139,8 @@ public:
   /// the key has none. Changes nothing: no cell is created, the cache is left as it is.
   [[nodiscard]] virtual std::string inspect_state(std::string_view key);
   /// The newest `limit` journaled changes of `key`, newest first: a JSON array text of
-  /// objects {"seq", "at_ms", "state", "value" (null when cleared), "origin"}. Needs durable
-  /// state (std::logic_error otherwise).
+  /// objects {"seq", "at_ms", "state" ("" for a clear of every state of the key), "value"
+  /// (null when cleared), "origin"}. Needs durable state (std::logic_error otherwise).
   [[nodiscard]] virtual std::string inspect_history(std::string_view key, size_t limit);
   /// The state of `key` as of journal sequence number `seq` (for each state, its newest
   /// journaled change at or below `seq`), rebuilt in fresh cells without touching the live

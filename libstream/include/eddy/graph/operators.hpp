@@ -1,5 +1,10 @@
 #pragma once
 
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -70,6 +75,18 @@ private:
   F fn_;
 };
 
+/// The key spelled `text` (as `encode_key` spells it); throws std::invalid_argument naming
+/// the text when it does not spell a K.
+template <class K>
+K parse_key(std::string_view text) {
+  try {
+    return decode_key<K>(text);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument("'" + std::string{text} + "' is not a key of this operator (" +
+                                e.what() + ")");
+  }
+}
+
 /// The timer function of a keyed function that registers no timers.
 struct no_timer_fn {
   template <class Ctx, class Out>
@@ -81,15 +98,21 @@ struct no_timer_fn {
 
 /// The logic of one key partition: finds the record's key, hands the user function that
 /// key's state, and drops the key once the function clears it. With a journal attached the
-/// state is durable (see `keyed_store`) and the timers live in the journal.
+/// state is durable (see `keyed_store`) and the timers live in the journal. The state types
+/// its function uses are recorded in `catalog` (shared by the operator's partitions; a new
+/// one when null) for `eddy console`'s inspection and edits.
 template <class K, class In, class Out, class KeyFn, class F, class T = no_timer_fn>
 class keyed_logic final : public transform_logic {
 public:
-  keyed_logic(KeyFn key_fn, F fn, T on_timer = {}, state_schema schema = {})
+  keyed_logic(KeyFn key_fn, F fn, T on_timer = {}, state_schema schema = {},
+              std::shared_ptr<state_catalog> catalog = nullptr)
     : key_fn_(std::move(key_fn))
     , fn_(std::move(fn))
     , on_timer_(std::move(on_timer))
-    , schema_(std::move(schema)) {}
+    , schema_(std::move(schema))
+    , catalog_(catalog ? std::move(catalog) : std::make_shared<state_catalog>()) {
+    store_.registry().set_catalog(catalog_.get());
+  }
   void process(record_buffer& in, record_buffer& out) override {
     auto& dst = typed<Out>(out).records;
     collector<Out> col{dst, no_time};
@@ -113,6 +136,10 @@ public:
   }
   [[nodiscard]] const keyed_store<K>& store() const noexcept {
     return store_;
+  }
+  /// The state types known to the operator.
+  [[nodiscard]] const state_catalog& catalog() const noexcept {
+    return *catalog_;
   }
   uint32_t state_version() const noexcept override {
     return schema_.version;
@@ -171,11 +198,107 @@ public:
     return result;
   }
 
+  /// The journal's rows of the key overridden by its cells in memory (see
+  /// `keyed_store::inspect`).
+  std::string inspect_state(std::string_view key) override {
+    return detail::json_text(store_.inspect(parse_key<K>(key), *catalog_));
+  }
+  /// A clear of every state of the key has the state name "".
+  std::string inspect_history(std::string_view key, size_t limit) override {
+    auto& journal = durable_journal("history");
+    auto entries = journal.history(encode_key(parse_key<K>(key)), limit);
+    if (!entries) {
+      throw state_error(errc::io_failure, describe(entries.error()));
+    }
+    auto result = nlohmann::json::array();
+    for (const auto& e : *entries) {
+      result.push_back(
+        nlohmann::json{{"seq", e.seq},
+                       {"at_ms", e.at_ms},
+                       {"state", e.name},
+                       {"value", e.value ? catalog_->render(e.name, *e.value) : nlohmann::json{}},
+                       {"origin", e.origin}});
+    }
+    return detail::json_text(result);
+  }
+  /// See `state_as_of` for what the journal must still hold.
+  std::string replay_state(std::string_view key, uint64_t seq, size_t keep_per_key) override {
+    auto& journal = durable_journal("replay");
+    auto encoded_key = encode_key(parse_key<K>(key));
+    auto rows = journal.states_of(encoded_key);
+    if (!rows) {
+      throw state_error(errc::io_failure, describe(rows.error()));
+    }
+    auto entries = journal.history(encoded_key, std::numeric_limits<size_t>::max());
+    if (!entries) {
+      throw state_error(errc::io_failure, describe(entries.error()));
+    }
+    auto states = state_as_of(encoded_key, *entries, std::move(*rows), seq, keep_per_key,
+                              journal.last_seq(), journal.meta().state_version);
+    auto result = nlohmann::json::object();
+    for (auto& [name, row] : states) {
+      result[name] = store_.render_row(*catalog_, std::move(row), name, encoded_key);
+    }
+    return detail::json_text(result);
+  }
+  /// Obtains the cell as the keyed function would (read from the journal, marked as used),
+  /// so that the next `collect` carries the change. The value is checked first: a failed
+  /// edit changes nothing.
+  std::string admin_set(std::string_view key, std::string_view name,
+                        std::string_view value) override {
+    K k = parse_key<K>(key);
+    auto parsed = nlohmann::json::parse(value, nullptr, false);
+    if (parsed.is_discarded()) {
+      throw std::invalid_argument("the new value of state '" + std::string{name} +
+                                  "' is not valid JSON: " + std::string{value});
+    }
+    auto type = catalog_->find(name);
+    if (!type) {
+      throw std::invalid_argument(unknown_state(name));
+    }
+    type->make()->from_json(parsed);
+    auto id = store_.registry().id_of(name, *type->type, type->make);
+    auto& slot = store_.slot(k);
+    nlohmann::json old;
+    try {
+      auto& cell = store_.cell(k, slot, id, type->make);
+      if (!cell.empty()) {
+        old = cell.to_json();
+      }
+      cell.from_json(parsed);
+    } catch (...) {
+      store_.done_with(k, slot, false);
+      throw;
+    }
+    store_.done_with(k, slot, false);
+    return detail::json_text(old);
+  }
+
 private:
+  journal_store& durable_journal(const char* what) const {
+    if (journal_ == nullptr) {
+      throw std::logic_error(std::string{what} +
+                             " needs durable state (--state.durability process or machine)");
+    }
+    return *journal_;
+  }
+
+  std::string unknown_state(std::string_view name) const {
+    std::string known;
+    for (const auto& n : catalog_->names()) {
+      known += (known.empty() ? "'" : ", '") + n + "'";
+    }
+    return "no state '" + std::string{name} +
+           "' is known to this operator (known: " + (known.empty() ? std::string{"none"} : known) +
+           "); a state is known once the keyed function used it since the job started, or "
+           "when keyed_stream::declare_state declared it";
+  }
+
   KeyFn key_fn_;
   F fn_;
   T on_timer_;
   state_schema schema_;
+  std::shared_ptr<state_catalog> catalog_;
   keyed_store<K> store_;
   timer_book timers_;
   journal_store* journal_ = nullptr;

@@ -58,10 +58,12 @@ struct state_change {
   std::optional<std::string> value;
 };
 
-/// A state row as stored: its encoded value and the state version that encoded it.
+/// A state row as stored: its encoded value, the state version that encoded it and the
+/// sequence number of the change that wrote it.
 struct stored_state {
   std::string value;
   uint32_t version = 0;
+  uint64_t seq = 0;
 };
 
 /// Output records of a partition kept until every durable consumer downstream committed
@@ -116,6 +118,8 @@ struct journal_entry {
   std::optional<std::string> value;
   std::string origin;
   int64_t at_ms = 0;
+  /// Still in the log of deferred commits: not folded by a compaction, so never trimmed.
+  bool logged = false;
 };
 
 /// Closes SQLite handles; used by `journal_store`'s smart pointers.
@@ -163,6 +167,10 @@ public:
   /// The value and version of state `name` of `key`, nullopt if it has none.
   [[nodiscard]] caf::expected<std::optional<stored_state>> read(std::string_view key,
                                                                 std::string_view name);
+  /// Every state row of `key` as (state name, row), by name. Like `read`, sees the changes
+  /// of deferred commits only after the next `compact`.
+  [[nodiscard]] caf::expected<std::vector<std::pair<std::string, stored_state>>>
+  states_of(std::string_view key);
   /// The last applied position of every input key that has one.
   [[nodiscard]] caf::expected<std::map<uint64_t, uint64_t>> positions();
   /// The outbox entries ending after `position`, in order.

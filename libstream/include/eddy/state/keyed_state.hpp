@@ -2,8 +2,10 @@
 
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -13,6 +15,8 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
+
+#include <caf/deep_to_string.hpp>
 
 #include "eddy/codec/binary.hpp"
 #include "eddy/codec/framing.hpp"
@@ -51,6 +55,71 @@ void decode_state(std::string_view bytes, T& value) {
   }
 }
 
+/// `j` as compact JSON text; invalid UTF-8 in strings is replaced, not thrown about.
+inline std::string json_text(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// A readable name of `type` ("value_state<std::string>"), for messages.
+std::string type_name(const std::type_info& type);
+
+/// Throws std::invalid_argument: a value of `type` cannot be read from JSON.
+[[noreturn]] void throw_no_json_codec(const std::type_info& type);
+
+/// Throws std::invalid_argument naming what was `expected` and what `got` is.
+[[noreturn]] void throw_wrong_json(const std::string& expected, const nlohmann::json& got,
+                                   const std::string& reason = {});
+
+/// `value` as JSON: through its JSON codec, else as a JSON string rendered through the
+/// type's CAF `inspect` (caf::deep_to_string).
+template <class T>
+nlohmann::json value_to_json(const T& value) {
+  if constexpr (json_codable<T>) {
+    return nlohmann::json(value);
+  } else {
+    return caf::deep_to_string(value);
+  }
+}
+
+/// Checks that `j` is an integer that fits in T (nlohmann would truncate 1.5 to 1 and wrap
+/// -1 around to an unsigned maximum).
+template <class T>
+void check_integer(const nlohmann::json& j) {
+  bool fits = j.is_number_integer();
+  if (fits && j.is_number_unsigned()) {
+    fits = j.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max());
+  } else if (fits) {
+    auto v = j.get<int64_t>();
+    fits =
+      v >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+      (v < 0 || static_cast<uint64_t>(v) <= static_cast<uint64_t>(std::numeric_limits<T>::max()));
+  }
+  if (!fits) {
+    throw_wrong_json("an integer of type " + type_name(typeid(T)), j);
+  }
+}
+
+/// The T that `j` holds; throws std::invalid_argument naming the expected type and what `j`
+/// is when it holds none, or when T has no JSON codec.
+template <class T>
+T value_from_json(const nlohmann::json& j) {
+  if constexpr (json_codable<T> && std::is_default_constructible_v<T>) {
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      check_integer<T>(j);
+    }
+    T value{};
+    try {
+      j.get_to(value);
+    } catch (const nlohmann::json::exception& e) {
+      throw_wrong_json(type_name(typeid(T)), j, e.what());
+    }
+    return value;
+  } else {
+    (void) j;
+    throw_no_json_codec(typeid(T));
+  }
+}
+
 } // namespace detail
 
 /// One named piece of state of one key. Cells live in a partition's `keyed_store` and are
@@ -64,7 +133,23 @@ public:
   virtual void encode(std::string& out) const = 0;
   /// Replaces the content with what `encode` wrote; throws std::runtime_error on bad bytes.
   virtual void decode(std::string_view bytes) = 0;
+  /// The content as JSON, for people (`eddy console`): values through their JSON codec, or
+  /// as strings rendered through their CAF `inspect`.
+  [[nodiscard]] virtual nlohmann::json to_json() const = 0;
+  /// Replaces the content with `value` in the shape `to_json` gives (null clears it). Throws
+  /// std::invalid_argument naming the expected and the given shape, or the type without a
+  /// JSON codec; the content is unchanged then.
+  virtual void from_json(const nlohmann::json& value) = 0;
 };
+
+/// Creates an empty cell of one state type.
+using cell_factory = std::unique_ptr<state_cell> (*)();
+
+/// The `cell_factory` of `Cell`.
+template <class Cell>
+std::unique_ptr<state_cell> make_cell() {
+  return std::make_unique<Cell>();
+}
 
 /// A single value per key, absent until first set (Flink's ValueState).
 template <class T>
@@ -103,6 +188,17 @@ public:
     } else {
       (void) bytes;
       detail::throw_not_codable(typeid(T));
+    }
+  }
+  /// The value, null when absent.
+  nlohmann::json to_json() const override {
+    return value_ ? detail::value_to_json(*value_) : nlohmann::json{};
+  }
+  void from_json(const nlohmann::json& value) override {
+    if (value.is_null()) {
+      value_.reset();
+    } else {
+      value_ = detail::value_from_json<T>(value);
     }
   }
 
@@ -161,8 +257,56 @@ public:
       entries_.insert_or_assign(std::move(k), std::move(v));
     }
   }
+  /// An object {"key": value, ...} when the keys are strings, else an array of [key, value]
+  /// pairs; in key order.
+  nlohmann::json to_json() const override {
+    if constexpr (string_keys) {
+      auto result = nlohmann::json::object();
+      for (const auto& [k, v] : entries_) {
+        result[std::string{std::string_view{k}}] = detail::value_to_json(v);
+      }
+      return result;
+    } else {
+      auto result = nlohmann::json::array();
+      for (const auto& [k, v] : entries_) {
+        result.push_back(
+          nlohmann::json::array({detail::value_to_json(k), detail::value_to_json(v)}));
+      }
+      return result;
+    }
+  }
+  void from_json(const nlohmann::json& value) override {
+    if (value.is_null()) {
+      entries_.clear();
+      return;
+    }
+    container fresh;
+    if constexpr (string_keys) {
+      if (!value.is_object()) {
+        detail::throw_wrong_json("an object {\"key\": value, ...}", value);
+      }
+      for (const auto& [k, v] : value.items()) {
+        fresh.insert_or_assign(MK(k), detail::value_from_json<MV>(v));
+      }
+    } else {
+      if (!value.is_array()) {
+        detail::throw_wrong_json("an array of [key, value] pairs", value);
+      }
+      for (const auto& pair : value) {
+        if (!pair.is_array() || pair.size() != 2) {
+          detail::throw_wrong_json("a [key, value] pair", pair);
+        }
+        fresh.insert_or_assign(detail::value_from_json<MK>(pair[0]),
+                               detail::value_from_json<MV>(pair[1]));
+      }
+    }
+    entries_ = std::move(fresh);
+  }
 
 private:
+  static constexpr bool string_keys =
+    std::is_convertible_v<const MK&, std::string_view> && std::is_constructible_v<MK, std::string>;
+
   container entries_;
 };
 
@@ -205,23 +349,85 @@ public:
       items_.push_back(std::move(x));
     }
   }
+  /// An array of the items, in order.
+  nlohmann::json to_json() const override {
+    auto result = nlohmann::json::array();
+    for (const auto& x : items_) {
+      result.push_back(detail::value_to_json(x));
+    }
+    return result;
+  }
+  void from_json(const nlohmann::json& value) override {
+    if (value.is_null()) {
+      items_.clear();
+      return;
+    }
+    if (!value.is_array()) {
+      detail::throw_wrong_json("an array", value);
+    }
+    std::vector<T> fresh;
+    for (const auto& x : value) {
+      fresh.push_back(detail::value_from_json<T>(x));
+    }
+    items_ = std::move(fresh);
+  }
 
 private:
   std::vector<T> items_;
 };
 
+/// The state types of one keyed operator, by state name: what `eddy console` needs to turn
+/// stored bytes into JSON and back. Created by `keyed_stream::process`, shared by every
+/// partition of the operator and every incarnation of the job; filled by
+/// `keyed_stream::declare_state` and by each partition on a name's first use. Thread-safe.
+class state_catalog {
+public:
+  /// The type of one state.
+  struct entry {
+    const std::type_info* type = nullptr;
+    /// Readable, for messages ("value_state<long>").
+    std::string type_name;
+    cell_factory make = nullptr;
+  };
+
+  /// Records that state `name` has cell type `type`. Throws std::logic_error naming the
+  /// state and both types when the name is known with another type.
+  void add(std::string_view name, const std::type_info& type, cell_factory make);
+  template <class Cell>
+  void add(std::string_view name) {
+    add(name, typeid(Cell), &make_cell<Cell>);
+  }
+  /// The type of state `name`, nullopt when it is unknown.
+  [[nodiscard]] std::optional<entry> find(std::string_view name) const;
+  /// The known state names, sorted.
+  [[nodiscard]] std::vector<std::string> names() const;
+  /// The value of state `name` encoded as `bytes`, as JSON; {"undecoded_bytes": N, "why":
+  /// ...} when the type of the state is unknown or the bytes do not decode.
+  [[nodiscard]] nlohmann::json render(std::string_view name, std::string_view bytes) const;
+
+private:
+  mutable std::mutex mtx_;
+  std::map<std::string, entry, std::less<>> entries_;
+};
+
 /// Names of the states a partition's keyed function uses, numbered in order of first use,
-/// with the cell type each name was first used with.
+/// with the cell type each name was first used with. A name's first use is also recorded in
+/// the operator's `state_catalog`, if any.
 class state_registry {
 public:
-  /// The id of `name`; registers it on first use. Using one name with two different state
-  /// types is a bug in the job and throws std::logic_error naming the state.
-  size_t id_of(std::string_view name, const std::type_info& cell_type);
+  /// The id of `name`; registers it on first use (recording `make` in the catalog when
+  /// given). Using one name with two different state types is a bug in the job and throws
+  /// std::logic_error naming the state.
+  size_t id_of(std::string_view name, const std::type_info& cell_type, cell_factory make = nullptr);
   [[nodiscard]] size_t size() const noexcept {
     return entries_.size();
   }
   [[nodiscard]] const std::string& name(size_t id) const {
     return entries_[id].name;
+  }
+  /// Records the names of first use in `catalog` from now on (null: nowhere).
+  void set_catalog(state_catalog* catalog) noexcept {
+    catalog_ = catalog;
   }
 
 private:
@@ -230,6 +436,7 @@ private:
     const std::type_info* type;
   };
   std::vector<entry> entries_;
+  state_catalog* catalog_ = nullptr;
 };
 
 /// The version of a keyed function's state encoding and the functions that upgrade rows
@@ -246,6 +453,30 @@ struct state_schema {
   [[nodiscard]] std::string bring_up_to_date(stored_state row, std::string_view name,
                                              std::string_view key) const;
 };
+
+/// How `eddy console` shows a stored value it cannot decode: {"undecoded_bytes": size,
+/// "why": why}.
+nlohmann::json undecoded_state(size_t size, std::string why);
+
+/// The state of one key as of journal sequence number `seq`, rebuilt from its journal:
+/// for each state its newest change at or below `seq` in `entries` (the key's kept journal
+/// entries, as `journal_store::history` lists them), where a clear of the whole key drops
+/// what came before it; a state whose entries were all trimmed keeps its row from `rows`
+/// (as `journal_store::states_of` lists them). Values taken from entries get the version
+/// `entry_version` and the entry's sequence number.
+///
+/// Compaction keeps the newest `keep_per_key` entries of each key, over all its states, so
+/// once a key has that many folded entries (entries still in the log are never trimmed), or
+/// a row whose change is gone, older ones may be missing. The oldest sequence number it can
+/// then rebuild is the newest of: its oldest kept entry, and the first point where every
+/// state with kept entries has one at or below it (or the whole key was cleared); with no
+/// entry kept, the journal's newest sequence number `last_seq`. Below it, throws
+/// std::out_of_range naming it and --state.keep-changes. (Compactions are assumed to have
+/// kept `keep_per_key` too.)
+std::map<std::string, stored_state>
+state_as_of(std::string_view key, const std::vector<journal_entry>& entries,
+            std::vector<std::pair<std::string, stored_state>> rows, uint64_t seq,
+            size_t keep_per_key, uint64_t last_seq, uint32_t entry_version);
 
 /// All state cells of one key, indexed by state id, with what the durable store tracks.
 struct key_slot {
@@ -347,6 +578,12 @@ public:
   /// if the store is durable, and marked as possibly changed.
   template <class Cell>
   Cell& cell(const K& key, key_slot& slot, size_t id) {
+    return static_cast<Cell&>(cell(key, slot, id, &make_cell<Cell>));
+  }
+
+  /// The same for a cell type known at run time (`eddy console`): `make` creates an empty
+  /// cell of the type registered for `id`.
+  state_cell& cell(const K& key, key_slot& slot, size_t id, cell_factory make) {
     auto& cells = slot.cells;
     if (cells.size() <= id) {
       cells.resize(id + 1);
@@ -354,7 +591,7 @@ public:
       slot.touched.resize(id + 1);
     }
     if (!cells[id]) {
-      cells[id] = std::make_unique<Cell>();
+      cells[id] = make();
       if (durable() && !slot.fresh) {
         load(key, slot, id);
       }
@@ -366,7 +603,60 @@ public:
         touched_.push_back(key);
       }
     }
-    return static_cast<Cell&>(*cells[id]);
+    return *cells[id];
+  }
+
+  /// The state of `key` as a JSON object {"state name": value, ...} for `eddy console`: the
+  /// journal's rows (durable) overridden by the cells in memory, which are newer (changes of
+  /// deferred commits reach the rows only at compaction). Changes nothing: no slot or cell is
+  /// created, nothing is marked as used. Values that do not decode are rendered as
+  /// {"undecoded_bytes", "why"}; throws state_error when the journal cannot be read.
+  [[nodiscard]] nlohmann::json inspect(const K& key, const state_catalog& catalog) const {
+    auto result = nlohmann::json::object();
+    const key_slot* slot = find(key);
+    // A key cleared since the last compaction has rows that the compaction deletes.
+    bool rows_current = durable() && (slot == nullptr || !slot->fresh) &&
+                        cleared_.count(key) == 0 && tombstones_.count(key) == 0;
+    if (rows_current) {
+      auto encoded_key = encode_key(key);
+      auto rows = journal_->states_of(encoded_key);
+      if (!rows) {
+        throw_read_error(rows.error());
+      }
+      for (auto& [name, row] : *rows) {
+        result[name] = render_row(catalog, std::move(row), name, encoded_key);
+      }
+    }
+    if (slot == nullptr) {
+      return result;
+    }
+    for (size_t id = 0; id < slot->cells.size(); ++id) {
+      const auto* c = slot->cells[id].get();
+      if (c == nullptr) {
+        continue;
+      }
+      if (c->empty()) {
+        result.erase(registry_.name(id));
+      } else {
+        result[registry_.name(id)] = c->to_json();
+      }
+    }
+    return result;
+  }
+
+  /// A stored row of state `name` of `key` as JSON: upgraded to the current state version,
+  /// decoded with the type `catalog` knows; {"undecoded_bytes", "why"} when that fails.
+  [[nodiscard]] nlohmann::json render_row(const state_catalog& catalog, stored_state row,
+                                          std::string_view name,
+                                          std::string_view encoded_key) const {
+    auto size = row.value.size();
+    std::string bytes;
+    try {
+      bytes = schema_->bring_up_to_date(std::move(row), name, encoded_key);
+    } catch (const std::exception& e) {
+      return undecoded_state(size, e.what());
+    }
+    return catalog.render(name, bytes);
   }
 
   /// Called after the keyed function ran for `key`: drops the key if it was cleared or
@@ -474,15 +764,18 @@ private:
     return h == 0 ? 1 : h;
   }
 
+  [[noreturn]] static void throw_read_error(const caf::error& err) {
+    throw state_error(err.category() == caf::atom("eddy") ? static_cast<errc>(err.code())
+                                                          : errc::io_failure,
+                      describe(err));
+  }
+
   void load(const K& key, key_slot& slot, size_t id) {
     auto encoded_key = encode_key(key);
     const auto& name = registry_.name(id);
     auto row = journal_->read(encoded_key, name);
     if (!row) {
-      throw state_error(row.error().category() == caf::atom("eddy")
-                          ? static_cast<errc>(row.error().code())
-                          : errc::io_failure,
-                        describe(row.error()));
+      throw_read_error(row.error());
     }
     if (!*row) {
       return;
@@ -594,7 +887,7 @@ public:
 private:
   template <class Cell>
   Cell& cell(std::string_view name) {
-    auto id = store_->registry().id_of(name, typeid(Cell));
+    auto id = store_->registry().id_of(name, typeid(Cell), &make_cell<Cell>);
     return store_->template cell<Cell>(*key_, *slot_, id);
   }
 
