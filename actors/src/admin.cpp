@@ -99,6 +99,25 @@ std::string common_admin(stage_controls& c, actor_metrics& m, const admin_reques
   return admin_fail("'" + who + "' (" + to_string(kind) + ") cannot do '" + r.cmd + "'");
 }
 
+std::string producer_name(const job_graph& g, uint32_t producer) {
+  if (producer == dead_letter_producer) {
+    return "deadletters";
+  }
+  uint32_t next = 1;
+  for (size_t n = 0; n < g.nodes().size(); ++n) {
+    const auto& spec = g.node(n);
+    if (spec.kind != node_kind::source && spec.kind != node_kind::keyed) {
+      continue;
+    }
+    auto count = g.instances(n);
+    if (producer < next + count) {
+      return spec.name + "/" + std::to_string(producer - next);
+    }
+    next += count;
+  }
+  return "producer " + std::to_string(producer);
+}
+
 void tap_records(stage_controls& c, const std::string& who, const record_buffer& in, size_t from,
                  record_describer describe, const transform_logic* logic) {
   if (!c.tap || describe == nullptr) {

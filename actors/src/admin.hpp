@@ -21,6 +21,9 @@
 
 namespace eddy::detail {
 
+/// The producer id of re-processed dead letters: their origin is (it, dead letter id).
+inline constexpr uint32_t dead_letter_producer = 0xffff;
+
 /// Records a tapped stage sends to `tail` per batch, at most; the rest are counted as
 /// skipped, so that tailing a busy operator does not flood the console.
 inline constexpr size_t tap_max_per_batch = 32;
@@ -71,6 +74,11 @@ struct stage_controls {
 /// caller processes the parked batches after a resume.
 std::string common_admin(stage_controls& c, actor_metrics& m, const admin_request& r,
                          const caf::actor& tap, const std::string& who, node_kind kind);
+
+/// The actor ("lines/0") whose records carry producer id `producer` in a durable job of
+/// graph `g`: plan.cpp numbers source instances and partitions from 1 in graph order.
+/// dead_letter_producer names re-processed dead letters.
+std::string producer_name(const job_graph& g, uint32_t producer);
 
 /// Sends records [from, in.size()) of `in`, rendered by `describe`, to the tap (if any):
 /// those whose key (rendered by `logic`, when given) matches the tap's key filter.

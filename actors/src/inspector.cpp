@@ -58,7 +58,8 @@ constexpr command_info commands[] = {
    "stats --watch"},
   {"deadletters", "[OPERATOR]", "pending records whose processing failed", "deadletters count"},
   {"partitions", "OPERATOR",
-   "a keyed operator's partitions: placement, status, keys in memory, events, journal bytes",
+   "a keyed operator's partitions: placement, role, status, keys in memory and stored, "
+   "events, journal bytes and entries, last sequence number, input positions",
    "partitions count"},
   {"kill", "ACTOR", "make an actor fail, to watch supervision restart it", "kill count/3"},
   {"state", "OPERATOR KEY", "a key's current state, read by its partition", "state count apple"},
@@ -305,9 +306,6 @@ private:
     }
     if (cmd == "kill") {
       return kill(args);
-    }
-    if (cmd == "partitions") {
-      return partitions(args);
     }
     std::vector<std::string> names;
     for (const auto& c : commands) {
@@ -586,46 +584,63 @@ private:
     return total;
   }
 
-  json partitions(const std::vector<std::string>& args) {
-    if (args.size() != 1) {
-      return fail("partitions takes a keyed operator, e.g. partitions count (graph lists them)");
-    }
-    std::string problem;
-    if (!known_operator(args[0], problem)) {
-      return fail(problem);
-    }
+  /// The rows of `partitions`: each partition's counters, merged with what it said about
+  /// its journal (`infos` by actor name; empty once the job finished).
+  json partition_rows(const job_handle& j, const std::string& op, const json& infos) {
     json rows = json::array();
-    for (const auto& j : jobs_()) {
-      const auto& g = j->graph();
-      auto spec = std::find_if(g.nodes().begin(), g.nodes().end(),
-                               [&](const node_spec& n) { return n.name == args[0]; });
-      if (spec == g.nodes().end()) {
+    for (const auto& a : j.actors()) {
+      if (a.node != op) {
         continue;
       }
-      if (spec->kind != node_kind::keyed) {
-        return fail("'" + args[0] + "' (" + to_string(spec->kind) +
-                    ") is not a keyed operator: it has no partitions (actors " + args[0] +
-                    " lists its instances)");
-      }
-      for (const auto& a : j->actors()) {
-        if (a.node != args[0]) {
-          continue;
-        }
-        const auto& m = *a.metrics;
-        auto file = j->data_dir() / j->name() / a.node / ("p" + std::to_string(a.index) + ".db");
-        rows.push_back(json{{"partition", a.index},
-                            {"job", j->name()},
-                            {"node", host_ + ":" + std::to_string(port_->load())},
-                            {"role", "primary"},
-                            {"status", to_string(m.status.load())},
-                            {"keys_in_memory", m.keys.load()},
-                            {"events_in", m.events_in.load()},
-                            {"duplicates_dropped", m.duplicates_dropped.load()},
-                            {"journal_bytes", journal_bytes(file)},
-                            {"restarts", m.restarts.load()}});
-      }
+      const auto& m = *a.metrics;
+      auto file = j.data_dir() / j.name() / a.node / ("p" + std::to_string(a.index) + ".db");
+      const auto& info = infos.contains(a.name) ? infos[a.name] : json::object();
+      rows.push_back(json{{"partition", a.index},
+                          {"job", j.name()},
+                          {"node", host_ + ":" + std::to_string(port_->load())},
+                          {"role", "primary"},
+                          {"status", to_string(m.status.load())},
+                          {"keys_in_memory", m.keys.load()},
+                          {"keys_stored", info.value("keys_stored", json{})},
+                          {"events_in", m.events_in.load()},
+                          {"duplicates_dropped", m.duplicates_dropped.load()},
+                          {"journal_bytes", journal_bytes(file)},
+                          {"journal_entries", info.value("journal_entries", json{})},
+                          {"seq", info.value("seq", json{})},
+                          {"input_positions", info.value("input_positions", json{})},
+                          {"watermark", json{}},
+                          {"restarts", m.restarts.load()}});
     }
-    return answer("partitions", std::move(rows));
+    return rows;
+  }
+
+  /// partitions OPERATOR: counters from the job's handle, journal facts from the
+  /// partitions themselves (while they run).
+  caf::result<std::string> partitions(const std::vector<std::string>& args) {
+    if (args.size() != 1) {
+      throw std::invalid_argument(
+        "partitions takes a keyed operator, e.g. partitions count (graph lists them)");
+    }
+    auto ref = find_operator(args[0]);
+    if (ref.spec->kind != node_kind::keyed) {
+      throw std::invalid_argument("'" + args[0] + "' (" + to_string(ref.spec->kind) +
+                                  ") is not a keyed operator: it has no partitions (actors " +
+                                  args[0] + " lists its instances)");
+    }
+    if (ref.job->done()) {
+      return answer("partitions", partition_rows(*ref.job, args[0], json::object())).dump();
+    }
+    auto job = ref.job;
+    auto op = args[0];
+    return ask(job, op, json{{"cmd", "info"}}, [this, job, op](const json& replies) {
+      json infos = json::object();
+      for (const auto& r : replies) {
+        if (r["reply"].value("ok", false)) {
+          infos[r.value("actor", std::string{})] = r["reply"]["data"];
+        }
+      }
+      return answer("partitions", partition_rows(*job, op, infos));
+    });
   }
 
   json kill(const std::vector<std::string>& args) {
@@ -686,6 +701,9 @@ private:
     }
     if (cmd == "tail") {
       return tail(std::move(args));
+    }
+    if (cmd == "partitions") {
+      return partitions(args);
     }
     if (cmd == "send") {
       return send(args);

@@ -421,11 +421,41 @@ std::string admin_set(self_ptr self, const admin_request& r) {
   return admin_ok(data.dump());
 }
 
+/// `partitions`: what the journal holds (stored keys, kept changes, last sequence number)
+/// and the input positions applied, per producer ("lines/0@120").
+nlohmann::json partition_info(partition_state& st) {
+  nlohmann::json info{{"durable", st.journal != nullptr}};
+  if (!st.journal) {
+    return info;
+  }
+  auto keys = st.journal->key_count();
+  auto entries = st.journal->journal_length();
+  info["seq"] = st.journal->last_seq();
+  info["keys_stored"] = keys ? *keys : 0;
+  info["journal_entries"] = entries ? *entries : 0;
+  std::map<uint32_t, uint64_t> by_producer;
+  for (auto& [key, position] : st.filter.positions()) {
+    auto& p = by_producer[replay_filter::producer_of(key)];
+    p = std::max(p, position);
+  }
+  std::string positions;
+  for (auto& [producer, position] : by_producer) {
+    if (!positions.empty()) {
+      positions += ' ';
+    }
+    positions.append(producer_name(*st.init->graph, producer))
+      .append("@")
+      .append(std::to_string(position));
+  }
+  info["input_positions"] = positions;
+  return info;
+}
+
 /// The console requests only partitions answer; nullopt for the others.
 std::optional<std::string> partition_admin(self_ptr self, const admin_request& r) {
   auto& st = self->state;
   bool keyed_cmd = r.cmd == "state" || r.cmd == "history" || r.cmd == "set" || r.cmd == "replay";
-  if (!keyed_cmd && r.cmd != "snapshot" && r.cmd != "replay-deadletters") {
+  if (!keyed_cmd && r.cmd != "snapshot" && r.cmd != "replay-deadletters" && r.cmd != "info") {
     return std::nullopt;
   }
   if (keyed_cmd && !r.key) {
@@ -446,6 +476,9 @@ std::optional<std::string> partition_admin(self_ptr self, const admin_request& r
     }
     if (r.cmd == "set") {
       return admin_set(self, r);
+    }
+    if (r.cmd == "info") {
+      return admin_ok(partition_info(st).dump());
     }
     if (!st.journal) {
       return admin_fail(r.cmd + " needs durable state (--state.durability process or machine)");

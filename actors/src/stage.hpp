@@ -32,9 +32,6 @@ struct output_target {
   channel_id channel;
 };
 
-/// The producer id of re-processed dead letters: their origin is (it, dead letter id).
-inline constexpr uint32_t dead_letter_producer = 0xffff;
-
 /// What a stage tells its supervisor about the record its user code threw on. Written by
 /// the stage before it exits, read by the supervisor after the down message.
 struct failure_report {
