@@ -79,7 +79,7 @@ inline journal_store open_ok(const std::filesystem::path& file,
                              const journal_meta& meta = test_meta(),
                              durability d = durability::process) {
   auto store = journal_store::open(file, meta, d);
-  REQUIRE_MESSAGE(store, describe(store.error()));
+  REQUIRE_MESSAGE(store, (store ? std::string{} : describe(store.error())));
   return std::move(*store);
 }
 
@@ -116,33 +116,33 @@ inline void commit_ok(journal_store& store, const commit_batch& batch) {
 inline std::optional<std::string> get_ok(journal_store& store, std::string_view key,
                                          std::string_view name) {
   auto value = store.get(key, name);
-  REQUIRE_MESSAGE(value, describe(value.error()));
+  REQUIRE_MESSAGE(value, (value ? std::string{} : describe(value.error())));
   return *value;
 }
 
 inline std::vector<journal_entry> history_ok(journal_store& store, std::string_view key,
                                              size_t limit = 1000) {
   auto entries = store.history(key, limit);
-  REQUIRE_MESSAGE(entries, describe(entries.error()));
+  REQUIRE_MESSAGE(entries, (entries ? std::string{} : describe(entries.error())));
   return *entries;
 }
 
 inline std::map<uint64_t, uint64_t> positions_ok(journal_store& store) {
   auto result = store.positions();
-  REQUIRE_MESSAGE(result, describe(result.error()));
+  REQUIRE_MESSAGE(result, (result ? std::string{} : describe(result.error())));
   return *result;
 }
 
 inline std::vector<timer_entry> due_ok(journal_store& store, int kind, int64_t up_to_ms,
                                        size_t limit = 1000) {
   auto result = store.due_timers(kind, up_to_ms, limit);
-  REQUIRE_MESSAGE(result, describe(result.error()));
+  REQUIRE_MESSAGE(result, (result ? std::string{} : describe(result.error())));
   return *result;
 }
 
 inline uint64_t journal_length_ok(journal_store& store) {
   auto n = store.journal_length();
-  REQUIRE_MESSAGE(n, describe(n.error()));
+  REQUIRE_MESSAGE(n, (n ? std::string{} : describe(n.error())));
   return *n;
 }
 

@@ -107,7 +107,7 @@ TEST_CASE("a linear job with a keyed function builds and counts one actor per in
     .parallelism(2);
 
   auto g = jb.build();
-  REQUIRE_MESSAGE(g.engaged(), describe(g.error()));
+  REQUIRE_MESSAGE(g.engaged(), (g ? std::string{} : describe(g.error())));
   CHECK(g->name() == "word-count");
   CHECK(g->partitions() == 16);
   REQUIRE(g->nodes().size() == 5);
@@ -155,7 +155,7 @@ TEST_CASE("actor_count uses the job's partition count for every keyed node") {
     .process<int64_t>("second", pass)
     .sink("out", discard<int64_t>());
   auto g = jb.build();
-  REQUIRE_MESSAGE(g.engaged(), describe(g.error()));
+  REQUIRE_MESSAGE(g.engaged(), (g ? std::string{} : describe(g.error())));
   CHECK(g->actor_count() == 1 + 4 + 4 + 1);
 }
 
@@ -275,7 +275,7 @@ TEST_CASE("parallelism 256 is the largest allowed") {
   job_builder jb{"j"};
   jb.source("src", ints()).parallelism(256).sink("out", discard<int64_t>()).parallelism(256);
   auto g = jb.build();
-  REQUIRE_MESSAGE(g.engaged(), describe(g.error()));
+  REQUIRE_MESSAGE(g.engaged(), (g ? std::string{} : describe(g.error())));
   CHECK(g->actor_count() == 512);
 }
 
@@ -320,7 +320,7 @@ TEST_CASE("the partition count must be in 1..4096") {
                                 collector<int64_t>& out) { out.emit(v); })
       .sink("out", discard<int64_t>());
     auto g = jb.build();
-    REQUIRE_MESSAGE(g.engaged(), describe(g.error()));
+    REQUIRE_MESSAGE(g.engaged(), (g ? std::string{} : describe(g.error())));
     CHECK(g->actor_count() == 2 + good);
   }
 }
@@ -525,7 +525,7 @@ keyed_fixture running_sum_job(uint32_t partitions) {
       })
     .sink("out", discard<int64_t>());
   auto g = jb.build();
-  REQUIRE_MESSAGE(g.engaged(), describe(g.error()));
+  REQUIRE_MESSAGE(g.engaged(), (g ? std::string{} : describe(g.error())));
   return keyed_fixture{std::move(*g)};
 }
 
