@@ -113,6 +113,9 @@ int main(int argc, char** argv) {
       .flat_map<std::string>("split", split_words)
       .parallelism(static_cast<uint32_t>(split_parallelism))
       .key_by([](const std::string& w) { return w; })
+      // Known up front, so that `eddy console` can show a word's count before the word
+      // comes again (e.g. right after a restart).
+      .declare_state<eddy::value_state<int64_t>>("n")
       .process<word_count>("count", [fail_on](const std::string& w, auto& ctx, auto& out) {
         if (!fail_on.empty() && w == fail_on) {
           throw std::runtime_error("--fail-on: cannot count '" + w + "'");

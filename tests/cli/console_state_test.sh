@@ -4,7 +4,7 @@
 # console prints: a key's state, its journaled history, an audited edit (visible in history
 # and used by the next records), a replay to an older sequence number, a record injected
 # with send, pause and resume of the partition that owns a key, tail filtered by key,
-# snapshot; then the job's final output agrees with all of it.
+# snapshot; then the job's final output agrees with all of it, and an edit survives kill -9.
 #
 # Usage: console_state_test.sh WORDCOUNT_BIN EDDY_BIN
 set -u
@@ -131,4 +131,20 @@ last() {
 [ "$(last apple)" = 11 ] || fail "the job's output ends with apple $(last apple), not 11"
 [ "$(last kiwi)" = 4 ] || fail "the job's output ends with kiwi $(last kiwi), not 4"
 [ "$(last pear)" = 1 ] || fail "the job's output ends with pear $(last pear), not 1"
+# An audited edit is durable like any change: kill -9 right after it, and the next node on
+# the same data directory has it, with its history.
+rm -f "$work/in"
+start_node "$wordcount" --data-dir "$work/data" --job.partitions 4 --output "$work/counts.jsonl"
+wait_state apple 11
+run console "$addr" -c 'set count pear {"n": 7} --why "before the crash"'
+[ "$rc" -eq 0 ] || fail "set before the crash failed"
+kill -9 "$node"
+wait "$node" 2> /dev/null
+exec 3>&-
+rm -f "$work/in"
+start_node "$wordcount" --data-dir "$work/data" --job.partitions 4 --output "$work/counts.jsonl"
+wait_state pear 7
+run console "$addr" -c "history count pear --limit 1"
+grep -q 'before the crash' "$work/out" || fail "the edit's history did not survive kill -9"
+stop_node
 verdict "eddy console: state, history, audited set, replay, send, pause/resume, tail, snapshot"
