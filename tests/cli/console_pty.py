@@ -2,8 +2,13 @@
 beginning of a command and TAB, checks that the line was completed, runs it, reads the
 screen, and quits. Exits 1 naming the first thing that did not show.
 
-Usage: console_pty.py EDDY_BIN HOST:PORT HISTORY_FILE
+With --lost NODE_PID it checks a connection lost mid-session instead: it kills the node
+(SIGKILL) once connected, types a command, expects the reconnect offer, accepts it, and
+expects the console to name the address it could not reach and exit 1.
+
+Usage: console_pty.py EDDY_BIN HOST:PORT HISTORY_FILE [--lost NODE_PID]
 """
+import signal
 import os
 import pty
 import select
@@ -11,6 +16,7 @@ import sys
 import time
 
 eddy, address, history = sys.argv[1:4]
+lost_pid = int(sys.argv[5]) if len(sys.argv) > 5 and sys.argv[4] == "--lost" else None
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(eddy, [eddy, "console", address, "--history", history])
@@ -45,6 +51,19 @@ def expect(text, what):
 
 
 expect("eddy> ", "the prompt")
+if lost_pid is not None:
+    os.kill(lost_pid, signal.SIGKILL)
+    time.sleep(0.5)
+    os.write(fd, b"jobs\r")
+    expect("reconnect to " + address + "? [Y/n]", "the reconnect offer")
+    os.write(fd, b"y\r")
+    expect("cannot reach the inspector at " + address, "the address tried again")
+    _, status = os.waitpid(pid, 0)
+    if os.WEXITSTATUS(status) != 1:
+        sys.stdout.write("FAIL: the console exited with %d, not 1\n" % os.WEXITSTATUS(status))
+        sys.exit(1)
+    print("PASS: a lost connection offers to reconnect and names the address")
+    sys.exit(0)
 # TAB completes "jo" to "jobs" (the only command starting so): the answer is that of jobs
 # (a table of jobs), not the error "jo" alone would get.
 os.write(fd, b"jo\t\r")

@@ -4,7 +4,8 @@
 # console prints: a key's state, its journaled history, an audited edit (visible in history
 # and used by the next records), a replay to an older sequence number, a record injected
 # with send, pause and resume of the partition that owns a key, tail filtered by key,
-# snapshot; then the job's final output agrees with all of it, and an edit survives kill -9.
+# snapshot; then the job's final output agrees with all of it, an edit survives kill -9, and
+# a console whose node dies offers to reconnect.
 #
 # Usage: console_state_test.sh WORDCOUNT_BIN EDDY_BIN
 set -u
@@ -146,5 +147,14 @@ start_node "$wordcount" --data-dir "$work/data" --job.partitions 4 --output "$wo
 wait_state pear 7
 run console "$addr" -c "history count pear --limit 1"
 grep -q 'before the crash' "$work/out" || fail "the edit's history did not survive kill -9"
+
+# The node dies under an interactive console: it offers to reconnect and names the address.
+if command -v python3 > /dev/null; then
+  run_as console_pty python3 "$(dirname "$0")/console_pty.py" "$eddy" "$addr" "$work/history" \
+    --lost "$node"
+  [ "$rc" -eq 0 ] || fail "the lost connection was not handled"
+else
+  echo "SKIP: lost connection (no python3)"
+fi
 stop_node
 verdict "eddy console: state, history, audited set, replay, send, pause/resume, tail, snapshot"
