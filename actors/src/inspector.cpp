@@ -53,8 +53,9 @@ constexpr command_info commands[] = {
   {"graph", "[JOB] [--dot]", "a job's dataflow graph (--dot: Graphviz)", "graph --dot"},
   {"actors", "[OPERATOR]", "every actor: kind, operator, status, counters", "actors count"},
   {"stats", "[--watch]",
-   "per operator: events in/out and per second since the last stats, mailbox depth, output "
-   "credit, queued batches, restarts, dead letters (--watch: every second)",
+   "per operator: events in/out and per second since the last stats, lag (records sent to it "
+   "not yet taken in), mailbox depth, output credit, queued batches, restarts, dead letters "
+   "(--watch: every second)",
    "stats --watch"},
   {"deadletters", "[OPERATOR]", "pending records whose processing failed", "deadletters count"},
   {"partitions", "OPERATOR",
@@ -480,6 +481,13 @@ private:
       for (auto& a : j->actors()) {
         by_op[a.node].push_back(a);
       }
+      // Records each operator sent downstream, for the lag of its consumers.
+      std::map<std::string, uint64_t> sent;
+      for (const auto& [op, list] : by_op) {
+        for (const auto& a : list) {
+          sent[op] += a.metrics->events_out;
+        }
+      }
       for (const auto& spec : j->graph().nodes()) {
         const auto& list = by_op[spec.name];
         uint64_t in = 0;
@@ -501,6 +509,12 @@ private:
           dead += m.dead_lettered;
           failed += m.status == actor_status::failed ? 1 : 0;
         }
+        // Sent to this operator and not yet taken in: in channels, mailboxes and parked.
+        json lag;
+        if (spec.input) {
+          auto upstream = sent[j->graph().node(*spec.input).name];
+          lag = upstream > in ? upstream - in : 0;
+        }
         auto key = j->name() + "/" + spec.name;
         auto [it, fresh] = samples_.try_emplace(key);
         double seconds =
@@ -520,6 +534,7 @@ private:
                             {"in_per_s", rate(in, in_before)},
                             {"events_out", out},
                             {"out_per_s", rate(out, out_before)},
+                            {"lag", lag},
                             {"mailbox", mailbox},
                             {"credit", credit},
                             {"queued", queued},

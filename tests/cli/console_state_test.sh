@@ -105,6 +105,9 @@ run console "$addr" -c "state count kiwi" --json
 [ "$(json_field value)" = "1" ] || fail "a paused partition counted kiwi"
 run console "$addr" -c "actors count"
 grep -Eq "^$kiwi_owner +wordcount +keyed +paused" "$work/out" || fail "actors does not show paused"
+run console "$addr" -c stats --json
+grep -Eq '"operator":"count"[^}]*"lag":[1-9]' "$work/out" ||
+  fail "stats does not show the word waiting in front of the paused partition as lag"
 run console "$addr" -c "resume $kiwi_owner"
 wait_state kiwi 2
 
