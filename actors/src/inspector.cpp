@@ -54,7 +54,8 @@ constexpr command_info commands[] = {
   {"actors", "[OPERATOR]", "every actor: kind, operator, status, counters", "actors count"},
   {"stats", "[--watch]",
    "per operator: events in/out and per second since the last stats, lag (records sent to it "
-   "not yet taken in), mailbox depth, output credit, queued batches, restarts, dead letters "
+   "not yet taken in), mailbox (batches waiting for it), output credit, queued batches, "
+   "restarts, dead letters "
    "(--watch: every second)",
    "stats --watch"},
   {"deadletters", "[OPERATOR]", "pending records whose processing failed", "deadletters count"},
@@ -481,11 +482,13 @@ private:
       for (auto& a : j->actors()) {
         by_op[a.node].push_back(a);
       }
-      // Records each operator sent downstream, for the lag of its consumers.
-      std::map<std::string, uint64_t> sent;
+      // Records and batches each operator sent downstream, for the lag and mailbox of its
+      // consumers.
+      std::map<std::string, std::pair<uint64_t, uint64_t>> sent;
       for (const auto& [op, list] : by_op) {
         for (const auto& a : list) {
-          sent[op] += a.metrics->events_out;
+          sent[op].first += a.metrics->events_out;
+          sent[op].second += a.metrics->batches_out;
         }
       }
       for (const auto& spec : j->graph().nodes()) {
@@ -493,7 +496,7 @@ private:
         uint64_t in = 0;
         uint64_t out = 0;
         uint64_t queued = 0;
-        uint64_t mailbox = 0;
+        uint64_t batches_in = 0;
         uint64_t credit = 0;
         uint64_t restarts = 0;
         uint64_t dead = 0;
@@ -503,17 +506,20 @@ private:
           in += m.events_in;
           out += m.events_out;
           queued += m.queued_batches;
-          mailbox += m.mailbox;
+          batches_in += m.batches_in;
           credit += m.credit;
           restarts += m.restarts;
           dead += m.dead_lettered;
           failed += m.status == actor_status::failed ? 1 : 0;
         }
         // Sent to this operator and not yet taken in: in channels, mailboxes and parked.
+        // Batches likewise: they wait in the actors' mailboxes (or parked while paused).
         json lag;
+        json mailbox;
         if (spec.input) {
-          auto upstream = sent[j->graph().node(*spec.input).name];
-          lag = upstream > in ? upstream - in : 0;
+          auto [records, batches] = sent[j->graph().node(*spec.input).name];
+          lag = records > in ? records - in : 0;
+          mailbox = batches > batches_in ? batches - batches_in : 0;
         }
         auto key = j->name() + "/" + spec.name;
         auto [it, fresh] = samples_.try_emplace(key);

@@ -228,7 +228,7 @@ void on_batch(self_ptr self, batch& b) {
     return;
   }
   auto& m = *st.init->metrics;
-  if (park_if_paused(self, st.ctl, m, b)) {
+  if (park_if_paused(st.ctl, b)) {
     return;
   }
   auto* ch = st.in->admit(self, b, m);

@@ -53,7 +53,7 @@ caf::error commit_sink(stage_actor::stateful_pointer<sink_state> self) {
 
 void on_sink_batch(stage_actor::stateful_pointer<sink_state> self, batch& b) {
   auto& st = self->state;
-  if (park_if_paused(self, st.ctl, *st.init->metrics, b)) {
+  if (park_if_paused(st.ctl, b)) {
     return;
   }
   auto* ch = st.in->admit(self, b, *st.init->metrics);

@@ -207,12 +207,12 @@ public:
   template <class Self>
   state* admit(Self* self, const batch& b, actor_metrics& m) {
     auto& ch = of(b.channel, self->current_sender());
+    m.batches_in.fetch_add(1, std::memory_order_relaxed);
     if (ch.gate.admit(b.seq, b.last) == input_channel::verdict::duplicate) {
       m.duplicates_dropped.fetch_add(1, std::memory_order_relaxed);
       consumed(self, b.channel, ch, false, nullptr);
       return nullptr;
     }
-    m.batches_in.fetch_add(1, std::memory_order_relaxed);
     m.events_in.fetch_add(b.size(), std::memory_order_relaxed);
     return &ch;
   }

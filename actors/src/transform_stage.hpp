@@ -87,14 +87,12 @@ bool consume_input(stage_actor::stateful_pointer<State> self, record_buffer& in)
 }
 
 /// A paused stage parks the batch (its credit stays owed, so upstream stops too) and
-/// returns true; otherwise samples its mailbox and returns false.
-template <class Self>
-bool park_if_paused(Self* self, stage_controls& ctl, actor_metrics& m, batch& b) {
+/// returns true.
+inline bool park_if_paused(stage_controls& ctl, batch& b) {
   if (ctl.paused) {
     ctl.parked.push_back(std::move(b));
     return true;
   }
-  m.mailbox.store(self->mailbox().size(), std::memory_order_relaxed);
   return false;
 }
 
@@ -115,7 +113,7 @@ template <class State>
 void on_transform_batch(stage_actor::stateful_pointer<State> self, batch& b) {
   auto& st = self->state;
   auto& m = *st.init->metrics;
-  if (park_if_paused(self, st.ctl, m, b)) {
+  if (park_if_paused(st.ctl, b)) {
     return;
   }
   auto* ch = st.in->admit(self, b, m);

@@ -106,8 +106,8 @@ run console "$addr" -c "state count kiwi" --json
 run console "$addr" -c "actors count"
 grep -Eq "^$kiwi_owner +wordcount +keyed +paused" "$work/out" || fail "actors does not show paused"
 run console "$addr" -c stats --json
-grep -Eq '"operator":"count"[^}]*"lag":[1-9]' "$work/out" ||
-  fail "stats does not show the word waiting in front of the paused partition as lag"
+grep -Eq '"operator":"count"[^}]*"lag":[1-9][0-9]*,"mailbox":[1-9]' "$work/out" ||
+  fail "stats does not show the word waiting in front of the paused partition (lag, mailbox)"
 run console "$addr" -c "resume $kiwi_owner"
 wait_state kiwi 2
 

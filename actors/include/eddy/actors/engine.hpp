@@ -47,6 +47,8 @@ const char* to_string(actor_status status) noexcept;
 struct actor_metrics {
   std::atomic<uint64_t> events_in{0};
   std::atomic<uint64_t> events_out{0};
+  /// Batches taken from the mailbox, replayed duplicates included (so that the batches sent
+  /// to an actor minus these are the ones waiting for it).
   std::atomic<uint64_t> batches_in{0};
   std::atomic<uint64_t> batches_out{0};
   std::atomic<uint64_t> duplicates_dropped{0};
@@ -62,8 +64,6 @@ struct actor_metrics {
   std::atomic<uint64_t> restarts{0};
   /// Records of this actor sent to the dead-letter journal.
   std::atomic<uint64_t> dead_lettered{0};
-  /// Messages waiting in the actor's mailbox when it last took a batch.
-  std::atomic<uint64_t> mailbox{0};
   /// Batches the receivers let it send now (output credit), summed over its channels.
   std::atomic<uint64_t> credit{0};
   std::atomic<actor_status> status{actor_status::running};
