@@ -69,7 +69,7 @@ engine::engine(runtime_options opts, common_options common)
   , common_(std::move(common)) {
   cfg_ = std::make_unique<caf::actor_system_config>();
   cfg_->add_message_types<caf::id_block::eddy>();
-  if (common_.inspect) {
+  if (common_.inspect || !common_.node_seeds.empty()) {
     cfg_->load<caf::io::middleman>();
   }
   if (opts_.threads > 0) {
@@ -82,6 +82,9 @@ engine::~engine() {
   // The system waits for every actor before it shuts down: the inspector must go.
   if (inspector_) {
     caf::anon_send_exit(caf::actor_cast<caf::actor>(inspector_), caf::exit_reason::user_shutdown);
+  }
+  if (node_) {
+    caf::anon_send_exit(caf::actor_cast<caf::actor>(node_), caf::exit_reason::user_shutdown);
   }
 }
 
@@ -153,7 +156,7 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
   }
   sh->graph = g;
   sh->data_dir = common_.data_dir;
-  if (common_.inspect && inspector_port_ == 0) {
+  if ((common_.inspect || !common_.node_seeds.empty()) && inspector_port_ == 0) {
     if (auto err = publish_inspector()) {
       return err;
     }

@@ -31,6 +31,7 @@
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
 #include "eddy/io/dead_letter_store.hpp"
+#include "membership.hpp"
 
 namespace eddy {
 
@@ -48,7 +49,10 @@ struct command_info {
 
 constexpr command_info commands[] = {
   {"help", "[COMMAND]", "list the commands, or describe one", "help actors"},
-  {"nodes", "", "the nodes of the cluster with their jobs and actors", "nodes"},
+  {"nodes", "",
+   "the members of the cluster: state (up, unreachable, down), coordinator, ms since the last "
+   "heartbeat answer; jobs and actors of this node (*)",
+   "nodes"},
   {"jobs", "", "the jobs on this node: state, actors, restarts, uptime", "jobs"},
   {"graph", "[JOB] [--dot]", "a job's dataflow graph (--dot: Graphviz)", "graph --dot"},
   {"actors", "[OPERATOR]", "every actor: kind, operator, status, counters", "actors count"},
@@ -230,11 +234,12 @@ struct sample {
 class inspector {
 public:
   inspector(caf::event_based_actor* self, jobs_fn jobs, std::string host,
-            std::shared_ptr<std::atomic<uint16_t>> port)
+            std::shared_ptr<std::atomic<uint16_t>> port, std::shared_ptr<detail::cluster_view> view)
     : self_(self)
     , jobs_(std::move(jobs))
     , host_(std::move(host))
-    , port_(std::move(port)) {}
+    , port_(std::move(port))
+    , view_(std::move(view)) {}
 
   /// Answers one command line: at once from the jobs' handles, or, for the commands that
   /// ask the actors themselves, when their answers arrive.
@@ -334,18 +339,29 @@ private:
     return answer("help", std::move(rows));
   }
 
+  /// The members of the cluster as this node sees them (itself first); jobs, actors and
+  /// pid are known for this node only.
   json nodes() {
     size_t actors = 0;
     auto all = jobs_();
     for (const auto& j : all) {
       actors += j->actors().size();
     }
-    json row{{"node", host_ + ":" + std::to_string(port_->load())},
-             {"pid", static_cast<int64_t>(::getpid())},
-             {"state", "up"},
-             {"jobs", all.size()},
-             {"actors", actors}};
-    return answer("nodes", json::array({row}));
+    auto members = view_->members();
+    auto coordinator = view_->coordinator();
+    json rows = json::array();
+    for (const auto& m : members) {
+      rows.push_back(json{{"node", m.id},
+                          {"address", m.address},
+                          {"state", detail::to_string(m.state)},
+                          {"role", m.id == coordinator ? "coordinator" : "member"},
+                          {"pid", m.self ? json(static_cast<int64_t>(::getpid())) : json{}},
+                          {"jobs", m.self ? json(all.size()) : json{}},
+                          {"actors", m.self ? json(actors) : json{}},
+                          {"silent_ms", m.self ? json{} : json(m.silent_ms)},
+                          {"self", m.self ? "*" : ""}});
+    }
+    return answer("nodes", std::move(rows));
   }
 
   json jobs() {
@@ -1107,12 +1123,16 @@ private:
   std::string host_;
   /// Set once the middleman bound the port.
   std::shared_ptr<std::atomic<uint16_t>> port_;
+  /// The membership as the node actor sees it.
+  std::shared_ptr<detail::cluster_view> view_;
   std::map<std::string, sample> samples_;
 };
 
 caf::behavior inspector_actor(caf::event_based_actor* self, jobs_fn jobs, std::string host,
-                              std::shared_ptr<std::atomic<uint16_t>> port) {
-  auto state = std::make_shared<inspector>(self, std::move(jobs), std::move(host), std::move(port));
+                              std::shared_ptr<std::atomic<uint16_t>> port,
+                              std::shared_ptr<detail::cluster_view> view) {
+  auto state = std::make_shared<inspector>(self, std::move(jobs), std::move(host), std::move(port),
+                                           std::move(view));
   return {
     [state](inspect_atom, const std::string& line) -> caf::result<std::string> {
       try {
@@ -1136,9 +1156,24 @@ caf::error engine::publish_inspector() {
     return reg->jobs;
   };
   auto bound = std::make_shared<std::atomic<uint16_t>>(0);
-  auto actor = sys_->spawn(inspector_actor, jobs, common_.node_host, bound);
-  auto port = sys_->middleman().publish(actor, common_.node_port, common_.node_host.c_str(), true);
+  auto view = std::make_shared<detail::cluster_view>();
+  auto actor = sys_->spawn(inspector_actor, jobs, common_.node_host, bound, view);
+  detail::membership_config mc;
+  mc.id = common_.node_id;
+  mc.host = common_.node_host;
+  for (size_t pos = 0; pos < common_.node_seeds.size();) {
+    auto end = std::min(common_.node_seeds.find(',', pos), common_.node_seeds.size());
+    mc.seeds.push_back(common_.node_seeds.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  mc.heartbeat_ms = common_.heartbeat_ms;
+  mc.timeout_ms = common_.heartbeat_timeout_ms;
+  // The node actor is what the port serves: the console's requests reach the inspector
+  // through it, and other nodes join through it.
+  auto node = detail::spawn_node_actor(*sys_, std::move(mc), actor, view);
+  auto port = sys_->middleman().publish(node, common_.node_port, common_.node_host.c_str(), true);
   if (!port) {
+    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     return make_error(errc::invalid_config, "cannot publish the inspector on " + common_.node_host +
                                               ":" + std::to_string(common_.node_port) + ": " +
@@ -1146,7 +1181,9 @@ caf::error engine::publish_inspector() {
   }
   inspector_port_ = *port;
   inspector_ = caf::actor_cast<caf::strong_actor_ptr>(actor);
+  node_ = caf::actor_cast<caf::strong_actor_ptr>(node);
   bound->store(*port);
+  caf::anon_send(node, start_atom::value, *port);
   log(log_level::info, "engine",
       "inspector listening on " + common_.node_host + ":" + std::to_string(*port) +
         " (eddy console " + common_.node_host + ":" + std::to_string(*port) + ")");

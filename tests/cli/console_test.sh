@@ -56,7 +56,7 @@ run console "$addr" -c "graph --dot"
 grep -q '"split" -> "count" \[label="by key"\];' "$work/out" || fail "graph --dot lacks the edge"
 
 run console "$addr" -c nodes
-grep -Eq "^$addr +[0-9]+ +up +1 +12$" "$work/out" || fail "nodes does not show this node"
+grep -Eq "^$addr +$addr +up +coordinator +[0-9]+ +1 +12 +\*$" "$work/out" || fail "nodes does not show this node"
 
 run console "$addr" -c actros
 [ "$rc" -eq 1 ] || fail "an unknown command must exit 1"

@@ -104,6 +104,32 @@ int command_line::usage_error(const std::string& message) const {
   return 2;
 }
 
+namespace {
+
+/// Each item of --node.seeds must be HOST:PORT with a port in 1..65535.
+caf::error check_seeds(const std::string& seeds) {
+  if (seeds.empty()) {
+    return {};
+  }
+  // Every item, an empty one after a trailing comma included.
+  for (size_t pos = 0; pos <= seeds.size();) {
+    auto end = std::min(seeds.find(',', pos), seeds.size());
+    auto item = seeds.substr(pos, end - pos);
+    auto colon = item.rfind(':');
+    bool ok = colon != std::string::npos && colon > 0 && colon + 1 < item.size() &&
+              item.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
+              item.size() - colon - 1 <= 5 && std::stoul(item.substr(colon + 1)) >= 1 &&
+              std::stoul(item.substr(colon + 1)) <= 65535;
+    if (!ok) {
+      return config_error("--node.seeds item '" + item + "' is not HOST:PORT");
+    }
+    pos = end + 1;
+  }
+  return {};
+}
+
+} // namespace
+
 std::optional<int> command_line::parse(int argc, const char* const* argv) {
   po::options_description common_desc{"Common options"};
   common_desc.add_options()("help,h", "print this help and exit")(
@@ -115,6 +141,10 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     "address the CAF node listens on")("node.port", po::value<int64_t>()->default_value(4710),
                                        "CAF node port; 0 picks a free one")(
     "node.seeds", po::value<std::string>(), "host:port,... of seed nodes to join")(
+    "node.heartbeat-ms", po::value<int64_t>()->default_value(500),
+    "interval of the heartbeats to every member of the cluster")(
+    "node.timeout-ms", po::value<int64_t>()->default_value(3000),
+    "a connected member that does not answer heartbeats for this long is unreachable")(
     "inspect", "publish the inspector for `eddy console` on --node.host:--node.port (loopback "
                "by default; another host exposes the job's state to that network)")(
     "http.host", po::value<std::string>()->default_value("127.0.0.1"),
@@ -209,6 +239,8 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
   caf::error err;
   (err = take(values_, "node.port", 0, 65535, common.node_port)) ||
     (err = take(values_, "http.port", 0, 65535, common.http_port)) ||
+    (err = take(values_, "node.heartbeat-ms", 10, 600000, common.heartbeat_ms)) ||
+    (err = take(values_, "node.timeout-ms", 20, 3600000, common.heartbeat_timeout_ms)) ||
     (err = take(values_, "job.partitions", 1, partitions_max, runtime.partitions)) ||
     (err = take(values_, "runtime.threads", 0, 256, runtime.threads)) ||
     (err = take(values_, "runtime.batch-events-max", 1, 1 << 20, runtime.batch_events_max)) ||
@@ -242,6 +274,14 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
   runtime.state.reset = values_.count("state.reset") > 0;
   if (!err) {
     err = runtime.validate();
+  }
+  if (!err) {
+    err = check_seeds(common.node_seeds);
+  }
+  if (!err && common.heartbeat_timeout_ms <= common.heartbeat_ms) {
+    err = config_error("--node.timeout-ms (" + std::to_string(common.heartbeat_timeout_ms) +
+                       ") must be longer than --node.heartbeat-ms (" +
+                       std::to_string(common.heartbeat_ms) + ")");
   }
   if (err) {
     return usage_error(err.context().get_as<std::string>(0));

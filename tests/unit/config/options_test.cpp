@@ -435,3 +435,23 @@ TEST_CASE("runtime_options validate rejects more than 256 threads like the flag 
   opts.threads = 100000;
   CHECK(opts.validate());
 }
+
+TEST_CASE("cluster options: seeds are HOST:PORT items, the timeout outlasts the heartbeat") {
+  command_line cl{"eddy-test", "a test program"};
+  auto ok = run(cl, {"--node.seeds", "127.0.0.1:4711,10.0.0.2:4712", "--node.heartbeat-ms", "100",
+                     "--node.timeout-ms", "900"});
+  REQUIRE_MESSAGE(!ok.code.has_value(), ok.err);
+  CHECK(cl.common.node_seeds == "127.0.0.1:4711,10.0.0.2:4712");
+  CHECK(cl.common.heartbeat_ms == 100);
+  CHECK(cl.common.heartbeat_timeout_ms == 900);
+  for (const std::string bad : {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", ":4711",
+                                "127.0.0.1:47x1", "127.0.0.1:4711,"}) {
+    CAPTURE(bad);
+    auto r = run({"--node.seeds", bad});
+    CHECK(r.code == 2);
+    CHECK(contains(r.err, "--node.seeds item"));
+  }
+  auto slow = run({"--node.heartbeat-ms", "1000", "--node.timeout-ms", "500"});
+  CHECK(slow.code == 2);
+  CHECK(contains(slow.err, "--node.timeout-ms (500) must be longer than --node.heartbeat-ms"));
+}

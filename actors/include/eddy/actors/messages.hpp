@@ -52,6 +52,13 @@ CAF_ADD_ATOM(eddy, eddy, admin_atom, "admin")
 /// Stage -> inspector: `tap, tap id, actor, lines` carries records seen by a tapped stage
 /// (`tail`): a JSON array text of {"key", "record"}.
 CAF_ADD_ATOM(eddy, eddy, tap_atom, "tap")
+/// Node -> node (membership.cpp): `join, id, address` answers the members it knows as a
+/// JSON array text of {"id", "address"}.
+CAF_ADD_ATOM(eddy, eddy, join_atom, "node_join")
+/// Node -> node: `member, id, address` tells of a member that joined.
+CAF_ADD_ATOM(eddy, eddy, member_atom, "member")
+/// Node -> node: `heartbeat, from id` answers the receiver's id.
+CAF_ADD_ATOM(eddy, eddy, heartbeat_atom, "heartbeat")
 
 CAF_END_TYPE_ID_BLOCK(eddy)
 

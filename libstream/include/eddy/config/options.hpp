@@ -25,6 +25,10 @@ struct common_options {
   uint16_t node_port = 4710;
   // Default: none (single node)
   std::string node_seeds;
+  // Default: 500 ms between two heartbeats to every member
+  uint32_t heartbeat_ms = 500;
+  // Default: 3000 ms without a heartbeat answer mark a connected member unreachable
+  uint32_t heartbeat_timeout_ms = 3000;
   // Default: false; true publishes the inspector for `eddy console` on node.host:node.port
   bool inspect = false;
   // Default: 127.0.0.1

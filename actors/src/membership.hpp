@@ -1,0 +1,85 @@
+#pragma once
+
+// Private to the runtime: cluster membership (see "Cluster" in the design notes). Every
+// node publishes one node actor on --node.host:--node.port. It answers the console (by
+// handing `inspect` requests to the inspector) and keeps the membership: it joins through
+// the seeds, learns the other members from them, monitors every member it is connected to
+// (CAF reports a lost connection as a down message) and sends heartbeats, so that a peer
+// that is connected but hung shows as unreachable after --node.timeout-ms.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+namespace eddy::detail {
+
+/// How a member looks from this node.
+enum class member_state : uint8_t {
+  /// Answers heartbeats.
+  up,
+  /// Connected, but no heartbeat answer within the timeout (hung, overloaded, cut off).
+  unreachable,
+  /// The connection was lost, or never made.
+  down,
+};
+
+/// "up", "unreachable", "down".
+const char* to_string(member_state s) noexcept;
+
+/// One member of the cluster as this node knows it.
+struct member_info {
+  std::string id;
+  /// host:port its node actor is published on.
+  std::string address;
+  member_state state = member_state::down;
+  bool self = false;
+  /// Milliseconds since it last answered a heartbeat (0 for this node; -1: never).
+  int64_t silent_ms = -1;
+};
+
+/// The membership as last seen by the node actor; read by the inspector. Thread-safe.
+class cluster_view {
+public:
+  void set(std::vector<member_info> members, std::string coordinator) {
+    std::lock_guard guard{mtx_};
+    members_ = std::move(members);
+    coordinator_ = std::move(coordinator);
+  }
+  [[nodiscard]] std::vector<member_info> members() const {
+    std::lock_guard guard{mtx_};
+    return members_;
+  }
+  /// The id of the coordinator: the first seed, in configured order, that is up.
+  [[nodiscard]] std::string coordinator() const {
+    std::lock_guard guard{mtx_};
+    return coordinator_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::vector<member_info> members_;
+  std::string coordinator_;
+};
+
+/// What a node actor starts with.
+struct membership_config {
+  std::string id;
+  std::string host;
+  uint16_t port = 0;
+  /// host:port of the seeds, in configured order (may include this node).
+  std::vector<std::string> seeds;
+  uint32_t heartbeat_ms = 500;
+  uint32_t timeout_ms = 3000;
+};
+
+/// Spawns the node actor; `inspector` answers the console's `inspect` requests.
+caf::actor spawn_node_actor(caf::actor_system& sys, membership_config cfg, caf::actor inspector,
+                            std::shared_ptr<cluster_view> view);
+
+} // namespace eddy::detail
