@@ -68,6 +68,9 @@ constexpr command_info commands[] = {
    "events, journal bytes and entries, last sequence number, input positions",
    "partitions count"},
   {"kill", "ACTOR", "make an actor fail, to watch supervision restart it", "kill count/3"},
+  {"placement", "",
+   "the coordinator's assignment table as this node has it: partition, primary, standby, epoch",
+   "placement"},
   {"state", "OPERATOR KEY", "a key's current state, read by its partition", "state count apple"},
   {"history", "OPERATOR KEY [--limit N]",
    "a key's last journaled changes with sequence numbers and origin", "history count apple"},
@@ -314,6 +317,9 @@ private:
     if (cmd == "kill") {
       return kill(args);
     }
+    if (cmd == "placement") {
+      return placement();
+    }
     std::vector<std::string> names;
     for (const auto& c : commands) {
       names.emplace_back(c.name);
@@ -362,6 +368,23 @@ private:
                           {"self", m.self ? "*" : ""}});
     }
     return answer("nodes", std::move(rows));
+  }
+
+  json placement() {
+    auto table = view_->table();
+    if (table.partitions.empty()) {
+      return fail("no assignment table on this node yet: it is not in a cluster "
+                  "(--node.seeds), or the coordinator has not sent one");
+    }
+    json rows = json::array();
+    for (size_t p = 0; p < table.partitions.size(); ++p) {
+      rows.push_back(json{{"partition", p},
+                          {"primary", table.partitions[p].primary},
+                          {"standby", table.partitions[p].standby},
+                          {"epoch", table.epoch},
+                          {"coordinator", table.coordinator}});
+    }
+    return answer("placement", std::move(rows));
   }
 
   json jobs() {
@@ -1166,6 +1189,8 @@ caf::error engine::publish_inspector() {
     mc.seeds.push_back(common_.node_seeds.substr(pos, end - pos));
     pos = end + 1;
   }
+  mc.partitions = opts_.partitions;
+  mc.table_file = common_.data_dir / "cluster" / "assignment.json";
   mc.heartbeat_ms = common_.heartbeat_ms;
   mc.timeout_ms = common_.heartbeat_timeout_ms;
   // The node actor is what the port serves: the console's requests reach the inspector

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eddy/actors/messages.hpp"
+#include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
 
 namespace eddy::detail {
@@ -29,6 +30,8 @@ struct peer {
   bool answered = false;
   clock_type::time_point last_seen;
   member_state state = member_state::down;
+  /// The epoch of the assignment table it said it has.
+  uint64_t table_epoch = 0;
 };
 
 struct node_state {
@@ -38,6 +41,10 @@ struct node_state {
   caf::actor inspector;
   std::shared_ptr<cluster_view> view;
   std::map<std::string, peer> peers;
+  /// The newest assignment table this node knows (made here if it coordinates).
+  assignment table;
+  std::string coordinator;
+  clock_type::time_point started = clock_type::now();
 };
 
 using node_ptr = caf::stateful_actor<node_state>*;
@@ -119,7 +126,91 @@ void publish_view(node_ptr self) {
   }
   std::sort(members.begin() + 1, members.end(),
             [](const member_info& a, const member_info& b) { return a.id < b.id; });
+  st.coordinator = coordinator;
   st.view->set(std::move(members), std::move(coordinator));
+}
+
+/// The position in the seed list of the member `id` (seeds.size() when it is not a seed):
+/// of two tables with one epoch, the one made by the earlier seed wins.
+size_t seed_rank(const node_state& st, const std::string& id) {
+  std::string address = id == st.cfg.id ? st.address : std::string{};
+  for (const auto& [a, p] : st.peers) {
+    if (p.id == id) {
+      address = a;
+    }
+  }
+  auto i = std::find(st.cfg.seeds.begin(), st.cfg.seeds.end(), address);
+  return static_cast<size_t>(i - st.cfg.seeds.begin());
+}
+
+/// Keeps `table` if it is newer than the one this node has; returns true if it did.
+bool adopt(node_ptr self, assignment table) {
+  auto& st = self->state;
+  bool newer = table.epoch > st.table.epoch ||
+               (table.epoch == st.table.epoch && table.coordinator != st.table.coordinator &&
+                seed_rank(st, table.coordinator) < seed_rank(st, st.table.coordinator));
+  if (!newer) {
+    return false;
+  }
+  st.table = std::move(table);
+  if (auto err = st.table.save(st.cfg.table_file)) {
+    log(log_level::error, "cluster", describe(err));
+  }
+  st.view->set_table(st.table);
+  return true;
+}
+
+/// The coordinator's part of a round: a new table when the members that are up changed
+/// (after a first timeout, so that a starting node does not assign everything to itself
+/// before it reached the others), then the table to every member that does not have it.
+void coordinate(node_ptr self) {
+  auto& st = self->state;
+  if (st.coordinator != st.cfg.id ||
+      clock_type::now() - st.started < std::chrono::milliseconds(st.cfg.timeout_ms)) {
+    return;
+  }
+  std::vector<std::string> up{st.cfg.id};
+  for (const auto& [address, p] : st.peers) {
+    if (p.state == member_state::up && !p.id.empty()) {
+      up.push_back(p.id);
+    }
+  }
+  std::vector<std::string> reasons;
+  auto next = next_assignment(st.table, up, st.cfg.partitions, st.cfg.id, &reasons);
+  if (next.epoch != st.table.epoch) {
+    log(log_level::info, "cluster",
+        "assignment epoch " + std::to_string(next.epoch) + " over " + std::to_string(up.size()) +
+          " members: " + std::to_string(reasons.size()) + " changes");
+    for (size_t i = 0; i < reasons.size() && i < 16; ++i) {
+      log(log_level::debug, "cluster", reasons[i]);
+    }
+    st.table = std::move(next);
+    if (auto err = st.table.save(st.cfg.table_file)) {
+      log(log_level::error, "cluster", describe(err));
+    }
+    st.view->set_table(st.table);
+  }
+  auto text = st.table.to_json();
+  for (auto& [address, p] : st.peers) {
+    if (p.node && p.state == member_state::up && p.table_epoch < st.table.epoch) {
+      self
+        ->request(p.node, std::chrono::milliseconds(st.cfg.timeout_ms), assignment_atom::value,
+                  text)
+        .then(
+          [self, address = address](std::string& theirs) {
+            // The member answers with the table it keeps: a newer one (made while this node
+            // was away) becomes the base of the next version made here.
+            std::string reason;
+            if (auto t = assignment::from_json(theirs, reason)) {
+              self->state.peers[address].table_epoch = t->epoch;
+              if (t->epoch > self->state.table.epoch) {
+                adopt(self, std::move(*t));
+              }
+            }
+          },
+          [](caf::error&) {});
+    }
+  }
 }
 
 void set_state(node_ptr self, const std::string& address, member_state s) {
@@ -202,6 +293,7 @@ void round(node_ptr self) {
     }
   }
   publish_view(self);
+  coordinate(self);
 }
 
 caf::behavior node_actor(node_ptr self, membership_config cfg, caf::actor inspector,
@@ -227,6 +319,12 @@ caf::behavior node_actor(node_ptr self, membership_config cfg, caf::actor inspec
     [self](start_atom, uint16_t port) {
       // The port is known once the middleman bound it.
       auto& st = self->state;
+      if (auto saved = assignment::load(st.cfg.table_file); !saved) {
+        log(log_level::error, "cluster", describe(saved.error()) + "; starting without it");
+      } else if (*saved) {
+        st.table = std::move(**saved);
+        st.view->set_table(st.table);
+      }
       st.cfg.port = port;
       st.address = st.cfg.host + ":" + std::to_string(port);
       if (st.cfg.id.empty()) {
@@ -276,6 +374,19 @@ caf::behavior node_actor(node_ptr self, membership_config cfg, caf::actor inspec
       }
     },
     [self](heartbeat_atom, const std::string&) { return self->state.cfg.id; },
+    [self](assignment_atom, const std::string& text) -> std::string {
+      std::string reason;
+      if (auto table = assignment::from_json(text, reason)) {
+        if (adopt(self, std::move(*table))) {
+          log(log_level::info, "cluster",
+              "assignment epoch " + std::to_string(self->state.table.epoch) + " from " +
+                self->state.table.coordinator);
+        }
+      } else {
+        log(log_level::warn, "cluster", "an assignment table that is not one: " + reason);
+      }
+      return self->state.table.to_json();
+    },
   };
 }
 

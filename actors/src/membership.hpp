@@ -5,10 +5,14 @@
 // handing `inspect` requests to the inspector) and keeps the membership: it joins through
 // the seeds, learns the other members from them, monitors every member it is connected to
 // (CAF reports a lost connection as a down message) and sends heartbeats, so that a peer
-// that is connected but hung shows as unreachable after --node.timeout-ms.
+// that is connected but hung shows as unreachable after --node.timeout-ms. The coordinator
+// (the first seed that is up) keeps the assignment table: it makes a new version from the
+// members that are up whenever they change, saves it and sends it to every member, which
+// keeps the newest version it has seen (a new coordinator starts from it).
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +20,8 @@
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
+
+#include "eddy/cluster/assignment.hpp"
 
 namespace eddy::detail {
 
@@ -60,11 +66,21 @@ public:
     std::lock_guard guard{mtx_};
     return coordinator_;
   }
+  void set_table(assignment table) {
+    std::lock_guard guard{mtx_};
+    table_ = std::move(table);
+  }
+  /// The newest assignment table this node knows.
+  [[nodiscard]] assignment table() const {
+    std::lock_guard guard{mtx_};
+    return table_;
+  }
 
 private:
   mutable std::mutex mtx_;
   std::vector<member_info> members_;
   std::string coordinator_;
+  assignment table_;
 };
 
 /// What a node actor starts with.
@@ -76,6 +92,10 @@ struct membership_config {
   std::vector<std::string> seeds;
   uint32_t heartbeat_ms = 500;
   uint32_t timeout_ms = 3000;
+  /// Key partitions of the node's jobs: the rows of the assignment table.
+  uint32_t partitions = 1;
+  /// Where the assignment table is kept (<data-dir>/cluster/assignment.json).
+  std::filesystem::path table_file;
 };
 
 /// Spawns the node actor; `inspector` answers the console's `inspect` requests.

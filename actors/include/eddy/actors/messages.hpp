@@ -59,6 +59,9 @@ CAF_ADD_ATOM(eddy, eddy, join_atom, "node_join")
 CAF_ADD_ATOM(eddy, eddy, member_atom, "member")
 /// Node -> node: `heartbeat, from id` answers the receiver's id.
 CAF_ADD_ATOM(eddy, eddy, heartbeat_atom, "heartbeat")
+/// Coordinator -> node: `assignment, table JSON` answers the table the node keeps then (see
+/// eddy/cluster/assignment.hpp): the newer one when it had a newer one.
+CAF_ADD_ATOM(eddy, eddy, assignment_atom, "assignment")
 
 CAF_END_TYPE_ID_BLOCK(eddy)
 
