@@ -165,7 +165,8 @@ bool adopt(node_ptr self, assignment table) {
 /// before it reached the others), then the table to every member that does not have it.
 void coordinate(node_ptr self) {
   auto& st = self->state;
-  if (st.coordinator != st.cfg.id ||
+  // A node without seeds is not in a cluster: nothing to assign.
+  if (st.cfg.seeds.empty() || st.coordinator != st.cfg.id ||
       clock_type::now() - st.started < std::chrono::milliseconds(st.cfg.timeout_ms)) {
     return;
   }
