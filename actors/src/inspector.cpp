@@ -1184,11 +1184,7 @@ caf::error engine::publish_inspector() {
   detail::membership_config mc;
   mc.id = common_.node_id;
   mc.host = common_.node_host;
-  for (size_t pos = 0; pos < common_.node_seeds.size();) {
-    auto end = std::min(common_.node_seeds.find(',', pos), common_.node_seeds.size());
-    mc.seeds.push_back(common_.node_seeds.substr(pos, end - pos));
-    pos = end + 1;
-  }
+  mc.seeds = common_.seed_list();
   mc.partitions = opts_.partitions;
   mc.table_file = common_.data_dir / "cluster" / "assignment.json";
   mc.heartbeat_ms = common_.heartbeat_ms;

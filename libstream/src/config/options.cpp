@@ -107,14 +107,8 @@ int command_line::usage_error(const std::string& message) const {
 namespace {
 
 /// Each item of --node.seeds must be HOST:PORT with a port in 1..65535.
-caf::error check_seeds(const std::string& seeds) {
-  if (seeds.empty()) {
-    return {};
-  }
-  // Every item, an empty one after a trailing comma included.
-  for (size_t pos = 0; pos <= seeds.size();) {
-    auto end = std::min(seeds.find(',', pos), seeds.size());
-    auto item = seeds.substr(pos, end - pos);
+caf::error check_seeds(const common_options& common) {
+  for (const auto& item : common.seed_list()) {
     auto colon = item.rfind(':');
     bool ok = colon != std::string::npos && colon > 0 && colon + 1 < item.size() &&
               item.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
@@ -123,12 +117,24 @@ caf::error check_seeds(const std::string& seeds) {
     if (!ok) {
       return config_error("--node.seeds item '" + item + "' is not HOST:PORT");
     }
-    pos = end + 1;
   }
   return {};
 }
 
 } // namespace
+
+std::vector<std::string> common_options::seed_list() const {
+  std::vector<std::string> items;
+  if (node_seeds.empty()) {
+    return items;
+  }
+  for (size_t pos = 0; pos <= node_seeds.size();) {
+    auto end = std::min(node_seeds.find(',', pos), node_seeds.size());
+    items.push_back(node_seeds.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return items;
+}
 
 std::optional<int> command_line::parse(int argc, const char* const* argv) {
   po::options_description common_desc{"Common options"};
@@ -276,7 +282,7 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     err = runtime.validate();
   }
   if (!err) {
-    err = check_seeds(common.node_seeds);
+    err = check_seeds(common);
   }
   if (!err && common.heartbeat_timeout_ms <= common.heartbeat_ms) {
     err = config_error("--node.timeout-ms (" + std::to_string(common.heartbeat_timeout_ms) +

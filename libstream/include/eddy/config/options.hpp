@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/program_options.hpp>
 #include <caf/error.hpp>
@@ -37,6 +38,10 @@ struct common_options {
   uint16_t http_port = 8080;
   // Default: info (error, warn, info, debug)
   std::string log_level = "info";
+
+  /// The items of `node_seeds` in configured order (an empty one after a stray comma
+  /// included, so that checking them finds it); empty without seeds.
+  [[nodiscard]] std::vector<std::string> seed_list() const;
 };
 
 /// Durable state: journals, cache, compaction.
