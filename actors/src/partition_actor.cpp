@@ -566,10 +566,9 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
       release(self);
     },
     [self](admin_atom, const std::string& request, const caf::actor& tap) {
-      auto reply = stage_admin(self, request, tap,
-                               [self](const admin_request& r) { return partition_admin(self, r); });
-      unpark(self, self->state.ctl, [](self_ptr s, batch& b) { on_batch(s, b); });
-      return reply;
+      return input_stage_admin(
+        self, request, tap, [self](const admin_request& r) { return partition_admin(self, r); },
+        [](self_ptr s, batch& b) { on_batch(s, b); });
     },
   };
 }

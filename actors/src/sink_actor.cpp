@@ -123,10 +123,8 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
     [](sync_atom) {},
     [](timer_atom) {},
     [self](admin_atom, const std::string& request, const caf::actor& tap) {
-      auto reply = stage_admin(self, request, tap,
-                               [](const admin_request&) { return std::optional<std::string>{}; });
-      unpark(self, self->state.ctl, [](auto* s, batch& b) { on_sink_batch(s, b); });
-      return reply;
+      return input_stage_admin(self, request, tap, no_own_requests,
+                               [](auto* s, batch& b) { on_sink_batch(s, b); });
     },
   };
 }

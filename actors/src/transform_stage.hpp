@@ -96,17 +96,27 @@ inline bool park_if_paused(stage_controls& ctl, batch& b) {
   return false;
 }
 
-/// After `resume`: processes the batches parked while the stage was paused, in order.
-template <class Self, class OnBatch>
-void unpark(Self* self, stage_controls& ctl, OnBatch on_batch) {
-  if (ctl.paused || ctl.parked.empty()) {
-    return;
+/// Answers a console request to a stage that takes input (`stage_admin`, with `own` for
+/// the stage kind's own requests), then, if the stage is no longer paused, processes the
+/// batches parked meanwhile, in order, with `on_batch`.
+template <class Self, class Own, class OnBatch>
+std::string input_stage_admin(Self* self, const std::string& request, const caf::actor& tap,
+                              Own own, OnBatch on_batch) {
+  auto reply = stage_admin(self, request, tap, own);
+  auto& ctl = self->state.ctl;
+  if (!ctl.paused && !ctl.parked.empty()) {
+    auto parked = std::move(ctl.parked);
+    ctl.parked.clear();
+    for (auto& b : parked) {
+      on_batch(self, b);
+    }
   }
-  auto parked = std::move(ctl.parked);
-  ctl.parked.clear();
-  for (auto& b : parked) {
-    on_batch(self, b);
-  }
+  return reply;
+}
+
+/// For stage kinds without requests of their own.
+inline std::optional<std::string> no_own_requests(const admin_request&) {
+  return std::nullopt;
 }
 
 template <class State>
@@ -202,10 +212,8 @@ stage_actor::behavior_type transform_behavior(stage_actor::stateful_pointer<Stat
     [](sync_atom) {},
     [](timer_atom) {},
     [self](admin_atom, const std::string& request, const caf::actor& tap) {
-      auto reply = stage_admin(self, request, tap,
-                               [](const admin_request&) { return std::optional<std::string>{}; });
-      unpark(self, self->state.ctl, [](auto* s, batch& b) { on_transform_batch(s, b); });
-      return reply;
+      return input_stage_admin(self, request, tap, no_own_requests,
+                               [](auto* s, batch& b) { on_transform_batch(s, b); });
     },
   };
 }
