@@ -5,7 +5,8 @@
 namespace eddy::detail {
 
 emitter::emitter(const stage_init& init)
-  : targets_(init.outputs)
+  : spec_(&init.graph->node(init.node))
+  , targets_(init.outputs)
   , batch_events_max_(init.opts.batch_events_max)
   , metrics_(init.metrics) {
   const auto& self_node = init.graph->node(init.node);
@@ -84,6 +85,39 @@ bool emitter::has_partial() const noexcept {
 bool emitter::finished() const noexcept {
   return std::all_of(channels_.begin(), channels_.end(),
                      [](const output_channel& ch) { return ch.finished(); });
+}
+
+remote_batch emitter::to_remote(batch& b) {
+  remote_batch rb;
+  rb.channel = b.channel;
+  rb.seq = b.seq;
+  rb.watermark = b.watermark;
+  rb.last = b.last;
+  if (b.ends) {
+    rb.has_ends = true;
+    rb.ends = *b.ends;
+  }
+  if (b.size() > 0) {
+    spec_->encode_output(*b.records, rb.records);
+  }
+  return rb;
+}
+
+batch from_remote(const stage_init& init, remote_batch& rb) {
+  const auto& input = init.graph->node(*init.graph->node(init.node).input);
+  batch b;
+  b.channel = rb.channel;
+  b.seq = rb.seq;
+  b.watermark = rb.watermark;
+  b.last = rb.last;
+  if (rb.has_ends) {
+    b.ends = std::make_shared<const frontier>(std::move(rb.ends));
+  }
+  b.records = std::shared_ptr<record_buffer>{input.make_output_buffer(init.opts.batch_events_max)};
+  if (!rb.records.empty()) {
+    input.decode_output(rb.records, *b.records);
+  }
+  return b;
 }
 
 void emitter::update_metrics() {

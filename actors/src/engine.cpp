@@ -14,7 +14,9 @@
 
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
+#include "host.hpp"
 #include "job_plan.hpp"
+#include "membership.hpp"
 
 namespace eddy {
 
@@ -86,6 +88,9 @@ engine::~engine() {
   if (node_) {
     caf::anon_send_exit(caf::actor_cast<caf::actor>(node_), caf::exit_reason::user_shutdown);
   }
+  if (host_) {
+    caf::anon_send_exit(caf::actor_cast<caf::actor>(host_), caf::exit_reason::user_shutdown);
+  }
 }
 
 caf::actor_system& engine::system() noexcept {
@@ -138,14 +143,20 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
         spec.name + "/" + std::to_string(i), spec.name, spec.kind, i, env.metrics.back(), {}});
     }
   }
-  std::vector<detail::actor_slot> slots(env.metrics.size());
-  size_t culprit = 0;
-  auto plan = detail::plan_job(env, slots, culprit);
-  if (!plan) {
-    return plan.error();
+  bool cluster = !common_.node_seeds.empty();
+  std::vector<detail::instance_plan> plan;
+  if (!cluster) {
+    std::vector<detail::actor_slot> slots(env.metrics.size());
+    size_t culprit = 0;
+    auto planned = detail::plan_job(env, slots, culprit);
+    if (!planned) {
+      return planned.error();
+    }
+    plan = std::move(*planned);
   }
   log(log_level::info, "engine",
-      "job " + g->name() + " starting on " + std::to_string(plan->size()) + " actors" +
+      "job " + g->name() + (cluster ? " joins the cluster with " : " starting on ") +
+        std::to_string(env.metrics.size()) + " actors" +
         (durable ? ", state in " + (common_.data_dir / g->name()).string() + " (durability " +
                      to_string(opts_.state.level) + ")"
                  : std::string{", state in memory"}));
@@ -161,7 +172,20 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
       return err;
     }
   }
-  sh->job = detail::spawn_supervisor(*sys_, sh, std::move(env), std::move(*plan));
+  if (cluster) {
+    auto c = std::make_shared<detail::cluster_env>();
+    c->node = caf::actor_cast<caf::actor>(node_);
+    c->host = caf::actor_cast<caf::actor>(host_);
+    c->view = view_;
+    c->standby_sync = common_.standby_sync;
+    c->timeout_ms = common_.heartbeat_timeout_ms;
+    env.cluster = std::move(c);
+  }
+  auto hosted_env = env;
+  sh->job = detail::spawn_supervisor(*sys_, sh, std::move(env), std::move(plan));
+  if (cluster) {
+    hosted_->add(g->name(), detail::host_registry::job{std::move(hosted_env), sh});
+  }
   auto handle = std::make_shared<job_handle>(sh);
   std::lock_guard guard{registry_->mtx};
   registry_->jobs.push_back(handle);

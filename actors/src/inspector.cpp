@@ -31,6 +31,7 @@
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
 #include "eddy/io/dead_letter_store.hpp"
+#include "host.hpp"
 #include "membership.hpp"
 
 namespace eddy {
@@ -1180,6 +1181,7 @@ caf::error engine::publish_inspector() {
   };
   auto bound = std::make_shared<std::atomic<uint16_t>>(0);
   auto view = std::make_shared<detail::cluster_view>();
+  view_ = view;
   auto actor = sys_->spawn(inspector_actor, jobs, common_.node_host, bound, view);
   detail::membership_config mc;
   mc.id = common_.node_id;
@@ -1189,6 +1191,11 @@ caf::error engine::publish_inspector() {
   mc.table_file = common_.data_dir / "cluster" / "assignment.json";
   mc.heartbeat_ms = common_.heartbeat_ms;
   mc.timeout_ms = common_.heartbeat_timeout_ms;
+  if (!common_.node_seeds.empty()) {
+    hosted_ = std::make_shared<detail::host_registry>();
+    mc.host_actor = detail::spawn_host(*sys_, hosted_);
+    host_ = caf::actor_cast<caf::strong_actor_ptr>(mc.host_actor);
+  }
   // The node actor is what the port serves: the console's requests reach the inspector
   // through it, and other nodes join through it.
   auto node = detail::spawn_node_actor(*sys_, std::move(mc), actor, view);

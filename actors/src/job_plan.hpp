@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -60,6 +61,20 @@ struct actor_slot {
   std::string failed_cause;
 };
 
+class cluster_view;
+
+/// What the job actor of a node in a cluster works with (see host.hpp).
+struct cluster_env {
+  /// This node's node actor (answers `host, member`) and host actor.
+  caf::actor node;
+  caf::actor host;
+  std::shared_ptr<cluster_view> view;
+  /// A commit waits for the standby copy (--node.replication sync).
+  bool standby_sync = true;
+  /// --node.timeout-ms: how long the leader waits for the seeds to join before it starts.
+  uint32_t timeout_ms = 3000;
+};
+
 /// Everything needed to build an incarnation of a job: the first at `engine::start`, the
 /// next ones at every restart.
 struct job_env {
@@ -75,13 +90,38 @@ struct job_env {
   std::shared_ptr<dead_letter_store> dead_letters;
   /// Empty when a failed actor can be restarted, else why not.
   std::string not_restartable;
+  /// Set when the node is in a cluster: the job runs on the coordinator, which places its
+  /// key partitions on the members by the assignment table.
+  std::shared_ptr<const cluster_env> cluster;
 };
 
 /// Builds one incarnation of the job: every actor's init with its logic and journal, the
 /// channels, and where producers resume. On error `culprit` is the actor that could not be
 /// built.
+/// `host_of(node, index)`, when given, names the cluster member that hosts a key partition
+/// (empty: this node): such an init is a placeholder (no logic, no journal) whose positions
+/// the caller asks of the host, and then calls `plan_replay`.
 caf::expected<std::vector<instance_plan>>
-plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit);
+plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit,
+         const std::function<std::string(size_t, uint32_t)>& host_of = nullptr);
+
+/// Sets where each producer resumes: after the least position that the durable consumers
+/// it reaches committed for it (0 when one of them has none). Partitions with durable
+/// consumers keep an outbox acknowledged by those consumers' channels.
+void plan_replay(std::vector<instance_plan>& plan);
+
+/// The journal of instance `index` of `spec`: <data-dir>/<job>/<node>/p<index>.db for
+/// partitions, .../sink-<index>.db for sinks.
+std::filesystem::path journal_path(const std::filesystem::path& data_dir, const job_graph& g,
+                                   const node_spec& spec, uint32_t index);
+
+/// The init of instance `index` of node `node`: its logic, and its journal when it keeps
+/// one (what `plan_job` builds for each instance; a host builds its partitions with it).
+caf::expected<std::shared_ptr<stage_init>> build_instance(job_env& env, size_t node, uint32_t index,
+                                                          uint32_t producer,
+                                                          std::string failed_cause,
+                                                          const std::set<origin_t>& poison,
+                                                          std::shared_ptr<actor_metrics> metrics);
 
 /// The failure policy of every node of `g`: the one set in code, overridden by
 /// `--supervision.policy`.

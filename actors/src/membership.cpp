@@ -331,6 +331,7 @@ caf::behavior node_actor(node_ptr self, membership_config cfg, caf::actor inspec
       if (st.cfg.id.empty()) {
         st.cfg.id = st.address;
       }
+      st.view->set_self(st.cfg.id, st.cfg.seeds.size());
       for (const auto& seed : st.cfg.seeds) {
         if (seed != st.address) {
           st.peers.try_emplace(seed);
@@ -375,6 +376,22 @@ caf::behavior node_actor(node_ptr self, membership_config cfg, caf::actor inspec
       }
     },
     [self](heartbeat_atom, const std::string&) { return self->state.cfg.id; },
+    [self](host_atom, const std::string& member) -> caf::result<caf::actor> {
+      auto& st = self->state;
+      if (member == st.cfg.id) {
+        return st.cfg.host_actor;
+      }
+      for (auto& [address, p] : st.peers) {
+        if (p.id == member && p.node && p.state == member_state::up) {
+          auto rp = self->make_response_promise<caf::actor>();
+          self->request(p.node, std::chrono::seconds(5), host_atom::value, member)
+            .then([rp](caf::actor& host) mutable { rp.deliver(std::move(host)); },
+                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+          return rp;
+        }
+      }
+      return make_error(errc::invalid_config, "member " + member + " is not up");
+    },
     [self](assignment_atom, const std::string& text) -> std::string {
       std::string reason;
       if (auto table = assignment::from_json(text, reason)) {

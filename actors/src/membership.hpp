@@ -61,6 +61,21 @@ public:
     std::lock_guard guard{mtx_};
     return members_;
   }
+  void set_self(std::string id, size_t seeds) {
+    std::lock_guard guard{mtx_};
+    self_ = std::move(id);
+    seeds_ = seeds;
+  }
+  /// This node's id (empty until the node actor started).
+  [[nodiscard]] std::string self_id() const {
+    std::lock_guard guard{mtx_};
+    return self_;
+  }
+  /// How many seeds are configured.
+  [[nodiscard]] size_t seed_count() const {
+    std::lock_guard guard{mtx_};
+    return seeds_;
+  }
   /// The id of the coordinator: the first seed, in configured order, that is up.
   [[nodiscard]] std::string coordinator() const {
     std::lock_guard guard{mtx_};
@@ -81,6 +96,8 @@ private:
   std::vector<member_info> members_;
   std::string coordinator_;
   assignment table_;
+  std::string self_;
+  size_t seeds_ = 0;
 };
 
 /// What a node actor starts with.
@@ -96,6 +113,8 @@ struct membership_config {
   uint32_t partitions = 1;
   /// Where the assignment table is kept (<data-dir>/cluster/assignment.json).
   std::filesystem::path table_file;
+  /// This node's host actor (host.hpp), which `host` requests of other nodes reach.
+  caf::actor host_actor;
 };
 
 /// Spawns the node actor; `inspector` answers the console's `inspect` requests.

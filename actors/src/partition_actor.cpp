@@ -12,6 +12,9 @@
 //     machine the commit is one fsync for the whole group.
 
 #include <chrono>
+#include <fstream>
+
+#include <caf/scoped_actor.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -82,6 +85,60 @@ bool compact(self_ptr self) {
   return true;
 }
 
+/// How long a partition waits for its standby to take a chunk or a transaction.
+constexpr auto standby_timeout = std::chrono::seconds(10);
+
+/// Sends `xs` to the standby's host and, when commits wait for the standby, waits for its
+/// answer. A standby that cannot take it stops the partition: the job restarts with a
+/// standby that can (see "Cluster" in the design notes).
+template <class Atom, class... Ts>
+bool to_standby(self_ptr self, Atom atom, const Ts&... xs) {
+  auto& st = self->state;
+  const auto& ctx = st.init->ctx;
+  auto node = static_cast<uint32_t>(st.init->node);
+  if (!st.init->sync_standby) {
+    caf::anon_send(st.init->standby, atom, ctx.job, node, ctx.index, xs...);
+    return true;
+  }
+  caf::error failed;
+  caf::scoped_actor waiter{self->system()};
+  waiter->request(st.init->standby, standby_timeout, atom, ctx.job, node, ctx.index, xs...)
+    .receive([](uint64_t) {}, [&failed](caf::error& err) { failed = std::move(err); });
+  if (failed) {
+    auto err = make_error(errc::io_failure, who(st) + ": its standby copy cannot be kept (" +
+                                              to_string(failed) + ")");
+    log(log_level::error, "partition", describe(err));
+    self->quit(err);
+    return false;
+  }
+  return true;
+}
+
+/// Sends a consistent copy of the journal file to the standby, in chunks: the journal is
+/// compacted first, so the file holds everything and no write-ahead log is needed.
+bool ship_copy(self_ptr self) {
+  auto& st = self->state;
+  if (!compact(self)) {
+    return false;
+  }
+  std::ifstream in{st.journal->file(), std::ios::binary};
+  constexpr size_t chunk = size_t{1} << 20;
+  std::string bytes(chunk, '\0');
+  uint64_t offset = 0;
+  bool last = false;
+  while (!last) {
+    in.read(bytes.data(), static_cast<std::streamsize>(chunk));
+    auto n = static_cast<size_t>(in.gcount());
+    last = n < chunk;
+    auto piece = bytes.substr(0, n);
+    if (!to_standby(self, replica_atom::value, offset, piece, last)) {
+      return false;
+    }
+    offset += n;
+  }
+  return true;
+}
+
 /// Commits everything since the last commit in one transaction. A journal failure stops
 /// the partition with the journal's error.
 bool commit_journal(self_ptr self, const std::string& origin) {
@@ -118,6 +175,11 @@ bool commit_journal(self_ptr self, const std::string& origin) {
     if (auto err = st.journal->commit(cb)) {
       log(log_level::error, "partition", who(st) + ": " + describe(err));
       self->quit(err);
+      return false;
+    }
+    // The output of the commit goes out after this: with a waiting standby, only what
+    // both copies hold is ever seen downstream.
+    if (st.init->standby && !to_standby(self, replicate_atom::value, cb)) {
       return false;
     }
     st.committed_out_position = st.out_position;
@@ -216,6 +278,9 @@ bool ensure_recovered(self_ptr self) {
     if (auto err = st.journal->recover(st.init->opts.state.keep_changes)) {
       log(log_level::error, "partition", who(st) + ": " + describe(err));
       self->quit(err);
+      return false;
+    }
+    if (st.init->standby && !ship_copy(self)) {
       return false;
     }
   }
@@ -511,6 +576,10 @@ std::optional<std::string> partition_admin(self_ptr self, const admin_request& r
 stage_actor::behavior_type partition_handlers(self_ptr self) {
   return {
     [self](batch& b) { on_batch(self, b); },
+    [self](remote_batch& rb) {
+      auto b = from_remote(*self->state.init, rb);
+      on_batch(self, b);
+    },
     [self](credit_atom, channel_id channel, uint32_t batches, recycled_buffer& recycled) {
       on_transform_credit(self, channel, batches, recycled, !self->state.sync_pending);
     },

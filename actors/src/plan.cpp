@@ -3,6 +3,7 @@
 // the design notes).
 
 #include <algorithm>
+#include <functional>
 
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
@@ -16,14 +17,6 @@ namespace {
 /// Producer ids fit the 16 bits an origin gives them; 0 means "cannot replay" and the
 /// largest marks re-processed dead letters.
 constexpr uint32_t producers_max = detail::dead_letter_producer - 1;
-
-/// The journal of instance `index` of `spec`: <data-dir>/<job>/<node>/p<index>.db for
-/// partitions, .../sink-<index>.db for sinks.
-std::filesystem::path journal_path(const std::filesystem::path& data_dir, const job_graph& g,
-                                   const node_spec& spec, uint32_t index) {
-  auto file = (spec.kind == node_kind::keyed ? "p" : "sink-") + std::to_string(index) + ".db";
-  return data_dir / g.name() / spec.name / file;
-}
 
 /// "node:instances,..." of every node of `g`.
 std::string topology_of(const job_graph& g) {
@@ -81,7 +74,7 @@ std::vector<std::pair<size_t, channel_id>> durable_consumers(const std::vector<i
     todo.pop_back();
     const auto& init = *plan[k].init;
     auto kind = init.graph->node(init.node).kind;
-    if (init.journal || (init.failed() && kind != node_kind::transform)) {
+    if (init.journal || !init.host.empty() || (init.failed() && kind != node_kind::transform)) {
       result.emplace_back(k, channel);
     } else if (kind == node_kind::transform) {
       todo.insert(todo.end(), plan[k].targets.begin(), plan[k].targets.end());
@@ -90,9 +83,8 @@ std::vector<std::pair<size_t, channel_id>> durable_consumers(const std::vector<i
   return result;
 }
 
-/// Sets where each producer resumes: after the least position that the durable consumers
-/// it reaches committed for it (0 when one of them has none). Partitions with durable
-/// consumers keep an outbox acknowledged by those consumers' channels.
+} // namespace
+
 void plan_replay(std::vector<instance_plan>& plan) {
   for (size_t k = 0; k < plan.size(); ++k) {
     auto& init = *plan[k].init;
@@ -114,6 +106,8 @@ void plan_replay(std::vector<instance_plan>& plan) {
     init.resume_after = resume;
   }
 }
+
+namespace {
 
 /// Which receivers sender `i` of `senders` talks to: all partitions on a hash edge, one
 /// receiver when the downstream has as many or fewer instances, else its share of them.
@@ -154,61 +148,102 @@ caf::error make_logic(detail::stage_init& init, const node_spec& spec) {
 
 } // namespace
 
+std::filesystem::path journal_path(const std::filesystem::path& data_dir, const job_graph& g,
+                                   const node_spec& spec, uint32_t index) {
+  auto file = (spec.kind == node_kind::keyed ? "p" : "sink-") + std::to_string(index) + ".db";
+  return data_dir / g.name() / spec.name / file;
+}
+
+caf::expected<std::shared_ptr<stage_init>>
+build_instance(job_env& env, size_t n, uint32_t i, uint32_t producer, std::string failed_cause,
+               const std::set<origin_t>& poison, std::shared_ptr<actor_metrics> metrics) {
+  const auto& g = *env.graph;
+  const auto& spec = g.node(n);
+  auto init = std::make_shared<detail::stage_init>();
+  init->graph = env.graph;
+  init->node = n;
+  init->ctx = instance_context{g.name(), spec.name, i, g.instances(n), env.data_dir, env.rejects};
+  init->ctx.durable = env.durable;
+  init->ctx.producer = producer;
+  init->opts = env.opts;
+  init->metrics = std::move(metrics);
+  init->failed_cause = std::move(failed_cause);
+  if (!poison.empty()) {
+    init->skip = std::make_shared<const std::set<origin_t>>(poison);
+  }
+  init->dead_letters = env.dead_letters;
+  if (auto err = make_logic(*init, spec)) {
+    return err;
+  }
+  if (init->source && !init->source->replayable() && env.not_restartable.empty()) {
+    env.not_restartable = "source '" + spec.name + "' cannot replay its input";
+  }
+  bool journaled = spec.kind == node_kind::keyed || (init->sink && init->sink->transactional());
+  if (env.durable && journaled) {
+    if (auto err = open_journal(*init, g, spec, env.data_dir, env.opts.state.level,
+                                env.opts.state.keep_changes)) {
+      if (!init->failed()) {
+        return err;
+      }
+      log(log_level::warn, "supervisor",
+          init->who() + " failed and its journal cannot be read (" + describe(err) +
+            "): all its input will go to the dead-letter journal");
+      init->journal.reset();
+      init->positions.clear();
+    }
+  }
+  return init;
+}
+
 caf::expected<std::vector<instance_plan>>
-plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit) {
+plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit,
+         const std::function<std::string(size_t, uint32_t)>& host_of) {
   const auto& g = *env.graph;
   uint32_t next_producer = 1;
   auto producers_table = std::make_shared<std::vector<stage_actor>>();
   std::vector<instance_plan> plan;
   std::vector<size_t> first(g.nodes().size());
+  bool remote = false;
   for (size_t n = 0; n < g.nodes().size(); ++n) {
     const auto& spec = g.node(n);
     first[n] = plan.size();
     for (uint32_t i = 0; i < g.instances(n); ++i) {
       culprit = plan.size();
       const auto& slot = slots[culprit];
-      auto init = std::make_shared<detail::stage_init>();
-      init->graph = env.graph;
-      init->node = n;
-      init->ctx =
-        instance_context{g.name(), spec.name, i, g.instances(n), env.data_dir, env.rejects};
-      init->ctx.durable = env.durable;
+      uint32_t producer = 0;
       if (env.durable && (spec.kind == node_kind::source || spec.kind == node_kind::keyed)) {
         if (next_producer > producers_max) {
           return make_error(errc::invalid_graph,
                             "job " + g.name() + " has more than " + std::to_string(producers_max) +
                               " source instances and partitions; durable state supports that many");
         }
-        init->ctx.producer = next_producer++;
+        producer = next_producer++;
+      }
+      auto host = host_of && spec.kind == node_kind::keyed ? host_of(n, i) : std::string{};
+      std::shared_ptr<stage_init> init;
+      if (!host.empty()) {
+        // Built and journaled by its host; the job actor asks it for the positions.
+        init = std::make_shared<detail::stage_init>();
+        init->graph = env.graph;
+        init->node = n;
+        init->ctx =
+          instance_context{g.name(), spec.name, i, g.instances(n), env.data_dir, env.rejects};
+        init->ctx.durable = env.durable;
+        init->ctx.producer = producer;
+        init->opts = env.opts;
+        init->metrics = env.metrics[culprit];
+        init->failed_cause = slot.failed_cause;
+        init->host = std::move(host);
+        remote = true;
+      } else {
+        auto built =
+          build_instance(env, n, i, producer, slot.failed_cause, slot.poison, env.metrics[culprit]);
+        if (!built) {
+          return built.error();
+        }
+        init = std::move(*built);
       }
       init->producers = producers_table;
-      init->opts = env.opts;
-      init->metrics = env.metrics[culprit];
-      init->failed_cause = slot.failed_cause;
-      if (!slot.poison.empty()) {
-        init->skip = std::make_shared<const std::set<origin_t>>(slot.poison);
-      }
-      init->dead_letters = env.dead_letters;
-      if (auto err = make_logic(*init, spec)) {
-        return err;
-      }
-      if (init->source && !init->source->replayable() && env.not_restartable.empty()) {
-        env.not_restartable = "source '" + spec.name + "' cannot replay its input";
-      }
-      bool journaled = spec.kind == node_kind::keyed || (init->sink && init->sink->transactional());
-      if (env.durable && journaled) {
-        if (auto err = open_journal(*init, g, spec, env.data_dir, env.opts.state.level,
-                                    env.opts.state.keep_changes)) {
-          if (!init->failed()) {
-            return err;
-          }
-          log(log_level::warn, "supervisor",
-              init->who() + " failed and its journal cannot be read (" + describe(err) +
-                "): all its input will go to the dead-letter journal");
-          init->journal.reset();
-          init->positions.clear();
-        }
-      }
       plan.push_back(instance_plan{std::move(init), {}});
     }
   }
@@ -227,7 +262,7 @@ plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit) {
       }
     }
   }
-  if (env.durable) {
+  if (env.durable && !remote) {
     plan_replay(plan);
   }
   return plan;

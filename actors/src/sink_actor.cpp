@@ -114,6 +114,10 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
   }
   return {
     [self](batch& b) { on_sink_batch(self, b); },
+    [self](remote_batch& rb) {
+      auto b = from_remote(*self->state.init, rb);
+      on_sink_batch(self, b);
+    },
     [](credit_atom, channel_id, uint32_t, recycled_buffer&) {},
     [](start_atom) {},
     [](stop_atom) {},

@@ -113,6 +113,7 @@ stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_sta
     [](const batch&) {
       // Sources have no inputs.
     },
+    [](const remote_batch&) {},
     [self](credit_atom, channel_id channel, uint32_t batches, recycled_buffer& recycled) {
       auto& st = self->state;
       st.out->grant(channel, batches, std::move(recycled.buffer));

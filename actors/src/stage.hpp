@@ -91,6 +91,16 @@ struct stage_init {
   /// The dead-letter journal (set when the job is durable).
   std::shared_ptr<dead_letter_store> dead_letters;
 
+  // Cluster (see host.cpp).
+
+  /// The member that hosts this partition when it is not this node (the job actor's
+  /// placeholder of a remote partition); empty here.
+  std::string host;
+  /// The host of the partition's standby copy (none: no standby), and whether a commit
+  /// waits until the standby applied it before the output goes out.
+  caf::actor standby;
+  bool sync_standby = true;
+
   /// "node/index", e.g. "count/17".
   [[nodiscard]] std::string who() const {
     return ctx.node + "/" + std::to_string(ctx.index);
@@ -108,6 +118,9 @@ inline record_describer input_describer(const stage_init& init) {
 
 /// A logic that does nothing, for a failed actor whose own logic cannot be created.
 std::unique_ptr<transform_logic> make_inert_logic();
+
+/// A batch that came from another node, decoded with the stage's input codec.
+batch from_remote(const stage_init& init, remote_batch& rb);
 
 /// Drops the records the supervisor dead-lettered as poison; returns how many.
 size_t drop_poison(const stage_init& init, record_buffer& in);
@@ -155,7 +168,11 @@ public:
       while (channels_[i].pop_sendable(b)) {
         metrics_->events_out.fetch_add(b.size(), std::memory_order_relaxed);
         metrics_->batches_out.fetch_add(1, std::memory_order_relaxed);
-        self->send(targets_[i].dest, std::move(b));
+        if (targets_[i].dest.node() == self->node()) {
+          self->send(targets_[i].dest, std::move(b));
+        } else {
+          self->send(targets_[i].dest, to_remote(b));
+        }
       }
     }
     update_metrics();
@@ -169,7 +186,10 @@ public:
 
 private:
   void update_metrics();
+  /// `b` encoded for a receiver on another node.
+  remote_batch to_remote(batch& b);
 
+  const node_spec* spec_;
   std::vector<output_target> targets_;
   std::vector<output_channel> channels_;
   std::unordered_map<channel_id, size_t> index_of_;

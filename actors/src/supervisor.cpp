@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <map>
+#include <set>
 #include <string_view>
 
 #include <caf/stateful_actor.hpp>
@@ -11,6 +14,7 @@
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
 #include "job_plan.hpp"
+#include "membership.hpp"
 #include "transform_stage.hpp"
 
 namespace eddy::detail {
@@ -35,6 +39,22 @@ struct job_state {
   clock_type::time_point failed_at;
   clock_type::time_point down_at;
   bool stop_requested = false;
+
+  // Cluster (env.cluster set, see host.hpp).
+
+  /// Counts incarnations, so that answers meant for an earlier one are recognized.
+  uint64_t incarnation = 0;
+  /// This node coordinates and runs the job / hosts partitions for the coordinator.
+  bool leading = false;
+  bool following = false;
+  /// An incarnation whose remote partitions are being prepared and spawned.
+  std::vector<instance_plan> building;
+  /// The host actor of every member, by id.
+  std::map<std::string, caf::actor> hosts;
+  /// The table the incarnation under way was placed by.
+  assignment table;
+  clock_type::time_point waiting_since = clock_type::now();
+  bool started_once = false;
 };
 
 using job_ptr = caf::stateful_actor<job_state>*;
@@ -56,29 +76,94 @@ stage_actor spawn_stage(job_ptr self, const std::shared_ptr<detail::stage_init>&
   return {};
 }
 
-/// Spawns an incarnation (downstream first, so that each stage knows its receivers) and
-/// starts it.
+void start_incarnation(job_ptr self);
+void build_failed(job_ptr self, uint64_t incarnation, const std::string& what,
+                  const caf::error& err);
+
+/// How long the job actor waits for a host to answer.
+constexpr auto host_timeout = std::chrono::seconds(10);
+
+void record_stage(job_ptr self, size_t k, stage_actor stage) {
+  auto& st = self->state;
+  st.stages[k] = std::move(stage);
+  st.index_of.emplace(st.stages[k].address(), k);
+  ++st.alive;
+  const auto& init = *st.building[k].init;
+  if (init.graph->node(init.node).kind == node_kind::source) {
+    st.sources.push_back(st.stages[k]);
+  }
+}
+
+/// Spawns the stages of `st.building` from `k - 1` down to 0 (downstream first, so that
+/// each stage knows its receivers); a partition hosted by another member is spawned there,
+/// and the rest continues when it answers. Then starts the incarnation.
+void spawn_from(job_ptr self, size_t k) {
+  auto& st = self->state;
+  auto& plan = st.building;
+  while (k-- > 0) {
+    auto& init = plan[k].init;
+    for (auto& [target, channel] : plan[k].targets) {
+      init->outputs.push_back(detail::output_target{st.stages[target], channel});
+    }
+    if (init->host.empty()) {
+      record_stage(self, k, spawn_stage(self, init));
+      continue;
+    }
+    host_spawn req;
+    req.job = init->ctx.job;
+    req.node = static_cast<uint32_t>(init->node);
+    req.index = init->ctx.index;
+    for (auto& out : init->outputs) {
+      req.outputs.push_back(caf::actor_cast<caf::actor>(out.dest));
+      req.channels.push_back(out.channel);
+    }
+    req.input_count = init->input_count;
+    req.resume_after = init->resume_after;
+    req.ack_channels = init->ack_channels;
+    req.acked = init->acked;
+    req.standby = init->standby;
+    req.sync_standby = init->sync_standby;
+    auto inc = st.incarnation;
+    auto who = init->who() + " on " + init->host;
+    self->request(st.hosts[init->host], host_timeout, spawn_atom::value, std::move(req))
+      .then(
+        [self, k, inc](caf::actor& partition) {
+          if (inc != self->state.incarnation || self->state.restarting) {
+            caf::anon_send_exit(partition, caf::exit_reason::user_shutdown);
+            return;
+          }
+          self->monitor(partition);
+          record_stage(self, k, caf::actor_cast<stage_actor>(partition));
+          spawn_from(self, k);
+        },
+        [self, inc, who](caf::error& err) { build_failed(self, inc, "spawn " + who, err); });
+    return;
+  }
+  start_incarnation(self);
+}
+
+/// Spawns an incarnation and starts it.
 void spawn_incarnation(job_ptr self, std::vector<instance_plan> plan) {
   auto& st = self->state;
   st.stages.assign(plan.size(), stage_actor{});
   st.sources.clear();
   st.index_of.clear();
   st.inits.clear();
-  for (size_t k = plan.size(); k-- > 0;) {
-    for (auto& [target, channel] : plan[k].targets) {
-      plan[k].init->outputs.push_back(detail::output_target{st.stages[target], channel});
-    }
-    st.stages[k] = spawn_stage(self, plan[k].init);
-    st.index_of.emplace(st.stages[k].address(), k);
-    if (plan[k].init->graph->node(plan[k].init->node).kind == node_kind::source) {
-      st.sources.push_back(st.stages[k]);
-    }
+  st.alive = 0;
+  for (auto& p : plan) {
+    st.inits.push_back(p.init);
   }
-  st.alive = plan.size();
+  st.building = std::move(plan);
+  spawn_from(self, st.building.size());
+}
+
+void start_incarnation(job_ptr self) {
+  auto& st = self->state;
+  st.started_once = true;
   // Every init shares one table of producers; sinks read it only when they receive
   // batches, after the start below.
-  for (size_t k = 0; k < plan.size(); ++k) {
-    auto& init = *plan[k].init;
+  for (size_t k = 0; k < st.inits.size(); ++k) {
+    auto& init = *st.inits[k];
     if (init.ctx.producer != 0) {
       auto& producers = *init.producers;
       producers.resize(std::max<size_t>(producers.size(), init.ctx.producer + 1));
@@ -86,8 +171,8 @@ void spawn_incarnation(job_ptr self, std::vector<instance_plan> plan) {
     }
     auto& m = *init.metrics;
     m.status = init.failed() ? actor_status::failed : actor_status::running;
-    st.inits.push_back(std::move(plan[k].init));
   }
+  st.building.clear();
   for (auto& stage : st.stages) {
     self->send(stage, start_atom::value);
   }
@@ -165,6 +250,12 @@ void restart_after(job_ptr self, clock_type::duration delay) {
     if (st.slots[k].failed_cause.empty()) {
       st.env.metrics[k]->status = actor_status::restarting;
     }
+  }
+  if (st.alive == 0) {
+    // Nothing runs (an incarnation that could not be built): no down message will come.
+    st.down_at = clock_type::now();
+    self->delayed_send(self, std::max(clock_type::duration::zero(), st.restart_at - st.down_at),
+                       restart_atom::value);
   }
 }
 
@@ -327,25 +418,206 @@ void on_failure(job_ptr self, size_t k, const caf::error& reason,
 
 void finish_job(job_ptr self);
 
+void build_failed(job_ptr self, uint64_t incarnation, const std::string& what,
+                  const caf::error& err) {
+  auto& st = self->state;
+  if (incarnation != st.incarnation || st.restarting || st.shared->error) {
+    return;
+  }
+  log(log_level::warn, "supervisor",
+      "job " + st.env.graph->name() + ": cannot " + what + " (" + to_string(err) +
+        "); trying again");
+  st.building.clear();
+  restart_after(self, backoff(st.env.opts.supervision, 1));
+}
+
+/// In a cluster: true when this node leads the job and the assignment table places every
+/// partition on members that are up (kept in `st.table`). Otherwise looks again soon,
+/// unless this node hosts partitions for another leader.
+bool cluster_ready(job_ptr self) {
+  auto& st = self->state;
+  const auto& c = *st.env.cluster;
+  auto retry = [self] {
+    self->delayed_send(self, std::chrono::milliseconds(100), restart_atom::value);
+    return false;
+  };
+  auto self_id = c.view->self_id();
+  auto coordinator = c.view->coordinator();
+  if (self_id.empty() || coordinator.empty()) {
+    return retry();
+  }
+  auto members = c.view->members();
+  std::set<std::string> up;
+  for (const auto& m : members) {
+    if (m.state == member_state::up) {
+      up.insert(m.id);
+    }
+  }
+  auto waited = clock_type::now() - st.waiting_since;
+  bool settled = up.size() >= c.view->seed_count() ||
+                 waited > std::chrono::milliseconds(2 * uint64_t{c.timeout_ms});
+  if (!st.leading) {
+    if (!settled) {
+      return retry();
+    }
+    if (coordinator != self_id) {
+      if (!st.following) {
+        st.following = true;
+        log(log_level::info, "supervisor",
+            "job " + st.env.graph->name() + " runs on the coordinator " + coordinator + "; " +
+              self_id + " hosts the partitions it places here");
+      }
+      return false;
+    }
+  }
+  auto table = c.view->table();
+  uint32_t rows = 0;
+  for (size_t n = 0; n < st.env.graph->nodes().size(); ++n) {
+    if (st.env.graph->node(n).kind == node_kind::keyed) {
+      rows = std::max(rows, st.env.graph->instances(n));
+    }
+  }
+  bool placed = table.epoch > 0 && table.partitions.size() >= rows;
+  for (const auto& row : table.partitions) {
+    placed =
+      placed && up.count(row.primary) > 0 && (row.standby.empty() || up.count(row.standby) > 0);
+  }
+  if (!placed) {
+    return retry();
+  }
+  if (!st.leading) {
+    log(log_level::info, "supervisor",
+        "job " + st.env.graph->name() + " runs here, on the coordinator " + self_id +
+          ", with its partitions placed by assignment epoch " + std::to_string(table.epoch));
+  }
+  st.leading = true;
+  st.table = std::move(table);
+  return true;
+}
+
+/// Asks the hosts of the partitions placed on other members to prepare them, then plans
+/// where every producer resumes and spawns the incarnation.
+void prepare_remote(job_ptr self, uint64_t inc, std::shared_ptr<std::vector<instance_plan>> plan) {
+  auto& st = self->state;
+  auto finish = [self, plan] {
+    auto& st = self->state;
+    if (st.env.durable) {
+      plan_replay(*plan);
+    }
+    for (auto& p : *plan) {
+      auto& init = *p.init;
+      if (init.graph->node(init.node).kind != node_kind::keyed ||
+          init.ctx.index >= st.table.partitions.size()) {
+        continue;
+      }
+      const auto& row = st.table.partitions[init.ctx.index];
+      if (!row.standby.empty()) {
+        init.standby = st.hosts[row.standby];
+        init.sync_standby = st.env.cluster->standby_sync;
+      }
+    }
+    spawn_incarnation(self, std::move(*plan));
+  };
+  auto pending = std::make_shared<size_t>(1);
+  auto one_done = [pending, finish] {
+    if (--*pending == 0) {
+      finish();
+    }
+  };
+  for (size_t k = 0; k < plan->size(); ++k) {
+    auto init = (*plan)[k].init;
+    if (init->host.empty()) {
+      continue;
+    }
+    host_prepare req;
+    req.job = init->ctx.job;
+    req.node = static_cast<uint32_t>(init->node);
+    req.index = init->ctx.index;
+    req.producer = init->ctx.producer;
+    req.failed_cause = init->failed_cause;
+    req.poison.assign(st.slots[k].poison.begin(), st.slots[k].poison.end());
+    ++*pending;
+    self->request(st.hosts[init->host], host_timeout, prepare_atom::value, std::move(req))
+      .then(
+        [self, inc, init, one_done](std::vector<std::pair<uint64_t, uint64_t>>& positions) {
+          if (inc != self->state.incarnation || self->state.restarting) {
+            return;
+          }
+          init->positions = std::map<uint64_t, uint64_t>(positions.begin(), positions.end());
+          one_done();
+        },
+        [self, inc, init](caf::error& err) {
+          build_failed(self, inc, "prepare " + init->who() + " on " + init->host, err);
+        });
+  }
+  one_done();
+}
+
+/// Finds the host actor of every member the table names, then prepares the partitions.
+void place_and_spawn(job_ptr self, std::vector<instance_plan> plan) {
+  auto& st = self->state;
+  auto inc = st.incarnation;
+  std::set<std::string> ids;
+  for (const auto& row : st.table.partitions) {
+    ids.insert(row.primary);
+    if (!row.standby.empty()) {
+      ids.insert(row.standby);
+    }
+  }
+  auto shared_plan = std::make_shared<std::vector<instance_plan>>(std::move(plan));
+  auto pending = std::make_shared<size_t>(ids.size());
+  for (const auto& id : ids) {
+    self->request(st.env.cluster->node, host_timeout, host_atom::value, id)
+      .then(
+        [self, inc, id, pending, shared_plan](caf::actor& host) {
+          auto& st = self->state;
+          if (inc != st.incarnation || st.restarting) {
+            return;
+          }
+          st.hosts[id] = std::move(host);
+          if (--*pending == 0) {
+            prepare_remote(self, inc, shared_plan);
+          }
+        },
+        [self, inc, id](caf::error& err) {
+          build_failed(self, inc, "reach the host of member " + id, err);
+        });
+  }
+}
+
 /// Builds and starts the next incarnation. A failure to build it counts as a failure of
 /// the actor that could not be built.
 void respawn(job_ptr self) {
   auto& st = self->state;
   st.restarting = false;
+  if (st.env.cluster && !cluster_ready(self)) {
+    return;
+  }
+  ++st.incarnation;
   size_t culprit = 0;
-  auto plan = plan_job(st.env, st.slots, culprit);
+  std::function<std::string(size_t, uint32_t)> host_of;
+  if (st.env.cluster) {
+    auto self_id = st.env.cluster->view->self_id();
+    host_of = [&st, self_id](size_t, uint32_t index) {
+      if (index >= st.table.partitions.size()) {
+        return std::string{};
+      }
+      const auto& primary = st.table.partitions[index].primary;
+      return primary == self_id ? std::string{} : primary;
+    };
+  }
+  auto plan = plan_job(st.env, st.slots, culprit, host_of);
   if (!plan) {
     if (culprit >= st.inits.size()) {
       escalate(self, plan.error());
       return;
     }
-    // Nothing runs now: treat it like a failure of that actor in an empty incarnation.
+    // Nothing runs now: treat it like a failure of that actor in an empty incarnation
+    // (restart_after schedules the next attempt).
     st.stages.clear();
+    st.alive = 0;
     on_failure(self, culprit, plan.error(), nullptr);
-    if (st.restarting) {
-      auto delay = std::max(clock_type::duration::zero(), st.restart_at - clock_type::now());
-      self->delayed_send(self, delay, restart_atom::value);
-    } else {
+    if (!st.restarting) {
       finish_job(self);
     }
     return;
@@ -353,12 +625,18 @@ void respawn(job_ptr self) {
   auto ms = [](clock_type::duration d) {
     return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
   };
-  log(log_level::info, "supervisor",
-      "job " + st.env.graph->name() + " restarted (restart " +
-        std::to_string(st.shared->restarts.load()) + "; stopped in " +
-        ms(st.down_at - st.failed_at) + " ms, rebuilt from the journals in " +
-        ms(clock_type::now() - st.down_at) + " ms after the backoff)");
-  spawn_incarnation(self, std::move(*plan));
+  if (st.started_once) {
+    log(log_level::info, "supervisor",
+        "job " + st.env.graph->name() + " restarted (restart " +
+          std::to_string(st.shared->restarts.load()) + "; stopped in " +
+          ms(st.down_at - st.failed_at) + " ms, rebuilt from the journals in " +
+          ms(clock_type::now() - st.down_at) + " ms after the backoff)");
+  }
+  if (st.env.cluster) {
+    place_and_spawn(self, std::move(*plan));
+  } else {
+    spawn_incarnation(self, std::move(*plan));
+  }
 }
 
 void finish_job(job_ptr self) {
@@ -380,6 +658,16 @@ void finish_job(job_ptr self) {
     }
   }
   st.shared->dead_letters->flush();
+  if (st.leading) {
+    // The members hosting partitions learn that the job ended.
+    std::string error = st.shared->error ? describe(st.shared->error) : std::string{};
+    auto self_id = st.env.cluster->view->self_id();
+    for (const auto& [id, host] : st.hosts) {
+      if (id != self_id) {
+        self->send(host, done_atom::value, st.env.graph->name(), error);
+      }
+    }
+  }
   {
     std::lock_guard guard{st.shared->mtx};
     st.shared->done = true;
@@ -456,8 +744,14 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
   auto& st = self->state;
   st.shared = shared;
   st.env = std::move(env);
-  st.slots.resize(plan.size());
-  spawn_incarnation(self, std::move(plan));
+  st.slots.resize(st.env.metrics.size());
+  if (st.env.cluster) {
+    // The plan waits for the cluster: which node leads, where the partitions go.
+    self->send(self, restart_atom::value);
+  } else {
+    ++st.incarnation;
+    spawn_incarnation(self, std::move(plan));
+  }
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     auto i = st.index_of.find(msg.source);
@@ -467,7 +761,14 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
     auto k = i->second;
     bool failed = msg.reason && msg.reason != caf::exit_reason::normal &&
                   msg.reason != caf::exit_reason::user_shutdown;
-    if (failed) {
+    if (msg.reason == caf::exit_reason::remote_link_unreachable) {
+      // Its node is gone: not the actor's failure. The job restarts from the journals once
+      // the coordinator placed its partitions on members that are up (their standbys).
+      log(log_level::warn, "supervisor",
+          name_of(st, k) + " was lost with its node; the job restarts on the members left");
+      st.inits[k]->metrics->status = actor_status::restarting;
+      restart_after(self, backoff(st.env.opts.supervision, 1));
+    } else if (failed) {
       on_failure(self, k, msg.reason, st.inits[k]->failure.get());
     } else if (msg.reason == caf::exit_reason::user_shutdown && !st.restarting) {
       st.inits[k]->metrics->status = actor_status::stopped;
@@ -490,6 +791,11 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
     [self](stop_atom) {
       auto& st = self->state;
       st.stop_requested = true;
+      if (st.following) {
+        // Nothing runs here for the job; the partitions it hosts stop with the leader.
+        finish_job(self);
+        return;
+      }
       for (auto& src : st.sources) {
         self->send(src, stop_atom::value);
       }

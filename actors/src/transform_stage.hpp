@@ -201,6 +201,10 @@ stage_actor::behavior_type transform_behavior(stage_actor::stateful_pointer<Stat
   init_transform(self, std::move(init));
   return {
     [self](batch& b) { on_transform_batch(self, b); },
+    [self](remote_batch& rb) {
+      auto b = from_remote(*self->state.init, rb);
+      on_transform_batch(self, b);
+    },
     [self](credit_atom, channel_id channel, uint32_t batches, recycled_buffer& recycled) {
       on_transform_credit(self, channel, batches, recycled);
     },

@@ -151,6 +151,9 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     "interval of the heartbeats to every member of the cluster")(
     "node.timeout-ms", po::value<int64_t>()->default_value(3000),
     "a connected member that does not answer heartbeats for this long is unreachable")(
+    "node.replication", po::value<std::string>()->default_value("sync"),
+    "sync: a partition's commit waits for its standby copy (nothing lost when a node dies); "
+    "async: it does not wait (lower latency, a failover may lose the last commits)")(
     "inspect", "publish the inspector for `eddy console` on --node.host:--node.port (loopback "
                "by default; another host exposes the job's state to that network)")(
     "http.host", po::value<std::string>()->default_value("127.0.0.1"),
@@ -234,6 +237,11 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     common.node_seeds = values_["node.seeds"].as<std::string>();
   }
   common.inspect = values_.count("inspect") > 0;
+  if (auto r = values_["node.replication"].as<std::string>(); r == "sync" || r == "async") {
+    common.standby_sync = r == "sync";
+  } else {
+    return usage_error("--node.replication is '" + r + "'; allowed: sync, async");
+  }
   common.http_host = values_["http.host"].as<std::string>();
   common.log_level = values_["log.level"].as<std::string>();
   log_level level;

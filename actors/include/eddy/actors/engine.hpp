@@ -23,6 +23,11 @@ class actor_system_config;
 
 namespace eddy {
 
+namespace detail {
+class host_registry;
+class cluster_view;
+} // namespace detail
+
 /// Where an actor of a job stands, as `actor_metrics::status` holds it.
 enum class actor_status : int {
   running = 0,
@@ -135,6 +140,11 @@ private:
   /// The published node actor (membership, the console's entry; see membership.hpp).
   caf::strong_actor_ptr node_;
   uint16_t inspector_port_ = 0;
+  /// In a cluster (--node.seeds): the node's host actor and its jobs (see host.hpp) and
+  /// the membership as the node actor sees it.
+  caf::strong_actor_ptr host_;
+  std::shared_ptr<detail::host_registry> hosted_;
+  std::shared_ptr<detail::cluster_view> view_;
 };
 
 /// A running job: its actors and its completion. Thread-safe.

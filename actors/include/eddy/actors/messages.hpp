@@ -9,13 +9,112 @@
 #include <caf/type_id.hpp>
 #include <caf/typed_actor.hpp>
 
+#include <map>
+#include <utility>
+#include <vector>
+
 #include "eddy/flow/batch.hpp"
+#include "eddy/state/journal_store.hpp"
+
+namespace eddy {
+
+/// A batch on its way to another node (see "Cluster" in the design notes): the records
+/// encoded with the sender's output codec, decoded by the receiver, which knows its input
+/// type. Sequence number and credit work as on a local channel.
+struct remote_batch {
+  channel_id channel = 0;
+  uint64_t seq = 0;
+  time_ms watermark = no_time;
+  bool last = false;
+  bool has_ends = false;
+  frontier ends;
+  std::string records;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, remote_batch& x) {
+  return f(x.channel, x.seq, x.watermark, x.last, x.has_ends, x.ends, x.records);
+}
+
+/// Job actor -> host of a partition on another node: open the partition's journal and
+/// answer its positions (see host.cpp).
+struct host_prepare {
+  std::string job;
+  uint32_t node = 0;
+  uint32_t index = 0;
+  uint32_t producer = 0;
+  std::string failed_cause;
+  std::vector<uint64_t> poison;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, host_prepare& x) {
+  return f(x.job, x.node, x.index, x.producer, x.failed_cause, x.poison);
+}
+
+/// Job actor -> host: spawn the prepared partition with these channels; answers its actor.
+struct host_spawn {
+  std::string job;
+  uint32_t node = 0;
+  uint32_t index = 0;
+  std::vector<caf::actor> outputs;
+  std::vector<channel_id> channels;
+  uint32_t input_count = 0;
+  uint64_t resume_after = 0;
+  std::vector<channel_id> ack_channels;
+  std::map<channel_id, uint64_t> acked;
+  /// The host of the standby copy (none: no standby), and whether a commit waits for it.
+  caf::actor standby;
+  bool sync_standby = true;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, host_spawn& x) {
+  return f(x.job, x.node, x.index, x.outputs, x.channels, x.input_count, x.resume_after,
+           x.ack_channels, x.acked, x.standby, x.sync_standby);
+}
+
+// A committed journal transaction travels to the standby as it is (see host.cpp).
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, state_change& x) {
+  bool has_value = x.value.has_value();
+  std::string value = x.value.value_or(std::string{});
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x.value = has_value ? std::optional<std::string>{std::move(value)} : std::nullopt;
+    return caf::none;
+  });
+  return f(x.key, x.name, has_value, value, load);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outbox_entry& x) {
+  return f(x.first, x.last, x.payload);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, timer_entry& x) {
+  return f(x.kind, x.at_ms, x.key, x.tag);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, commit_batch& x) {
+  return f(x.changes, x.positions, x.outbox_added, x.outbox_acked, x.timers_added, x.timers_removed,
+           x.origin, x.deferred, x.at_ms);
+}
+
+} // namespace eddy
 
 /// All of Eddy's message types and atoms, registered in one place.
 CAF_BEGIN_TYPE_ID_BLOCK(eddy, caf::first_custom_type_id)
 
 CAF_ADD_TYPE_ID(eddy, (eddy::batch))
 CAF_ADD_TYPE_ID(eddy, (eddy::recycled_buffer))
+CAF_ADD_TYPE_ID(eddy, (eddy::remote_batch))
+CAF_ADD_TYPE_ID(eddy, (eddy::host_prepare))
+CAF_ADD_TYPE_ID(eddy, (eddy::host_spawn))
+CAF_ADD_TYPE_ID(eddy, (eddy::commit_batch))
+CAF_ADD_TYPE_ID(eddy, (std::vector<std::pair<uint64_t, uint64_t>>) )
 
 /// Receiver -> sender: `credit, channel, batches, recycled` returns credit on a channel,
 /// with an emptied buffer of a consumed batch when there is one.
@@ -63,6 +162,22 @@ CAF_ADD_ATOM(eddy, eddy, heartbeat_atom, "heartbeat")
 /// eddy/cluster/assignment.hpp): the newer one when it had a newer one.
 CAF_ADD_ATOM(eddy, eddy, assignment_atom, "assignment")
 
+/// Job actor / partition -> node actor: `host, member id` answers the host actor of that
+/// member (host.cpp), which hosts partitions and standby copies for other nodes.
+CAF_ADD_ATOM(eddy, eddy, host_atom, "host")
+/// Job actor -> host: `prepare, host_prepare` answers the partition's journal positions.
+CAF_ADD_ATOM(eddy, eddy, prepare_atom, "prepare")
+/// Job actor -> host: `spawn, host_spawn` answers the partition actor.
+CAF_ADD_ATOM(eddy, eddy, spawn_atom, "spawn")
+/// Partition -> standby's host: `replica, partition path, offset, bytes, last` is a chunk
+/// of a consistent copy of the partition's journal file; answers the bytes received.
+CAF_ADD_ATOM(eddy, eddy, replica_atom, "replica")
+/// Partition -> standby's host: `replicate, partition path, commit` applies a committed
+/// transaction to the standby copy; answers the copy's last sequence number.
+CAF_ADD_ATOM(eddy, eddy, replicate_atom, "replicate")
+/// Job actor -> hosts: `done, job, error text` the job ended (empty error: completed).
+CAF_ADD_ATOM(eddy, eddy, done_atom, "done")
+
 CAF_END_TYPE_ID_BLOCK(eddy)
 
 namespace eddy {
@@ -71,7 +186,7 @@ namespace eddy {
 /// the runtime wires any stage to any other. Sources never receive batches, sinks never
 /// receive credit, only partitions receive acks; their handlers for those ignore them.
 using stage_actor =
-  caf::typed_actor<caf::reacts_to<batch>,
+  caf::typed_actor<caf::reacts_to<batch>, caf::reacts_to<remote_batch>,
                    caf::reacts_to<credit_atom, channel_id, uint32_t, recycled_buffer>,
                    caf::reacts_to<start_atom>, caf::reacts_to<stop_atom>, caf::reacts_to<tick_atom>,
                    caf::reacts_to<pull_atom>, caf::reacts_to<ack_atom, channel_id, uint64_t>,

@@ -30,6 +30,10 @@ struct common_options {
   uint32_t heartbeat_ms = 500;
   // Default: 3000 ms without a heartbeat answer mark a connected member unreachable
   uint32_t heartbeat_timeout_ms = 3000;
+  // Default: true (sync); a partition's commit waits until its standby applied it, so a
+  // node failure loses nothing; false (async) does not wait: lower latency, and a failover
+  // may lose the last commits
+  bool standby_sync = true;
   // Default: false; true publishes the inspector for `eddy console` on node.host:node.port
   bool inspect = false;
   // Default: 127.0.0.1
