@@ -182,6 +182,8 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
     env.cluster = std::move(c);
   }
   auto hosted_env = env;
+  // The host needs no handles of its own node (they would keep it alive for ever).
+  hosted_env.cluster.reset();
   sh->job = detail::spawn_supervisor(*sys_, sh, std::move(env), std::move(plan));
   if (cluster) {
     hosted_->add(g->name(), detail::host_registry::job{std::move(hosted_env), sh});
