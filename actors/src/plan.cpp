@@ -98,7 +98,7 @@ void plan_replay(std::vector<instance_plan>& plan) {
       auto i = positions.find(replay_filter::key_of(channel, init.ctx.producer));
       auto committed = i == positions.end() ? 0 : i->second;
       resume = std::min(resume, committed);
-      if (init.transform) {
+      if (init.transform || !init.host.empty()) {
         init.ack_channels.push_back(channel);
         init.acked[channel] = committed;
       }
