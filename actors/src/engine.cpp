@@ -6,6 +6,7 @@
 #include <csignal>
 #include <filesystem>
 #include <mutex>
+#include <thread>
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
@@ -76,6 +77,11 @@ engine::engine(runtime_options opts, common_options common)
   }
   if (opts_.threads > 0) {
     cfg_->set("scheduler.max-threads", static_cast<size_t>(opts_.threads));
+  } else if (!common_.node_seeds.empty()) {
+    // A partition waiting for its standby holds a thread (see host.hpp).
+    cfg_->set(
+      "scheduler.max-threads",
+      static_cast<size_t>(std::max(2u, std::thread::hardware_concurrency()) + opts_.partitions));
   }
   sys_ = std::make_unique<caf::actor_system>(*cfg_);
 }

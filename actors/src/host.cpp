@@ -102,6 +102,7 @@ caf::result<caf::actor> spawn_prepared(host_ptr self, host_spawn& req) {
   init->acked = std::move(req.acked);
   init->standby = std::move(req.standby);
   init->sync_standby = req.sync_standby;
+  init->standby_timeout_ms = req.standby_timeout_ms;
   init->producers = std::make_shared<std::vector<stage_actor>>();
   init->metrics->status = init->failed() ? actor_status::failed : actor_status::running;
   auto partition = self->system().spawn(partition_stage, init);
@@ -223,7 +224,7 @@ size_t instance_slot(const job_graph& g, size_t node, uint32_t index) {
 }
 
 caf::actor spawn_host(caf::actor_system& sys, std::shared_ptr<host_registry> jobs) {
-  return sys.spawn<caf::detached>(host_actor, std::move(jobs));
+  return sys.spawn(host_actor, std::move(jobs));
 }
 
 } // namespace eddy::detail

@@ -12,8 +12,11 @@
 //   - `replica` receives a consistent copy of a partition's journal file in chunks, and
 //     `replicate` applies every transaction its primary commits afterwards;
 //   - `done` tells the node that the job ended on the leader.
-// The host runs on its own thread (detached), so that a partition waiting for its
-// standby's answer never waits for a scheduler thread of the standby's node.
+// A partition waiting for its standby's answer holds a scheduler thread meanwhile; a node
+// in a cluster gets one scheduler thread more per partition (see engine.cpp), so that the
+// host always finds a thread to answer on. (A detached host would not need them, but CAF
+// 0.17 then kept the process from exiting: the host's thread waited for handles to it
+// that the middleman held on to.)
 
 #include <map>
 #include <memory>

@@ -85,9 +85,6 @@ bool compact(self_ptr self) {
   return true;
 }
 
-/// How long a partition waits for its standby to take a chunk or a transaction.
-constexpr auto standby_timeout = std::chrono::seconds(10);
-
 /// Sends `xs` to the standby's host and, when commits wait for the standby, waits for its
 /// answer. A standby that cannot take it stops the partition: the job restarts with a
 /// standby that can (see "Cluster" in the design notes).
@@ -102,7 +99,9 @@ bool to_standby(self_ptr self, Atom atom, const Ts&... xs) {
   }
   caf::error failed;
   caf::scoped_actor waiter{self->system()};
-  waiter->request(st.init->standby, standby_timeout, atom, ctx.job, node, ctx.index, xs...)
+  waiter
+    ->request(st.init->standby, std::chrono::milliseconds(st.init->standby_timeout_ms), atom,
+              ctx.job, node, ctx.index, xs...)
     .receive([](uint64_t) {}, [&failed](caf::error& err) { failed = std::move(err); });
   if (failed) {
     auto err = make_error(errc::io_failure, who(st) + ": its standby copy cannot be kept (" +

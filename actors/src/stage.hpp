@@ -100,6 +100,9 @@ struct stage_init {
   /// waits until the standby applied it before the output goes out.
   caf::actor standby;
   bool sync_standby = true;
+  /// How long it waits for the standby's answer: a standby whose node died stops the
+  /// partition after this long at the latest (then the job fails over).
+  uint32_t standby_timeout_ms = 3000;
 
   /// "node/index", e.g. "count/17".
   [[nodiscard]] std::string who() const {

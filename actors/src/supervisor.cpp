@@ -123,6 +123,7 @@ void spawn_from(job_ptr self, size_t k) {
     req.acked = init->acked;
     req.standby = init->standby;
     req.sync_standby = init->sync_standby;
+    req.standby_timeout_ms = init->standby_timeout_ms;
     auto inc = st.incarnation;
     auto who = init->who() + " on " + init->host;
     self->request(st.hosts[init->host], host_timeout, spawn_atom::value, std::move(req))
@@ -514,6 +515,7 @@ void prepare_remote(job_ptr self, uint64_t inc, std::shared_ptr<std::vector<inst
       if (!row.standby.empty()) {
         init.standby = st.hosts[row.standby];
         init.sync_standby = st.env.cluster->standby_sync;
+        init.standby_timeout_ms = st.env.cluster->timeout_ms;
       }
     }
     spawn_incarnation(self, std::move(*plan));
@@ -673,6 +675,10 @@ void finish_job(job_ptr self) {
     st.shared->done = true;
   }
   st.shared->cv.notify_all();
+  // Handles of other members' actors are let go now, not at some later cleanup.
+  st.hosts.clear();
+  st.inits.clear();
+  st.stages.clear();
   self->quit();
 }
 

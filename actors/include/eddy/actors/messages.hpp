@@ -66,12 +66,14 @@ struct host_spawn {
   /// The host of the standby copy (none: no standby), and whether a commit waits for it.
   caf::actor standby;
   bool sync_standby = true;
+  /// How long a commit waits for the standby (--node.timeout-ms of the leader).
+  uint32_t standby_timeout_ms = 3000;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, host_spawn& x) {
   return f(x.job, x.node, x.index, x.outputs, x.channels, x.input_count, x.resume_after,
-           x.ack_channels, x.acked, x.standby, x.sync_standby);
+           x.ack_channels, x.acked, x.standby, x.sync_standby, x.standby_timeout_ms);
 }
 
 // A committed journal transaction travels to the standby as it is (see host.cpp).
