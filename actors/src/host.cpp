@@ -160,8 +160,8 @@ caf::result<uint64_t> receive_chunk(host_ptr self, const std::string& job, uint3
 }
 
 /// A transaction the primary committed, applied to the standby copy.
-caf::result<uint64_t> apply(host_ptr self, const std::string& job, uint32_t node, uint32_t index,
-                            const commit_batch& cb) {
+caf::expected<uint64_t> apply(host_ptr self, const std::string& job, uint32_t node,
+                              uint32_t index, const commit_batch& cb) {
   auto key = key_of(job, node, index);
   auto i = self->state.replicas.find(key);
   if (i == self->state.replicas.end() || !i->second.store) {
@@ -189,7 +189,43 @@ caf::behavior host_actor(host_ptr self, std::shared_ptr<host_registry> jobs) {
            const std::string& bytes,
            bool last) { return receive_chunk(self, job, node, index, offset, bytes, last); },
     [self](replicate_atom, const std::string& job, uint32_t node, uint32_t index,
-           const commit_batch& cb) { return apply(self, job, node, index, cb); },
+           const commit_batch& cb) -> caf::result<uint64_t> {
+      auto seq = apply(self, job, node, index, cb);
+      if (!seq) {
+        return seq.error();
+      }
+      return *seq;
+    },
+    [self](replicate_atom, const std::string& job, uint32_t node, uint32_t index,
+           const std::vector<commit_batch>& cbs) -> caf::result<uint64_t> {
+      // The commits a partition made while its journal travelled to this new standby.
+      uint64_t last = 0;
+      for (const auto& cb : cbs) {
+        auto seq = apply(self, job, node, index, cb);
+        if (!seq) {
+          return seq.error();
+        }
+        last = *seq;
+      }
+      return last;
+    },
+    [self](release_atom, const std::string& job, const std::vector<uint32_t>& rows) {
+      // These partitions are about to run on this node from their journals, which are the
+      // standby copies kept here: commits for the copies that are late are dropped.
+      auto j = self->state.jobs->find(job);
+      if (!j) {
+        return;
+      }
+      const auto& g = *j->env.graph;
+      for (size_t n = 0; n < g.nodes().size(); ++n) {
+        if (g.node(n).kind != node_kind::keyed) {
+          continue;
+        }
+        for (auto row : rows) {
+          close_replica(self, key_of(job, static_cast<uint32_t>(n), row));
+        }
+      }
+    },
     [self](done_atom, const std::string& job, const std::string& error) {
       auto j = self->state.jobs->find(job);
       if (!j) {

@@ -160,6 +160,8 @@ bool adopt(node_ptr self, assignment table) {
   return true;
 }
 
+void send_table(node_ptr self);
+
 /// The coordinator's part of a round: a new table when the members that are up changed
 /// (after a first timeout, so that a starting node does not assign everything to itself
 /// before it reached the others), then the table to every member that does not have it.
@@ -177,7 +179,9 @@ void coordinate(node_ptr self) {
     }
   }
   std::vector<std::string> reasons;
-  auto next = next_assignment(st.table, up, st.cfg.partitions, st.cfg.id, &reasons);
+  // Primaries of members that are up stay: balancing is the leader's rebalance, which
+  // copies a partition's state to its target before it moves (supervisor.cpp).
+  auto next = next_assignment(st.table, up, st.cfg.partitions, st.cfg.id, &reasons, false);
   if (next.epoch != st.table.epoch) {
     log(log_level::info, "cluster",
         "assignment epoch " + std::to_string(next.epoch) + " over " + std::to_string(up.size()) +
@@ -191,6 +195,12 @@ void coordinate(node_ptr self) {
     }
     st.view->set_table(st.table);
   }
+  send_table(self);
+}
+
+/// Sends the table to every member that is up and does not have it yet.
+void send_table(node_ptr self) {
+  auto& st = self->state;
   auto text = st.table.to_json();
   for (auto& [address, p] : st.peers) {
     if (p.node && p.state == member_state::up && p.table_epoch < st.table.epoch) {
@@ -391,6 +401,54 @@ caf::behavior node_actor(node_ptr self, membership_config cfg, caf::actor inspec
         }
       }
       return make_error(errc::invalid_config, "member " + member + " is not up");
+    },
+    [self](assignment_atom, uint32_t row, const std::string& primary,
+           const std::string& standby) -> caf::result<std::string> {
+      // The leader of a job moves a partition (supervisor.cpp): only the coordinator
+      // changes the table, and only to members that are up.
+      auto& st = self->state;
+      if (st.coordinator != st.cfg.id) {
+        return make_error(errc::invalid_config, "only the coordinator (" + st.coordinator +
+                                                  ") changes the assignment table, not " +
+                                                  st.cfg.id);
+      }
+      if (row >= st.table.partitions.size()) {
+        return make_error(errc::invalid_config,
+                          "no partition " + std::to_string(row) + " in the assignment table (" +
+                            std::to_string(st.table.partitions.size()) + " partitions)");
+      }
+      auto is_up = [&st](const std::string& id) {
+        if (id == st.cfg.id) {
+          return true;
+        }
+        return std::any_of(st.peers.begin(), st.peers.end(), [&id](const auto& kv) {
+          return kv.second.id == id && kv.second.node && kv.second.state == member_state::up;
+        });
+      };
+      for (const auto& id : {primary, standby}) {
+        if (!id.empty() && !is_up(id)) {
+          return make_error(errc::invalid_config, "member " + id + " is not up");
+        }
+      }
+      if (primary.empty() || primary == standby) {
+        return make_error(errc::invalid_config, "a partition needs a primary other than its standby");
+      }
+      auto& o = st.table.partitions[row];
+      if (o.primary != primary || o.standby != standby) {
+        o = partition_owner{primary, standby};
+        ++st.table.epoch;
+        st.table.coordinator = st.cfg.id;
+        log(log_level::info, "cluster",
+            "assignment epoch " + std::to_string(st.table.epoch) + ": partition " +
+              std::to_string(row) + " primary " + primary + ", standby " +
+              (standby.empty() ? "none" : standby));
+        if (auto err = st.table.save(st.cfg.table_file)) {
+          log(log_level::error, "cluster", describe(err));
+        }
+        st.view->set_table(st.table);
+        send_table(self);
+      }
+      return st.table.to_json();
     },
     [self](assignment_atom, const std::string& text) -> std::string {
       std::string reason;

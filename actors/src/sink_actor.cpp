@@ -130,6 +130,9 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
       return input_stage_admin(self, request, tap, no_own_requests,
                                [](auto* s, batch& b) { on_sink_batch(s, b); });
     },
+    [self](standby_atom, const caf::actor&) -> caf::result<std::string> {
+      return no_standby(*self->state.init);
+    },
   };
 }
 

@@ -166,6 +166,9 @@ stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_sta
       request_pull(self);
       return reply;
     },
+    [self](standby_atom, const caf::actor&) -> caf::result<std::string> {
+      return no_standby(*self->state.init);
+    },
   };
 }
 

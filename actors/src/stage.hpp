@@ -375,6 +375,12 @@ std::string stage_admin(stage_actor::stateful_pointer<State> self, const std::st
 struct operator_state;
 struct partition_state;
 
+/// The answer of a stage that is not a key partition to a `standby` request.
+inline caf::error no_standby(const stage_init& init) {
+  return make_error(errc::invalid_config,
+                    init.who() + " is not a key partition: it has no standby copy");
+}
+
 /// Spawn functions of the stage kinds, one per file.
 stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_state> self,
                                         std::shared_ptr<stage_init> init);

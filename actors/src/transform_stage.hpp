@@ -26,6 +26,21 @@ struct operator_state : transform_state {
   static constexpr const char* name = "operator";
 };
 
+/// A copy of a partition's journal on its way to a new standby while the partition runs
+/// (a `standby` request, see partition_actor.cpp).
+struct standby_copy {
+  caf::actor host;
+  /// Where progress goes: the job actor that asked.
+  caf::actor leader;
+  std::filesystem::path file;
+  std::ifstream in;
+  uint64_t size = 0;
+  uint64_t sent = 0;
+  /// Commits made since the snapshot, sent once the snapshot is in place.
+  std::vector<commit_batch> pending;
+  caf::typed_response_promise<std::string> promise;
+};
+
 /// One key partition of a keyed operator: owns the state of the keys that hash to it, in
 /// memory or durable in its journal (see partition_actor.cpp).
 struct partition_state : transform_state {
@@ -55,6 +70,8 @@ struct partition_state : transform_state {
   bool sync_pending = false;
   /// When the scheduled timer message is due.
   std::optional<time_ms> timer_at;
+  /// A copy to a new standby under way.
+  std::shared_ptr<standby_copy> copy;
 
   [[nodiscard]] const node_spec& graph_node() const {
     return init->graph->node(init->node);
@@ -218,6 +235,9 @@ stage_actor::behavior_type transform_behavior(stage_actor::stateful_pointer<Stat
     [self](admin_atom, const std::string& request, const caf::actor& tap) {
       return input_stage_admin(self, request, tap, no_own_requests,
                                [](auto* s, batch& b) { on_transform_batch(s, b); });
+    },
+    [self](standby_atom, const caf::actor&) -> caf::result<std::string> {
+      return no_standby(*self->state.init);
     },
   };
 }

@@ -115,11 +115,43 @@ std::string most(const std::map<std::string, size_t>& count) {
   return best;
 }
 
+/// Moves primaries of `t` from the most loaded member to the least loaded one until they
+/// are within one per member (`primaries`: count per member, updated), preferably a
+/// partition whose standby is the target (its copy is warm, and the two swap roles).
+/// `moved(partition, from, to, warm)` hears of every move.
+template <class F>
+void balance_primaries(assignment& t, std::map<std::string, size_t>& primaries, F moved) {
+  for (;;) {
+    auto hi = most(primaries);
+    auto lo = least(primaries);
+    if (primaries[hi] <= primaries[lo] + 1) {
+      return;
+    }
+    std::optional<uint32_t> pick;
+    for (auto p = static_cast<uint32_t>(t.partitions.size()); p-- > 0;) {
+      const auto& o = t.partitions[p];
+      if (o.primary == hi && (!pick || o.standby == lo)) {
+        pick = p;
+        if (o.standby == lo) {
+          break;
+        }
+      }
+    }
+    auto& o = t.partitions[*pick];
+    bool warm = o.standby == lo;
+    moved(*pick, hi, lo, warm);
+    o.standby = warm ? hi : o.standby;
+    o.primary = lo;
+    --primaries[hi];
+    ++primaries[lo];
+  }
+}
+
 } // namespace
 
 assignment next_assignment(const assignment& previous, std::vector<std::string> members,
                            uint32_t partitions, const std::string& coordinator,
-                           std::vector<std::string>* reasons) {
+                           std::vector<std::string>* reasons, bool balance) {
   std::sort(members.begin(), members.end());
   members.erase(std::unique(members.begin(), members.end()), members.end());
   std::set<std::string> up(members.begin(), members.end());
@@ -171,31 +203,11 @@ assignment next_assignment(const assignment& previous, std::vector<std::string> 
         note(p, "unassigned; primary " + o.primary);
       }
     }
-    // Balance the primaries to within one per member: from the most loaded to the least,
-    // preferably a partition whose standby is the target (its copy is warm).
-    for (;;) {
-      auto hi = most(primaries);
-      auto lo = least(primaries);
-      if (primaries[hi] <= primaries[lo] + 1) {
-        break;
-      }
-      std::optional<uint32_t> pick;
-      for (uint32_t p = partitions; p-- > 0;) {
-        const auto& o = next.partitions[p];
-        if (o.primary == hi && (!pick || o.standby == lo)) {
-          pick = p;
-          if (o.standby == lo) {
-            break;
-          }
-        }
-      }
-      auto& o = next.partitions[*pick];
-      note(*pick, "primary " + hi + " -> " + lo + " (balance" +
-                    (o.standby == lo ? ", onto its standby)" : ")"));
-      o.standby = o.standby == lo ? hi : o.standby;
-      o.primary = lo;
-      --primaries[hi];
-      ++primaries[lo];
+    if (balance) {
+      balance_primaries(next, primaries, [&](uint32_t p, const std::string& from,
+                                             const std::string& to, bool warm) {
+        note(p, "primary " + from + " -> " + to + " (balance" + (warm ? ", onto its standby)" : ")"));
+      });
     }
     if (members.size() >= 2) {
       std::map<std::string, size_t> standbys;
@@ -221,6 +233,43 @@ assignment next_assignment(const assignment& previous, std::vector<std::string> 
                  previous.coordinator != coordinator;
   next.epoch = changed ? previous.epoch + 1 : previous.epoch;
   return next;
+}
+
+std::vector<partition_move> rebalance_plan(const assignment& current,
+                                           std::vector<std::string> members) {
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  std::vector<partition_move> moves;
+  if (members.empty()) {
+    return moves;
+  }
+  std::map<std::string, size_t> primaries;
+  for (const auto& m : members) {
+    primaries[m] = 0;
+  }
+  for (const auto& o : current.partitions) {
+    if (auto i = primaries.find(o.primary); i != primaries.end()) {
+      ++i->second;
+    }
+  }
+  auto counts = primaries;
+  auto t = current;
+  balance_primaries(t, primaries, [&](uint32_t p, const std::string& from, const std::string& to,
+                                      bool warm) {
+    auto reason = from + " has " + std::to_string(counts[from]) + " primaries, " + to + " has " +
+                  std::to_string(counts[to]) + (warm ? "; " + to + " holds its standby copy" : "");
+    auto same = std::find_if(moves.begin(), moves.end(),
+                             [p](const partition_move& m) { return m.partition == p; });
+    if (same != moves.end()) {
+      same->to = to;
+      same->reason += "; then " + reason;
+    } else {
+      moves.push_back(partition_move{p, from, to, reason});
+    }
+    --counts[from];
+    ++counts[to];
+  });
+  return moves;
 }
 
 } // namespace eddy

@@ -651,4 +651,19 @@ caf::expected<uint64_t> journal_store::journal_length() {
   return result;
 }
 
+caf::error journal_store::copy_to(const fs::path& target) {
+  std::error_code ec;
+  fs::remove(target, ec);
+  // VACUUM INTO reads one snapshot of the database (the WAL included) and writes it whole.
+  std::string sql = "VACUUM INTO '";
+  for (char c : target.string()) {
+    sql += c;
+    if (c == '\'') {
+      sql += c;
+    }
+  }
+  sql += "'";
+  return exec(db_.get(), file_, "copy", sql.c_str());
+}
+
 } // namespace eddy

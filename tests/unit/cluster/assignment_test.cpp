@@ -109,6 +109,46 @@ TEST_CASE("a member that joins gets its share, moving no more than that") {
   CHECK(b.epoch == a.epoch + 1);
 }
 
+TEST_CASE("without balancing a joining member gets no primary; the rebalance plan moves them") {
+  auto a = next_assignment({}, {"n1", "n2", "n3"}, 16, "n1");
+  auto b = next_assignment(a, {"n1", "n2", "n3", "n4"}, 16, "n1", nullptr, false);
+  CHECK(moved_primaries(a, b) == 0);
+  CHECK(primaries_of(b)["n4"] == 0);
+  auto moves = rebalance_plan(b, {"n1", "n2", "n3", "n4"});
+  REQUIRE(moves.size() == 4);
+  auto c = b;
+  for (const auto& m : moves) {
+    CAPTURE(m.partition);
+    CHECK(m.to == "n4");
+    CHECK(m.from == b.partitions[m.partition].primary);
+    CHECK(m.reason.find("primaries") != std::string::npos);
+    c.partitions[m.partition].primary = m.to;
+  }
+  auto n = primaries_of(c);
+  for (const auto& id : {"n1", "n2", "n3", "n4"}) {
+    CHECK(n[id] == 4);
+  }
+  CHECK(rebalance_plan(c, {"n1", "n2", "n3", "n4"}).empty());
+}
+
+TEST_CASE("without balancing a lost primary still fails over to its standby") {
+  auto a = next_assignment({}, {"n1", "n2", "n3"}, 6, "n1");
+  auto b = next_assignment(a, {"n1", "n2"}, 6, "n1", nullptr, false);
+  for (size_t p = 0; p < 6; ++p) {
+    CAPTURE(p);
+    const auto& before = a.partitions[p];
+    const auto& after = b.partitions[p];
+    CHECK(after.primary == (before.primary == "n3" ? before.standby : before.primary));
+    CHECK(!after.standby.empty());
+    CHECK(after.standby != after.primary);
+  }
+  // A rebalance plan prefers a partition whose standby copy is on the target.
+  auto moves = rebalance_plan(b, {"n1", "n2"});
+  for (const auto& m : moves) {
+    CHECK(b.partitions[m.partition].primary == m.from);
+  }
+}
+
 TEST_CASE("with every member gone no partition has an owner; they come back assigned") {
   auto a = next_assignment({}, {"n1", "n2"}, 8, "n1");
   auto none = next_assignment(a, {}, 8, "n1");

@@ -117,6 +117,7 @@ CAF_ADD_TYPE_ID(eddy, (eddy::host_prepare))
 CAF_ADD_TYPE_ID(eddy, (eddy::host_spawn))
 CAF_ADD_TYPE_ID(eddy, (eddy::commit_batch))
 CAF_ADD_TYPE_ID(eddy, (std::vector<std::pair<uint64_t, uint64_t>>) )
+CAF_ADD_TYPE_ID(eddy, (std::vector<eddy::commit_batch>) )
 
 /// Receiver -> sender: `credit, channel, batches, recycled` returns credit on a channel,
 /// with an emptied buffer of a consumed batch when there is one.
@@ -179,6 +180,23 @@ CAF_ADD_ATOM(eddy, eddy, replica_atom, "replica")
 CAF_ADD_ATOM(eddy, eddy, replicate_atom, "replicate")
 /// Job actor -> hosts: `done, job, error text` the job ended (empty error: completed).
 CAF_ADD_ATOM(eddy, eddy, done_atom, "done")
+/// Job actor -> partition: `standby, host` makes that host the partition's standby while
+/// the partition keeps running: a snapshot of its journal goes there in chunks, then the
+/// commits made meanwhile; answers a JSON text {"bytes", "entries"} once the copy is
+/// current (a warm copy, the first step of a move).
+CAF_ADD_ATOM(eddy, eddy, standby_atom, "standby")
+/// Partition -> job actor: `progress, actor name, bytes sent, bytes in all, commits
+/// waiting` while it copies its journal to a new standby.
+CAF_ADD_ATOM(eddy, eddy, progress_atom, "progress")
+/// Inspector -> job actor: `move, partition, member id` moves a partition's primary there
+/// (a warm copy, then the switch); answers a JSON text of what it does.
+CAF_ADD_ATOM(eddy, eddy, move_atom, "move")
+/// Inspector -> job actor: `rebalance, dry run` answers the plan as JSON text, and runs it
+/// unless `dry run`; `rebalance, "abort"` drops the moves not started.
+CAF_ADD_ATOM(eddy, eddy, rebalance_atom, "rebalance")
+/// Job actor -> its own host: `release, job, partitions` closes the standby copies of those
+/// partitions before they run on this node.
+CAF_ADD_ATOM(eddy, eddy, release_atom, "release")
 
 CAF_END_TYPE_ID_BLOCK(eddy)
 
@@ -186,13 +204,15 @@ namespace eddy {
 
 /// The one interface of every stage of a job (source, operator, partition, sink), so that
 /// the runtime wires any stage to any other. Sources never receive batches, sinks never
-/// receive credit, only partitions receive acks; their handlers for those ignore them.
+/// receive credit, only partitions receive acks and standbys; their handlers for those
+/// ignore them (a standby request is answered with an error).
 using stage_actor =
   caf::typed_actor<caf::reacts_to<batch>, caf::reacts_to<remote_batch>,
                    caf::reacts_to<credit_atom, channel_id, uint32_t, recycled_buffer>,
                    caf::reacts_to<start_atom>, caf::reacts_to<stop_atom>, caf::reacts_to<tick_atom>,
                    caf::reacts_to<pull_atom>, caf::reacts_to<ack_atom, channel_id, uint64_t>,
                    caf::reacts_to<sync_atom>, caf::reacts_to<timer_atom>,
-                   caf::replies_to<admin_atom, std::string, caf::actor>::with<std::string>>;
+                   caf::replies_to<admin_atom, std::string, caf::actor>::with<std::string>,
+                   caf::replies_to<standby_atom, caf::actor>::with<std::string>>;
 
 } // namespace eddy

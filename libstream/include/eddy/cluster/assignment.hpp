@@ -52,9 +52,27 @@ struct assignment {
 ///   - with two members or more every partition gets a standby on another member, the one
 ///     with the fewest standbys.
 /// The epoch is previous.epoch + 1 when anything changed (or the previous table was
-/// empty), else the same. `reasons`, when given, receives one line per change.
+/// empty), else the same. `reasons`, when given, receives one line per change. With
+/// `balance` false the primaries of members that are up stay where they are: the cluster's
+/// coordinator makes its tables so, and balancing is a rebalance (`rebalance_plan`) whose
+/// moves first copy the state to the target (see "Cluster" in the design notes).
 assignment next_assignment(const assignment& previous, std::vector<std::string> members,
                            uint32_t partitions, const std::string& coordinator,
-                           std::vector<std::string>* reasons = nullptr);
+                           std::vector<std::string>* reasons = nullptr, bool balance = true);
+
+/// One move of a rebalance: partition `partition`'s primary goes from `from` to `to`.
+struct partition_move {
+  uint32_t partition = 0;
+  std::string from;
+  std::string to;
+  /// Why, for the plan a user reads ("n1 has 3 primaries, n4 has 0").
+  std::string reason;
+};
+
+/// The moves that balance the primaries of `current` over `members` (the ids of the nodes
+/// that are up) to within one per member, moving as few partitions as that takes and
+/// preferably onto their standby. Empty when the table is balanced.
+std::vector<partition_move> rebalance_plan(const assignment& current,
+                                           std::vector<std::string> members);
 
 } // namespace eddy

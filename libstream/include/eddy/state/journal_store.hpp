@@ -200,6 +200,11 @@ public:
   /// since the last compaction, not on the history.
   [[nodiscard]] caf::error compact(size_t keep_per_key);
 
+  /// Writes a consistent copy of the journal as of its last commit to `target` (replaced
+  /// if it exists), compacted, while the journal stays open for commits: the copy a
+  /// partition ships to a new standby while it keeps running.
+  [[nodiscard]] caf::error copy_to(const std::filesystem::path& target);
+
   [[nodiscard]] const journal_meta& meta() const noexcept {
     return meta_;
   }
