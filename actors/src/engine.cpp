@@ -185,6 +185,8 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
     c->view = view_;
     c->standby_sync = common_.standby_sync;
     c->timeout_ms = common_.heartbeat_timeout_ms;
+    c->max_moves = common_.max_moves;
+    c->rebalance_on_join = common_.rebalance_on_join;
     env.cluster = std::move(c);
   }
   auto hosted_env = env;

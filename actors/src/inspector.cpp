@@ -72,6 +72,18 @@ constexpr command_info commands[] = {
   {"placement", "",
    "the coordinator's assignment table as this node has it: partition, primary, standby, epoch",
    "placement"},
+  {"move", "PARTITION NODE",
+   "move a partition's primary to another member while the job runs: its state is copied "
+   "there first (warm), then the job switches; moves shows the progress",
+   "move 2 n3"},
+  {"rebalance", "[--dry-run | --abort]",
+   "balance the partitions over the members that are up: the plan with a reason for every "
+   "move (--dry-run: only print it; --abort: drop the moves not started)",
+   "rebalance --dry-run"},
+  {"moves", "",
+   "moves under way and done: phase, bytes copied of all, commits waiting, elapsed, ETA, the "
+   "job's pause at the switch",
+   "moves"},
   {"state", "OPERATOR KEY", "a key's current state, read by its partition", "state count apple"},
   {"history", "OPERATOR KEY [--limit N]",
    "a key's last journaled changes with sequence numbers and origin", "history count apple"},
@@ -775,7 +787,66 @@ private:
     if (cmd == "snapshot" || cmd == "replay-deadletters") {
       return partitions_command(cmd, args);
     }
+    if (cmd == "move" || cmd == "rebalance" || cmd == "moves") {
+      return relocate(cmd, args);
+    }
     return std::nullopt;
+  }
+
+  /// `move`, `rebalance` and `moves`, answered by the job actor of the job's leader (see
+  /// relocation.hpp).
+  caf::result<std::string> relocate(const std::string& cmd, const std::vector<std::string>& args) {
+    std::string problem;
+    auto job = find_job("", problem);
+    if (!job) {
+      throw std::invalid_argument(problem);
+    }
+    auto sup = caf::actor_cast<caf::actor>(job->supervisor());
+    if (!sup || job->done()) {
+      return fail("job '" + job->name() + "' has finished: nothing to move").dump();
+    }
+    auto rp = self_->make_response_promise<std::string>();
+    auto on_answer = [rp, cmd](std::string& text) mutable {
+      auto rows = json::parse(text, nullptr, false);
+      if (rows.is_object()) {
+        rows = json::array({rows});
+      }
+      rp.deliver(rows.is_array() ? answer(cmd, std::move(rows)).dump()
+                                 : fail("the job sent an answer that is not JSON").dump());
+    };
+    auto on_error = [rp](caf::error& err) mutable { rp.deliver(fail(describe(err)).dump()); };
+    constexpr auto timeout = std::chrono::seconds(15);
+    if (cmd == "move") {
+      uint32_t partition = 0;
+      if (args.size() != 2 || !parse_partition(args[0], partition)) {
+        throw std::invalid_argument(
+          "usage: move PARTITION NODE, e.g. move 2 n3 (placement lists partitions and nodes)");
+      }
+      self_->request(sup, timeout, move_atom::value, partition, args[1])
+        .then(std::move(on_answer), std::move(on_error));
+      return rp;
+    }
+    std::string mode = cmd == "moves" ? "status" : "run";
+    for (const auto& a : args) {
+      if (cmd == "rebalance" && (a == "--dry-run" || a == "--abort")) {
+        mode = a.substr(2);
+      } else {
+        throw std::invalid_argument(cmd == "moves" ? "usage: moves"
+                                                   : "usage: rebalance [--dry-run | --abort]");
+      }
+    }
+    self_->request(sup, timeout, rebalance_atom::value, mode)
+      .then(std::move(on_answer), std::move(on_error));
+    return rp;
+  }
+
+  static bool parse_partition(const std::string& text, uint32_t& out) {
+    if (text.empty() || text.size() > 9 ||
+        !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return false;
+    }
+    out = static_cast<uint32_t>(std::stoul(text));
+    return true;
   }
 
   /// The operator named `name`: in a running job if one has it, else in the newest job.

@@ -73,6 +73,9 @@ struct cluster_env {
   bool standby_sync = true;
   /// --node.timeout-ms: how long the leader waits for the seeds to join before it starts.
   uint32_t timeout_ms = 3000;
+  /// --node.max-moves and --node.rebalance (see relocation.hpp).
+  uint32_t max_moves = 1;
+  bool rebalance_on_join = true;
 };
 
 /// Everything needed to build an incarnation of a job: the first at `engine::start`, the

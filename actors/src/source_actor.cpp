@@ -39,13 +39,44 @@ void end_input(stage_actor::stateful_pointer<source_state> self) {
   finish_if_done(self);
 }
 
+/// With --runtime.source-rate: how many records the source may read now (0: it comes back
+/// when it may read again). Without: `room`.
+size_t rate_allows(stage_actor::stateful_pointer<source_state> self, size_t room) {
+  auto& st = self->state;
+  auto rate = st.init->opts.source_rate;
+  if (rate == 0) {
+    return room;
+  }
+  using namespace std::chrono;
+  auto now = steady_clock::now();
+  if (st.rate_read == 0) {
+    st.rate_since = now;
+  }
+  auto elapsed_us = duration_cast<microseconds>(now - st.rate_since).count();
+  auto allowed = static_cast<uint64_t>(static_cast<double>(elapsed_us) * 1e-6 *
+                                       static_cast<double>(rate)) +
+                 1;
+  if (allowed > st.rate_read) {
+    return std::min<uint64_t>(room, allowed - st.rate_read);
+  }
+  auto wait = microseconds(static_cast<int64_t>(1e6 / static_cast<double>(rate)) + 1);
+  st.pull_pending = true;
+  self->delayed_send(self, std::max<microseconds>(wait, milliseconds(1)), pull_atom::value);
+  return 0;
+}
+
 void pull(stage_actor::stateful_pointer<source_state> self) {
   auto& st = self->state;
   auto batch_max = st.init->opts.batch_events_max;
   for (int i = 0; i < pulls_per_message && !st.exhausted && !st.out->blocked(); ++i) {
     auto& buf = st.out->buffer();
     auto before = buf.size();
-    auto room = batch_max > before ? batch_max - before : 1;
+    auto room = rate_allows(self, batch_max > before ? batch_max - before : 1);
+    if (room == 0) {
+      st.out->seal_partial();
+      st.out->send_ready(self);
+      return;
+    }
     bool more = st.logic->poll(buf, room);
     auto got = buf.size() - before;
     if (got > 0 && st.ctl.tap) {
@@ -53,6 +84,7 @@ void pull(stage_actor::stateful_pointer<source_state> self) {
                   st.init->graph->node(st.init->node).describe_output, nullptr);
     }
     st.init->metrics->events_in.fetch_add(got, std::memory_order_relaxed);
+    st.rate_read += got;
     st.out->commit();
     if (!more) {
       end_input(self);

@@ -4,6 +4,7 @@
 // owns the channels to downstream stages with their credit; the input side (`inputs`)
 // tracks sequence numbers, end of stream and the credit owed to each upstream sender.
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -311,6 +312,9 @@ struct source_state {
   bool exhausted = false;
   bool tick_pending = false;
   stage_controls ctl;
+  /// --runtime.source-rate: records read since `rate_since`.
+  uint64_t rate_read = 0;
+  std::chrono::steady_clock::time_point rate_since;
 };
 
 /// State of a sink actor. Lifecycle: writes every batch it receives and returns credit at

@@ -15,6 +15,7 @@
 #include "eddy/core/log.hpp"
 #include "job_plan.hpp"
 #include "membership.hpp"
+#include "relocation.hpp"
 #include "transform_stage.hpp"
 
 namespace eddy::detail {
@@ -55,6 +56,11 @@ struct job_state {
   assignment table;
   clock_type::time_point waiting_since = clock_type::now();
   bool started_once = false;
+  /// Moves partitions between members (relocation.hpp); spawned when this node leads.
+  caf::actor relocation;
+  /// The restart under way switches moved partitions to their new primaries: answered
+  /// once the next incarnation started.
+  std::vector<caf::typed_response_promise<bool>> switches;
 };
 
 using job_ptr = caf::stateful_actor<job_state>*;
@@ -177,6 +183,10 @@ void start_incarnation(job_ptr self) {
   for (auto& stage : st.stages) {
     self->send(stage, start_atom::value);
   }
+  for (auto& rp : st.switches) {
+    rp.deliver(true);
+  }
+  st.switches.clear();
   if (st.stop_requested) {
     for (auto& src : st.sources) {
       self->send(src, stop_atom::value);
@@ -232,8 +242,9 @@ clock_type::duration backoff(const supervision_options& opts, size_t n) {
 }
 
 /// Stops every stage of the incarnation; the next one is built `delay` from now, once all
-/// of them are down.
-void restart_after(job_ptr self, clock_type::duration delay) {
+/// of them are down. A restart that is not a failure's (the switch of a move) is not
+/// `counted` among the job's restarts.
+void restart_after(job_ptr self, clock_type::duration delay, bool counted = true) {
   auto& st = self->state;
   auto at = clock_type::now() + delay;
   if (!st.restarting || at > st.restart_at) {
@@ -242,7 +253,9 @@ void restart_after(job_ptr self, clock_type::duration delay) {
   if (!st.restarting) {
     st.restarting = true;
     st.failed_at = clock_type::now();
-    st.shared->restarts.fetch_add(1, std::memory_order_relaxed);
+    if (counted) {
+      st.shared->restarts.fetch_add(1, std::memory_order_relaxed);
+    }
     for (auto& stage : st.stages) {
       stop_stage(self, stage);
     }
@@ -491,6 +504,16 @@ bool cluster_ready(job_ptr self) {
         "job " + st.env.graph->name() + " runs here, on the coordinator " + self_id +
           ", with its partitions placed by assignment epoch " + std::to_string(table.epoch));
   }
+  if (!st.leading) {
+    relocation_config rc;
+    rc.job = st.env.graph->name();
+    rc.job_actor = caf::actor_cast<caf::actor>(self);
+    rc.cluster = st.env.cluster;
+    rc.partitions = rows;
+    rc.max_moves = c.max_moves;
+    rc.rebalance_on_join = c.rebalance_on_join;
+    st.relocation = spawn_relocation(self->system(), std::move(rc));
+  }
   st.leading = true;
   st.table = std::move(table);
   return true;
@@ -589,12 +612,37 @@ void place_and_spawn(job_ptr self, std::vector<instance_plan> plan) {
 
 /// Builds and starts the next incarnation. A failure to build it counts as a failure of
 /// the actor that could not be built.
+void build_next(job_ptr self);
+
 void respawn(job_ptr self) {
   auto& st = self->state;
   st.restarting = false;
-  if (st.env.cluster && !cluster_ready(self)) {
+  if (!st.env.cluster) {
+    build_next(self);
     return;
   }
+  if (!cluster_ready(self)) {
+    return;
+  }
+  // The partitions placed on this node run from its journals, which are the standby
+  // copies its host keeps when they ran elsewhere: the host lets go of them first.
+  auto self_id = st.env.cluster->view->self_id();
+  std::vector<uint32_t> here;
+  for (uint32_t row = 0; row < st.table.partitions.size(); ++row) {
+    if (st.table.partitions[row].primary == self_id) {
+      here.push_back(row);
+    }
+  }
+  self->request(st.env.cluster->host, host_timeout, release_atom::value, st.env.graph->name(), here)
+    .then([self] { build_next(self); },
+          [self](caf::error& err) {
+            escalate(self, make_error(errc::actor_failed,
+                                      "this node's host does not answer: " + to_string(err)));
+          });
+}
+
+void build_next(job_ptr self) {
+  auto& st = self->state;
   ++st.incarnation;
   size_t culprit = 0;
   std::function<std::string(size_t, uint32_t)> host_of;
@@ -627,7 +675,12 @@ void respawn(job_ptr self) {
   auto ms = [](clock_type::duration d) {
     return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
   };
-  if (st.started_once) {
+  if (st.started_once && !st.switches.empty()) {
+    log(log_level::info, "supervisor",
+        "job " + st.env.graph->name() + " switched to the new placement (stopped in " +
+          ms(st.down_at - st.failed_at) + " ms, rebuilt from the journals in " +
+          ms(clock_type::now() - st.down_at) + " ms)");
+  } else if (st.started_once) {
     log(log_level::info, "supervisor",
         "job " + st.env.graph->name() + " restarted (restart " +
           std::to_string(st.shared->restarts.load()) + "; stopped in " +
@@ -675,6 +728,14 @@ void finish_job(job_ptr self) {
     st.shared->done = true;
   }
   st.shared->cv.notify_all();
+  if (st.relocation) {
+    self->send_exit(st.relocation, caf::exit_reason::user_shutdown);
+    st.relocation = caf::actor{};
+  }
+  for (auto& rp : st.switches) {
+    rp.deliver(make_error(errc::actor_failed, "the job ended"));
+  }
+  st.switches.clear();
   // Handles of other members' actors are let go now, not at some later cleanup.
   st.hosts.clear();
   st.inits.clear();
@@ -738,6 +799,25 @@ caf::result<std::string> route_admin(job_ptr self, const std::string& target,
             });
   }
   return caf::delegated<std::string>{};
+}
+
+/// Why this node cannot move the job's partitions.
+std::string not_leading(const job_state& st) {
+  if (!st.env.cluster) {
+    return "job " + st.env.graph->name() + " does not run in a cluster (--node.seeds)";
+  }
+  return "job " + st.env.graph->name() + " is led by the coordinator " +
+         st.env.cluster->view->coordinator() + ", not by this node: connect the console there";
+}
+
+/// Passes a console request on to the relocation actor; its answer is the request's.
+template <class... Ts>
+caf::result<std::string> ask_relocation(job_ptr self, const Ts&... xs) {
+  auto rp = self->make_response_promise<std::string>();
+  self->request(self->state.relocation, std::chrono::seconds(10), xs...)
+    .then([rp](std::string& answer) mutable { rp.deliver(std::move(answer)); },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
 }
 
 /// The job actor supervises the job: it spawns and monitors every stage and handles their
@@ -822,6 +902,48 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
         return;
       }
       respawn(self);
+    },
+    [self](move_atom, uint32_t row) -> caf::result<std::vector<caf::actor>, std::string> {
+      // The relocation actor asks for the running instances of a partition to copy them.
+      auto& st = self->state;
+      if (!st.leading || st.restarting || !st.building.empty() || st.stop_requested) {
+        return make_error(errc::actor_failed, "the job is not running now");
+      }
+      std::vector<caf::actor> instances;
+      for (size_t k = 0; k < st.inits.size(); ++k) {
+        const auto& init = *st.inits[k];
+        if (init.graph->node(init.node).kind == node_kind::keyed && init.ctx.index == row &&
+            st.stages[k]) {
+          instances.push_back(caf::actor_cast<caf::actor>(st.stages[k]));
+        }
+      }
+      auto standby = row < st.table.partitions.size() ? st.table.partitions[row].standby : "";
+      return {std::move(instances), std::move(standby)};
+    },
+    [self](move_atom, const std::string&) -> caf::result<bool> {
+      // The switch of moves: the table places the moved partitions on their targets now;
+      // the next incarnation runs them there, from the copies.
+      auto& st = self->state;
+      if (st.stop_requested || st.shared->error) {
+        return make_error(errc::actor_failed, "the job is ending");
+      }
+      log(log_level::info, "supervisor",
+          "job " + st.env.graph->name() + " switches moved partitions to their new primaries");
+      st.switches.push_back(self->make_response_promise<bool>());
+      restart_after(self, clock_type::duration::zero(), false);
+      return st.switches.back();
+    },
+    [self](move_atom, uint32_t row, const std::string& to) -> caf::result<std::string> {
+      if (!self->state.relocation) {
+        return make_error(errc::invalid_config, not_leading(self->state));
+      }
+      return ask_relocation(self, move_atom::value, row, to);
+    },
+    [self](rebalance_atom, const std::string& mode) -> caf::result<std::string> {
+      if (!self->state.relocation) {
+        return make_error(errc::invalid_config, not_leading(self->state));
+      }
+      return ask_relocation(self, rebalance_atom::value, mode);
     },
     [self](kill_atom, const std::string& actor) {
       // From the console: the actor exits abnormally and supervision does the rest.

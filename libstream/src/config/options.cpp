@@ -154,6 +154,11 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     "node.replication", po::value<std::string>()->default_value("sync"),
     "sync: a partition's commit waits for its standby copy (nothing lost when a node dies); "
     "async: it does not wait (lower latency, a failover may lose the last commits)")(
+    "node.max-moves", po::value<int64_t>()->default_value(1),
+    "partitions that copy their state to another node at once during moves and rebalances")(
+    "node.rebalance", po::value<std::string>()->default_value("on-join"),
+    "on-join: a member that joins gets its share of the partitions (moved with a warm copy); "
+    "manual: only the console's rebalance and move change the placement")(
     "inspect", "publish the inspector for `eddy console` on --node.host:--node.port (loopback "
                "by default; another host exposes the job's state to that network)")(
     "http.host", po::value<std::string>()->default_value("127.0.0.1"),
@@ -171,6 +176,8 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     "batches in flight per channel at most")(
     "runtime.linger-ms", po::value<int64_t>()->default_value(5),
     "how long a partly filled batch waits before it is sent")(
+    "runtime.source-rate", po::value<int64_t>()->default_value(0),
+    "records per second each source instance reads at most (0: no limit)")(
     "runtime.dead-letters", po::value<std::string>(),
     "JSONL file for rejected input (default: <data-dir>/deadletters.jsonl)");
 
@@ -242,6 +249,11 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
   } else {
     return usage_error("--node.replication is '" + r + "'; allowed: sync, async");
   }
+  if (auto r = values_["node.rebalance"].as<std::string>(); r == "on-join" || r == "manual") {
+    common.rebalance_on_join = r == "on-join";
+  } else {
+    return usage_error("--node.rebalance is '" + r + "'; allowed: on-join, manual");
+  }
   common.http_host = values_["http.host"].as<std::string>();
   common.log_level = values_["log.level"].as<std::string>();
   log_level level;
@@ -255,11 +267,13 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     (err = take(values_, "http.port", 0, 65535, common.http_port)) ||
     (err = take(values_, "node.heartbeat-ms", 10, 600000, common.heartbeat_ms)) ||
     (err = take(values_, "node.timeout-ms", 20, 3600000, common.heartbeat_timeout_ms)) ||
+    (err = take(values_, "node.max-moves", 1, 64, common.max_moves)) ||
     (err = take(values_, "job.partitions", 1, partitions_max, runtime.partitions)) ||
     (err = take(values_, "runtime.threads", 0, 256, runtime.threads)) ||
     (err = take(values_, "runtime.batch-events-max", 1, 1 << 20, runtime.batch_events_max)) ||
     (err = take(values_, "runtime.credit-batches-max", 1, 1024, runtime.credit_batches_max)) ||
     (err = take(values_, "runtime.linger-ms", 1, 60000, runtime.linger_ms)) ||
+    (err = take(values_, "runtime.source-rate", 0, int64_t{1} << 40, runtime.source_rate)) ||
     (err = take(values_, "state.cache-mb", 0, 1 << 20, runtime.state.cache_mb)) ||
     (err = take(values_, "state.keep-changes", 1, 1 << 20, runtime.state.keep_changes)) ||
     (err = take(values_, "state.compact-every", 1, 1 << 30, runtime.state.compact_every)) ||

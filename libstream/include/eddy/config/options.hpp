@@ -34,6 +34,10 @@ struct common_options {
   // node failure loses nothing; false (async) does not wait: lower latency, and a failover
   // may lose the last commits
   bool standby_sync = true;
+  // Default: 1 partition copying its journal to a new node at a time (moves, rebalances)
+  uint32_t max_moves = 1;
+  // Default: true; a member that joins gets its share of the partitions (a rebalance)
+  bool rebalance_on_join = true;
   // Default: false; true publishes the inspector for `eddy console` on node.host:node.port
   bool inspect = false;
   // Default: 127.0.0.1
@@ -96,6 +100,9 @@ struct runtime_options {
   uint32_t credit_batches_max = 8;
   // Default: 5 ms before a partly filled batch is sent anyway
   uint32_t linger_ms = 5;
+  // Default: 0 (as fast as possible); else records per second each source instance reads
+  // at most (load tests, demos)
+  uint64_t source_rate = 0;
   // Default: <data-dir>/deadletters.jsonl
   std::filesystem::path dead_letters;
   state_options state;
