@@ -72,3 +72,14 @@ verdict() {
   fi
   echo "PASS: $*"
 }
+
+# free_ports N: prints N free loopback ports (a small race with other programs is possible,
+# not likely).
+free_ports() {
+  python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}

@@ -27,12 +27,7 @@ with open(sys.argv[1], "w") as f:
 PYEOF
 expected_lines=3200000
 
-read -r p1 p2 p3 < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))')
+read -r p1 p2 p3 < <(free_ports 3)
 seeds=127.0.0.1:$p1,127.0.0.1:$p2,127.0.0.1:$p3
 declare -A pid port=([1]=$p1 [2]=$p2 [3]=$p3)
 

@@ -18,13 +18,7 @@ wordcount=${1:?usage: cluster_membership_test.sh WORDCOUNT_BIN EDDY_BIN}
 eddy=${2:?usage: cluster_membership_test.sh WORDCOUNT_BIN EDDY_BIN}
 source "$(dirname "$0")/checks.sh"
 
-# Three free loopback ports (a small race with other programs is possible, not likely).
-read -r p1 p2 p3 < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))')
+read -r p1 p2 p3 < <(free_ports 3)
 seeds=127.0.0.1:$p1,127.0.0.1:$p2,127.0.0.1:$p3
 declare -A pid
 
