@@ -32,6 +32,9 @@ struct host_state {
   /// Partitions prepared and not spawned yet, by "job/node/index".
   std::map<std::string, std::shared_ptr<stage_init>> prepared;
   std::map<std::string, replica> replicas;
+  /// The partitions spawned for each leader (a job actor on another node): they stop when
+  /// it is lost, since no one else would stop them.
+  std::map<caf::actor_addr, std::vector<caf::actor>> spawned_for;
 };
 
 using host_ptr = caf::stateful_actor<host_state>*;
@@ -105,8 +108,31 @@ caf::result<caf::actor> spawn_prepared(host_ptr self, host_spawn& req) {
   init->standby_timeout_ms = req.standby_timeout_ms;
   init->producers = std::make_shared<std::vector<stage_actor>>();
   init->metrics->status = init->failed() ? actor_status::failed : actor_status::running;
-  auto partition = self->system().spawn(partition_stage, init);
-  return caf::actor_cast<caf::actor>(partition);
+  auto partition = caf::actor_cast<caf::actor>(self->system().spawn(partition_stage, init));
+  auto leader = caf::actor_cast<caf::actor>(self->current_sender());
+  if (leader && leader.node() != self->node()) {
+    auto& list = self->state.spawned_for[leader.address()];
+    if (list.empty()) {
+      self->monitor(leader);
+    }
+    // Partitions of earlier incarnations that are gone need no stopping.
+    std::erase_if(list, [self](const caf::actor& a) {
+      return !a || a->getf(caf::abstract_actor::is_terminated_flag);
+    });
+    list.push_back(partition);
+  }
+  return partition;
+}
+
+/// Opens the standby copy at `r.file` for the commits its primary sends.
+caf::error open_copy(job_env& env, uint32_t node, uint32_t index, replica& r) {
+  auto init = build_instance(env, node, index, 0, {}, {}, std::make_shared<actor_metrics>());
+  if (!init) {
+    return init.error();
+  }
+  r.store = std::move((*init)->journal);
+  r.applied = 0;
+  return {};
 }
 
 /// A chunk of a partition's journal file; the last one replaces the standby copy.
@@ -147,21 +173,49 @@ caf::result<uint64_t> receive_chunk(host_ptr self, const std::string& job, uint3
     return make_error(errc::io_failure, "cannot put the standby copy in place: " + r.file.string() +
                                           ": " + ec.message());
   }
-  auto init = build_instance(j->env, node, index, 0, {}, {}, std::make_shared<actor_metrics>());
-  if (!init) {
-    return init.error();
+  if (auto err = open_copy(j->env, node, index, r)) {
+    return err;
   }
-  r.store = std::move((*init)->journal);
-  r.applied = 0;
   log(log_level::info, "host",
       "standby copy of " + g.node(node).name + "/" + std::to_string(index) + " in place (" +
         std::to_string(received) + " bytes, seq " + std::to_string(r.store->last_seq()) + ")");
   return received;
 }
 
+/// A partition starting elsewhere asks whether the copy kept here is current: the same
+/// last sequence number and the same input positions as its journal (after a move, the old
+/// primary's journal is the new primary's copy). A current copy is kept open for the
+/// commits that follow, and the partition sends no new one.
+caf::result<bool> check_copy(host_ptr self, const std::string& job, uint32_t node, uint32_t index,
+                             uint64_t last_seq,
+                             const std::vector<std::pair<uint64_t, uint64_t>>& positions) {
+  auto j = find_partition(self, job, node, index);
+  if (!j) {
+    return j.error();
+  }
+  auto key = key_of(job, node, index);
+  close_replica(self, key);
+  const auto& g = *j->env.graph;
+  replica r;
+  r.file = journal_path(j->env.data_dir, g, g.node(node), index);
+  if (!std::filesystem::exists(r.file) || open_copy(j->env, node, index, r)) {
+    return false;
+  }
+  auto mine = r.store->positions();
+  if (r.store->last_seq() != last_seq || !mine ||
+      *mine != std::map<uint64_t, uint64_t>(positions.begin(), positions.end())) {
+    return false;
+  }
+  log(log_level::info, "host",
+      "standby copy of " + g.node(node).name + "/" + std::to_string(index) + " is current (seq " +
+        std::to_string(last_seq) + "): no copy needed");
+  self->state.replicas[key] = std::move(r);
+  return true;
+}
+
 /// A transaction the primary committed, applied to the standby copy.
-caf::expected<uint64_t> apply(host_ptr self, const std::string& job, uint32_t node,
-                              uint32_t index, const commit_batch& cb) {
+caf::expected<uint64_t> apply(host_ptr self, const std::string& job, uint32_t node, uint32_t index,
+                              const commit_batch& cb) {
   auto key = key_of(job, node, index);
   auto i = self->state.replicas.find(key);
   if (i == self->state.replicas.end() || !i->second.store) {
@@ -182,12 +236,31 @@ caf::expected<uint64_t> apply(host_ptr self, const std::string& job, uint32_t no
 
 caf::behavior host_actor(host_ptr self, std::shared_ptr<host_registry> jobs) {
   self->state.jobs = std::move(jobs);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto i = self->state.spawned_for.find(msg.source);
+    if (i == self->state.spawned_for.end()) {
+      return;
+    }
+    if (!i->second.empty()) {
+      log(log_level::warn, "host",
+          "the leader of partitions running here is gone; they stop (" + to_string(msg.reason) +
+            ")");
+    }
+    for (auto& partition : i->second) {
+      self->send_exit(partition, caf::exit_reason::user_shutdown);
+    }
+    self->state.spawned_for.erase(i);
+  });
   return {
     [self](prepare_atom, host_prepare& req) { return prepare(self, req); },
     [self](spawn_atom, host_spawn& req) { return spawn_prepared(self, req); },
     [self](replica_atom, const std::string& job, uint32_t node, uint32_t index, uint64_t offset,
            const std::string& bytes,
            bool last) { return receive_chunk(self, job, node, index, offset, bytes, last); },
+    [self](replica_atom, const std::string& job, uint32_t node, uint32_t index, uint64_t last_seq,
+           const std::vector<std::pair<uint64_t, uint64_t>>& positions) {
+      return check_copy(self, job, node, index, last_seq, positions);
+    },
     [self](replicate_atom, const std::string& job, uint32_t node, uint32_t index,
            const commit_batch& cb) -> caf::result<uint64_t> {
       auto seq = apply(self, job, node, index, cb);

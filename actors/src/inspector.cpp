@@ -814,7 +814,9 @@ private:
       rp.deliver(rows.is_array() ? answer(cmd, std::move(rows)).dump()
                                  : fail("the job sent an answer that is not JSON").dump());
     };
-    auto on_error = [rp](caf::error& err) mutable { rp.deliver(fail(describe(err)).dump()); };
+    auto on_error = [rp](caf::error& err) mutable {
+      rp.deliver(fail(describe(err)).dump());
+    };
     constexpr auto timeout = std::chrono::seconds(15);
     if (cmd == "move") {
       uint32_t partition = 0;

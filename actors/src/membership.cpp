@@ -170,6 +170,7 @@ void coordinate(node_ptr self) {
   // A node without seeds is not in a cluster: nothing to assign.
   if (st.cfg.seeds.empty() || st.coordinator != st.cfg.id ||
       clock_type::now() - st.started < std::chrono::milliseconds(st.cfg.timeout_ms)) {
+    st.view->set_settled(false);
     return;
   }
   std::vector<std::string> up{st.cfg.id};
@@ -196,6 +197,13 @@ void coordinate(node_ptr self) {
     st.view->set_table(st.table);
   }
   send_table(self);
+  bool settled = st.table.epoch > 0;
+  for (const auto& [address, p] : st.peers) {
+    if (p.node && p.state == member_state::up && p.table_epoch != st.table.epoch) {
+      settled = false;
+    }
+  }
+  st.view->set_settled(settled);
 }
 
 /// Sends the table to every member that is up and does not have it yet.
@@ -431,7 +439,8 @@ caf::behavior node_actor(node_ptr self, membership_config cfg, caf::actor inspec
         }
       }
       if (primary.empty() || primary == standby) {
-        return make_error(errc::invalid_config, "a partition needs a primary other than its standby");
+        return make_error(errc::invalid_config,
+                          "a partition needs a primary other than its standby");
       }
       auto& o = st.table.partitions[row];
       if (o.primary != primary || o.standby != standby) {

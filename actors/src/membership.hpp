@@ -90,6 +90,16 @@ public:
     std::lock_guard guard{mtx_};
     return table_;
   }
+  void set_settled(bool settled) {
+    std::lock_guard guard{mtx_};
+    settled_ = settled;
+  }
+  /// On the coordinator: every member that is up acknowledged the current table (a leader
+  /// places partitions by no older one).
+  [[nodiscard]] bool settled() const {
+    std::lock_guard guard{mtx_};
+    return settled_;
+  }
 
 private:
   mutable std::mutex mtx_;
@@ -98,6 +108,7 @@ private:
   assignment table_;
   std::string self_;
   size_t seeds_ = 0;
+  bool settled_ = false;
 };
 
 /// What a node actor starts with.

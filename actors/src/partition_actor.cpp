@@ -120,6 +120,21 @@ bool ship_copy(self_ptr self) {
   if (!compact(self)) {
     return false;
   }
+  // A standby whose copy is current (after a move or a restart) needs none.
+  if (auto positions = st.journal->positions()) {
+    bool current = false;
+    caf::scoped_actor asker{self->system()};
+    const auto& ctx = st.init->ctx;
+    asker
+      ->request(st.init->standby, std::chrono::milliseconds(st.init->standby_timeout_ms),
+                replica_atom::value, ctx.job, static_cast<uint32_t>(st.init->node), ctx.index,
+                st.journal->last_seq(),
+                std::vector<std::pair<uint64_t, uint64_t>>(positions->begin(), positions->end()))
+      .receive([&current](bool yes) { current = yes; }, [](caf::error&) {});
+    if (current) {
+      return true;
+    }
+  }
   std::ifstream in{st.journal->file(), std::ios::binary};
   constexpr size_t chunk = size_t{1} << 20;
   std::string bytes(chunk, '\0');

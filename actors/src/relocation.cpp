@@ -83,7 +83,7 @@ struct move_task {
 };
 
 /// Attempts of a move before it fails (a restart of the job interrupts a copy).
-constexpr size_t max_attempts = 3;
+constexpr size_t max_attempts = 5;
 /// Finished moves kept for `rebalance --status`.
 constexpr size_t history = 64;
 /// How long a partition may take to copy its journal.
@@ -189,12 +189,13 @@ void step_failed(self_ptr self, uint64_t id, const std::string& what) {
     log(log_level::info, "relocation",
         "move " + std::to_string(id) + ": " + what + "; trying again (attempt " +
           std::to_string(t->attempts + 1) + " of " + std::to_string(max_attempts) + ")");
+    // The next look (half a second on) starts it again.
     t->state = phase::queued;
     t->copies.clear();
   } else {
     finish(self, *t, phase::failed, what);
+    pump(self);
   }
-  pump(self);
 }
 
 void switch_rows(self_ptr self, std::shared_ptr<std::vector<uint64_t>> ids, size_t i);
@@ -242,8 +243,8 @@ void switch_rows(self_ptr self, std::shared_ptr<std::vector<uint64_t>> ids, size
   auto& st = self->state;
   if (i == ids->size()) {
     auto asked = clock_type::now();
-    self->request(st.cfg.job_actor, std::chrono::minutes(2), move_atom::value,
-                  std::string{"switch"})
+    self
+      ->request(st.cfg.job_actor, std::chrono::minutes(2), move_atom::value, std::string{"switch"})
       .then(
         [self, ids, asked](bool) {
           self->state.switching = false;
@@ -257,7 +258,7 @@ void switch_rows(self_ptr self, std::shared_ptr<std::vector<uint64_t>> ids, size
           pump(self);
         },
         [self, ids](caf::error& err) {
-          switch_failed(self, *ids, "the switch failed: " + to_string(err));
+          switch_failed(self, *ids, "the switch failed: " + describe(err));
         });
     return;
   }
@@ -274,7 +275,7 @@ void switch_rows(self_ptr self, std::shared_ptr<std::vector<uint64_t>> ids, size
     .then([self, ids, i](std::string&) { switch_rows(self, ids, i + 1); },
           [self, ids](caf::error& err) {
             switch_failed(self, *ids,
-                          "the coordinator did not take the new primary: " + to_string(err));
+                          "the coordinator did not take the new primary: " + describe(err));
           });
 }
 
@@ -283,6 +284,10 @@ void switch_rows(self_ptr self, std::shared_ptr<std::vector<uint64_t>> ids, size
 void copy_to_target(self_ptr self, uint64_t id, const caf::actor& host,
                     const std::vector<caf::actor>& instances) {
   auto* t = find(self, id);
+  if (instances.empty()) {
+    step_failed(self, id, "the partition has no running instance");
+    return;
+  }
   t->waiting = instances.size();
   for (const auto& instance : instances) {
     self->request(instance, copy_timeout, standby_atom::value, host)
@@ -302,7 +307,7 @@ void copy_to_target(self_ptr self, uint64_t id, const caf::actor& host,
           }
         },
         [self, id](caf::error& err) {
-          step_failed(self, id, "the copy to the target failed: " + to_string(err));
+          step_failed(self, id, "the copy to the target failed: " + describe(err));
         });
   }
 }
@@ -328,7 +333,9 @@ void start(self_ptr self, move_task& t) {
   auto id = t.id;
   auto cluster = st.cfg.cluster;
   auto fail = [self, id](std::string what) {
-    return [self, id, what](caf::error& err) { step_failed(self, id, what + to_string(err)); };
+    return [self, id, what](caf::error& err) {
+      step_failed(self, id, what + describe(err));
+    };
   };
   self->request(cluster->node, ask_timeout, host_atom::value, t.to)
     .then(
@@ -338,8 +345,7 @@ void start(self_ptr self, move_task& t) {
           return;
         }
         auto partition = t->partition;
-        self
-          ->request(self->state.cfg.job_actor, ask_timeout, move_atom::value, partition)
+        self->request(self->state.cfg.job_actor, ask_timeout, move_atom::value, partition)
           .then(
             [self, id, host, fail](std::vector<caf::actor>& instances, std::string& standby) {
               auto* t = find(self, id);
@@ -394,9 +400,9 @@ caf::expected<json> enqueue(self_ptr self, uint32_t partition, const std::string
                             std::string reason) {
   auto& st = self->state;
   if (partition >= st.cfg.partitions) {
-    return make_error(errc::invalid_config,
-                      "no partition " + std::to_string(partition) + " (job " + st.cfg.job +
-                        " has partitions 0.." + std::to_string(st.cfg.partitions - 1) + ")");
+    return make_error(errc::invalid_config, "no partition " + std::to_string(partition) + " (job " +
+                                              st.cfg.job + " has partitions 0.." +
+                                              std::to_string(st.cfg.partitions - 1) + ")");
   }
   auto up = up_members(st);
   if (std::find(up.begin(), up.end(), to) == up.end()) {
@@ -409,14 +415,14 @@ caf::expected<json> enqueue(self_ptr self, uint32_t partition, const std::string
   for (const auto& t : st.tasks) {
     if (t.open() && t.partition == partition) {
       return make_error(errc::invalid_config, "partition " + std::to_string(partition) +
-                                                " is already moving (move " +
-                                                std::to_string(t.id) + ", to " + t.to + ")");
+                                                " is already moving (move " + std::to_string(t.id) +
+                                                ", to " + t.to + ")");
     }
   }
   auto table = st.cfg.cluster->view->table();
   if (partition < table.partitions.size() && table.partitions[partition].primary == to) {
-    return make_error(errc::invalid_config, "partition " + std::to_string(partition) +
-                                              " already runs on " + to);
+    return make_error(errc::invalid_config,
+                      "partition " + std::to_string(partition) + " already runs on " + to);
   }
   move_task t;
   t.id = st.next_id++;
@@ -494,12 +500,15 @@ void look(self_ptr self) {
   }
   bool first = st.known.empty();
   st.known = std::move(now);
-  if (!first && !joined.empty() && st.cfg.rebalance_on_join) {
-    auto rows = rebalance(self, "run", "member " + joined + " joined; ");
+  if (!joined.empty() && st.cfg.rebalance_on_join) {
+    // A leader that starts on a table left unbalanced (members that came back while no
+    // job ran) balances it as if they joined now.
+    auto why = first ? std::string{"the job started on an unbalanced table"}
+                     : "member " + joined + " joined";
+    auto rows = rebalance(self, "run", why + "; ");
     if (!rows.empty()) {
       log(log_level::info, "relocation",
-          "member " + joined + " joined: rebalancing with " + std::to_string(rows.size()) +
-            " moves");
+          why + ": rebalancing with " + std::to_string(rows.size()) + " moves");
     }
   }
   pump(self);
@@ -519,8 +528,7 @@ caf::behavior relocation_actor(self_ptr self, relocation_config cfg) {
     [self](rebalance_atom, const std::string& mode) {
       return rebalance(self, mode, "rebalance: ").dump();
     },
-    [self](progress_atom, const std::string& who, uint64_t sent, uint64_t total,
-           uint64_t waiting) {
+    [self](progress_atom, const std::string& who, uint64_t sent, uint64_t total, uint64_t waiting) {
       for (auto& t : self->state.tasks) {
         if (t.state == phase::copying && t.from != "" &&
             who.substr(who.rfind('/') + 1) == std::to_string(t.partition)) {

@@ -53,9 +53,8 @@ size_t rate_allows(stage_actor::stateful_pointer<source_state> self, size_t room
     st.rate_since = now;
   }
   auto elapsed_us = duration_cast<microseconds>(now - st.rate_since).count();
-  auto allowed = static_cast<uint64_t>(static_cast<double>(elapsed_us) * 1e-6 *
-                                       static_cast<double>(rate)) +
-                 1;
+  auto allowed =
+    static_cast<uint64_t>(static_cast<double>(elapsed_us) * 1e-6 * static_cast<double>(rate)) + 1;
   if (allowed > st.rate_read) {
     return std::min<uint64_t>(room, allowed - st.rate_read);
   }

@@ -491,7 +491,10 @@ bool cluster_ready(job_ptr self) {
       rows = std::max(rows, st.env.graph->instances(n));
     }
   }
-  bool placed = table.epoch > 0 && table.partitions.size() >= rows;
+  // The coordinator's table, once every member that is up has it: a node that comes back
+  // as coordinator starts from the table it saved, and learns newer ones from the others.
+  bool placed = table.epoch > 0 && table.partitions.size() >= rows && c.view->settled() &&
+                table.coordinator == self_id;
   for (const auto& row : table.partitions) {
     placed =
       placed && up.count(row.primary) > 0 && (row.standby.empty() || up.count(row.standby) > 0);
@@ -916,6 +919,9 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
             st.stages[k]) {
           instances.push_back(caf::actor_cast<caf::actor>(st.stages[k]));
         }
+      }
+      if (instances.empty()) {
+        return make_error(errc::actor_failed, "the job is not running now");
       }
       auto standby = row < st.table.partitions.size() ? st.table.partitions[row].standby : "";
       return {std::move(instances), std::move(standby)};

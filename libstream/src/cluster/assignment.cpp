@@ -204,10 +204,11 @@ assignment next_assignment(const assignment& previous, std::vector<std::string> 
       }
     }
     if (balance) {
-      balance_primaries(next, primaries, [&](uint32_t p, const std::string& from,
-                                             const std::string& to, bool warm) {
-        note(p, "primary " + from + " -> " + to + " (balance" + (warm ? ", onto its standby)" : ")"));
-      });
+      balance_primaries(next, primaries,
+                        [&](uint32_t p, const std::string& from, const std::string& to, bool warm) {
+                          note(p, "primary " + from + " -> " + to + " (balance" +
+                                    (warm ? ", onto its standby)" : ")"));
+                        });
     }
     if (members.size() >= 2) {
       std::map<std::string, size_t> standbys;
@@ -254,21 +255,22 @@ std::vector<partition_move> rebalance_plan(const assignment& current,
   }
   auto counts = primaries;
   auto t = current;
-  balance_primaries(t, primaries, [&](uint32_t p, const std::string& from, const std::string& to,
-                                      bool warm) {
-    auto reason = from + " has " + std::to_string(counts[from]) + " primaries, " + to + " has " +
-                  std::to_string(counts[to]) + (warm ? "; " + to + " holds its standby copy" : "");
-    auto same = std::find_if(moves.begin(), moves.end(),
-                             [p](const partition_move& m) { return m.partition == p; });
-    if (same != moves.end()) {
-      same->to = to;
-      same->reason += "; then " + reason;
-    } else {
-      moves.push_back(partition_move{p, from, to, reason});
-    }
-    --counts[from];
-    ++counts[to];
-  });
+  balance_primaries(
+    t, primaries, [&](uint32_t p, const std::string& from, const std::string& to, bool warm) {
+      auto reason = from + " has " + std::to_string(counts[from]) + " primaries, " + to + " has " +
+                    std::to_string(counts[to]) +
+                    (warm ? "; " + to + " holds its standby copy" : "");
+      auto same = std::find_if(moves.begin(), moves.end(),
+                               [p](const partition_move& m) { return m.partition == p; });
+      if (same != moves.end()) {
+        same->to = to;
+        same->reason += "; then " + reason;
+      } else {
+        moves.push_back(partition_move{p, from, to, reason});
+      }
+      --counts[from];
+      ++counts[to];
+    });
   return moves;
 }
 
