@@ -541,3 +541,29 @@ TEST_CASE("states_of lists every state row of one key by name, with its version 
   REQUIRE(none);
   CHECK(none->empty());
 }
+
+TEST_CASE("a copy taken while the journal stays open holds its last commit, WAL included") {
+  temp_dir dir;
+  auto store = open_ok(dir / "p0.db");
+  set_at(store, "alice", "1", 10);
+  set_at(store, "bob", "2", 11);
+  auto copy = dir / "it's a copy.db";
+  REQUIRE_FALSE(store.copy_to(copy));
+  // Commits after the copy reach the journal, not the copy.
+  set_at(store, "alice", "3", 12);
+  // A copy replaces what is at the target.
+  REQUIRE_FALSE(store.copy_to(dir / "again.db"));
+  REQUIRE_FALSE(store.copy_to(dir / "again.db"));
+  auto copied = open_ok(copy);
+  CHECK(copied.last_seq() == 2);
+  CHECK(get_ok(copied, "alice", "count") == "1");
+  CHECK(get_ok(copied, "bob", "count") == "2");
+  auto positions = copied.positions();
+  REQUIRE(positions);
+  CHECK(*positions == std::map<uint64_t, uint64_t>{{0, 11}});
+  // The copy is a journal of its own: commits to it leave the original alone.
+  set_at(copied, "carol", "9", 13);
+  CHECK(get_ok(store, "carol", "count") == std::nullopt);
+  CHECK(get_ok(store, "alice", "count") == "3");
+  CHECK(open_ok(dir / "again.db").last_seq() == 3);
+}
