@@ -516,6 +516,7 @@ bool cluster_ready(job_ptr self) {
     rc.max_moves = c.max_moves;
     rc.rebalance_on_join = c.rebalance_on_join;
     st.relocation = spawn_relocation(self->system(), std::move(rc));
+    self->send(self, tick_atom::value);
   }
   st.leading = true;
   st.table = std::move(table);
@@ -804,6 +805,45 @@ caf::result<std::string> route_admin(job_ptr self, const std::string& target,
   return caf::delegated<std::string>{};
 }
 
+/// Every half heartbeat while this node leads: a member that hosts partitions of the
+/// running incarnation and is unreachable (connected, but silent past --node.timeout-ms: a
+/// network cut or a hung process) gives no down message, and the job would wait for it
+/// forever. Its partitions are given up like lost ones: the job restarts once the
+/// coordinator's table places them on members that are up; if the member comes back, the
+/// old partitions' commits are refused by the hosts that took over (see host.cpp).
+void watch_members(job_ptr self) {
+  auto& st = self->state;
+  if (!st.leading || st.restarting || !st.building.empty() || st.stages.empty()) {
+    return;
+  }
+  std::map<std::string, member_state> state;
+  for (const auto& m : st.env.cluster->view->members()) {
+    state[m.id] = m.state;
+  }
+  std::vector<size_t> lost;
+  for (size_t k = 0; k < st.inits.size(); ++k) {
+    const auto& host = st.inits[k]->host;
+    if (!host.empty() && st.stages[k] && st.index_of.count(st.stages[k].address()) > 0 &&
+        state[host] != member_state::up) {
+      lost.push_back(k);
+    }
+  }
+  if (lost.empty()) {
+    return;
+  }
+  log(log_level::warn, "supervisor",
+      "member " + st.inits[lost.front()]->host + " is " +
+        to_string(state[st.inits[lost.front()]->host]) + ": its partitions are given up and " +
+        "the job restarts on the members that are up");
+  for (auto k : lost) {
+    // No down message is awaited from it.
+    st.index_of.erase(st.stages[k].address());
+    st.inits[k]->metrics->status = actor_status::restarting;
+    --st.alive;
+  }
+  restart_after(self, backoff(st.env.opts.supervision, 1));
+}
+
 /// Why this node cannot move the job's partitions.
 std::string not_leading(const job_state& st) {
   if (!st.env.cluster) {
@@ -950,6 +990,11 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
         return make_error(errc::invalid_config, not_leading(self->state));
       }
       return ask_relocation(self, rebalance_atom::value, mode);
+    },
+    [self](tick_atom) {
+      watch_members(self);
+      auto every = std::max<uint32_t>(self->state.env.cluster->timeout_ms / 4, 50);
+      self->delayed_send(self, std::chrono::milliseconds(every), tick_atom::value);
     },
     [self](kill_atom, const std::string& actor) {
       // From the console: the actor exits abnormally and supervision does the rest.

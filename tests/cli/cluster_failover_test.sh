@@ -8,7 +8,8 @@
 # loss, restart the job on the two members left (n3's partitions taken over by their
 # standbys, whose copies hold every commit whose output went out), and still write exactly
 # the single-node output: no update lost, none twice. Prints the time from the kill to the
-# job running again.
+# job running again. Third run: n3 hangs (SIGSTOP) instead, and must be given up the same
+# way once it is unreachable.
 #
 # Usage: cluster_failover_test.sh WORDCOUNT_BIN
 set -u
@@ -113,4 +114,30 @@ t = datetime.datetime.strptime(sys.argv[2], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzi
 print("failover: job running again %.0f ms after kill -9 of n3" % ((t.timestamp() - killed) * 1000))
 PYEOF
 fi
-verdict "3-node wordcount equals a single node, also after kill -9 of a member"
+
+# Run 3: n3 hangs (SIGSTOP) at a fifth of the output: connected but silent, it gives no
+# down message; the leader must give its partitions up once it is unreachable, restart on
+# n1 and n2, and still write exactly the single-node output. n3 continues (SIGCONT) after
+# the job completed: what its stale partitions do then reaches no one, and it exits.
+for n in 1 2 3; do start hang "$n"; done
+deadline=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$deadline" ]; do
+  lines=$(cat "$work/hang/out1.jsonl" 2> /dev/null | wc -l)
+  [ "$lines" -ge $((expected_lines / 5)) ] && break
+  sleep 0.05
+done
+kill -STOP "${pid[3]}"
+wait "${pid[1]}"
+rc=$?
+kill -CONT "${pid[3]}"
+[ "$rc" -eq 0 ] || fail "hang: the leader exited with $rc"
+wait "${pid[2]}" || fail "hang: n2 exited with $? after the job completed"
+last_cmd="grep the leader's log"
+cp "$work/hang/e1" "$work/err"
+grep -q "member n3 is unreachable: its partitions are given up" "$work/hang/e1" ||
+  fail "hang: n1 did not give up the partitions of the hung n3"
+same_as_single hang
+deadline=$((SECONDS + 20))
+while kill -0 "${pid[3]}" 2> /dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+kill -0 "${pid[3]}" 2> /dev/null && fail "hang: n3 did not exit after it continued"
+verdict "3-node wordcount equals a single node, also after kill -9 or a hang of a member"
