@@ -24,6 +24,8 @@ struct replica {
   /// The copy, open once it is complete.
   std::unique_ptr<journal_store> store;
   uint64_t applied = 0;
+  /// The owner epoch the copy records: commits of an older owner are refused.
+  uint64_t epoch = 0;
 };
 
 struct host_state {
@@ -106,6 +108,7 @@ caf::result<caf::actor> spawn_prepared(host_ptr self, host_spawn& req) {
   init->standby = std::move(req.standby);
   init->sync_standby = req.sync_standby;
   init->standby_timeout_ms = req.standby_timeout_ms;
+  init->owner_epoch = req.epoch;
   init->producers = std::make_shared<std::vector<stage_actor>>();
   init->metrics->status = init->failed() ? actor_status::failed : actor_status::running;
   auto partition = caf::actor_cast<caf::actor>(self->system().spawn(partition_stage, init));
@@ -132,13 +135,29 @@ caf::error open_copy(job_env& env, uint32_t node, uint32_t index, replica& r) {
   }
   r.store = std::move((*init)->journal);
   r.applied = 0;
+  auto epoch = r.store->owner_epoch();
+  if (!epoch) {
+    return epoch.error();
+  }
+  r.epoch = *epoch;
   return {};
+}
+
+/// The error of a write to `key` by a primary of `epoch` when the copy belongs to a newer
+/// owner: after a network cut, the old primary of a partition that failed over.
+caf::error fenced(const std::string& key, uint64_t epoch, const replica& r) {
+  auto err = make_error(errc::actor_failed, "fenced: the copy of " + key + " here belongs to " +
+                                              "assignment epoch " + std::to_string(r.epoch) +
+                                              "; a primary of epoch " + std::to_string(epoch) +
+                                              " may not write it");
+  log(log_level::warn, "host", describe(err));
+  return err;
 }
 
 /// A chunk of a partition's journal file; the last one replaces the standby copy.
 caf::result<uint64_t> receive_chunk(host_ptr self, const std::string& job, uint32_t node,
-                                    uint32_t index, uint64_t offset, const std::string& bytes,
-                                    bool last) {
+                                    uint32_t index, uint64_t epoch, uint64_t offset,
+                                    const std::string& bytes, bool last) {
   auto j = find_partition(self, job, node, index);
   if (!j) {
     return j.error();
@@ -146,6 +165,9 @@ caf::result<uint64_t> receive_chunk(host_ptr self, const std::string& job, uint3
   auto key = key_of(job, node, index);
   auto& r = self->state.replicas[key];
   const auto& g = *j->env.graph;
+  if (offset == 0 && r.store && r.epoch > epoch) {
+    return fenced(key, epoch, r);
+  }
   if (offset == 0) {
     r.store.reset();
     r.file = journal_path(j->env.data_dir, g, g.node(node), index);
@@ -187,7 +209,7 @@ caf::result<uint64_t> receive_chunk(host_ptr self, const std::string& job, uint3
 /// primary's journal is the new primary's copy). A current copy is kept open for the
 /// commits that follow, and the partition sends no new one.
 caf::result<bool> check_copy(host_ptr self, const std::string& job, uint32_t node, uint32_t index,
-                             uint64_t last_seq,
+                             uint64_t epoch, uint64_t last_seq,
                              const std::vector<std::pair<uint64_t, uint64_t>>& positions) {
   auto j = find_partition(self, job, node, index);
   if (!j) {
@@ -202,9 +224,15 @@ caf::result<bool> check_copy(host_ptr self, const std::string& job, uint32_t nod
     return false;
   }
   auto mine = r.store->positions();
-  if (r.store->last_seq() != last_seq || !mine ||
+  if (r.store->last_seq() != last_seq || !mine || r.epoch > epoch ||
       *mine != std::map<uint64_t, uint64_t>(positions.begin(), positions.end())) {
     return false;
+  }
+  if (r.epoch < epoch) {
+    if (auto err = r.store->set_owner_epoch(epoch)) {
+      return err;
+    }
+    r.epoch = epoch;
   }
   log(log_level::info, "host",
       "standby copy of " + g.node(node).name + "/" + std::to_string(index) + " is current (seq " +
@@ -215,13 +243,22 @@ caf::result<bool> check_copy(host_ptr self, const std::string& job, uint32_t nod
 
 /// A transaction the primary committed, applied to the standby copy.
 caf::expected<uint64_t> apply(host_ptr self, const std::string& job, uint32_t node, uint32_t index,
-                              const commit_batch& cb) {
+                              uint64_t epoch, const commit_batch& cb) {
   auto key = key_of(job, node, index);
   auto i = self->state.replicas.find(key);
   if (i == self->state.replicas.end() || !i->second.store) {
     return make_error(errc::io_failure, "this node holds no standby copy of " + key);
   }
   auto& r = i->second;
+  if (epoch < r.epoch) {
+    return fenced(key, epoch, r);
+  }
+  if (epoch > r.epoch) {
+    if (auto err = r.store->set_owner_epoch(epoch)) {
+      return err;
+    }
+    r.epoch = epoch;
+  }
   if (auto err = r.store->commit(cb)) {
     return err;
   }
@@ -241,6 +278,9 @@ caf::behavior host_actor(host_ptr self, std::shared_ptr<host_registry> jobs) {
     if (i == self->state.spawned_for.end()) {
       return;
     }
+    std::erase_if(i->second, [](const caf::actor& a) {
+      return !a || a->getf(caf::abstract_actor::is_terminated_flag);
+    });
     if (!i->second.empty()) {
       log(log_level::warn, "host",
           "the leader of partitions running here is gone; they stop (" + to_string(msg.reason) +
@@ -254,27 +294,27 @@ caf::behavior host_actor(host_ptr self, std::shared_ptr<host_registry> jobs) {
   return {
     [self](prepare_atom, host_prepare& req) { return prepare(self, req); },
     [self](spawn_atom, host_spawn& req) { return spawn_prepared(self, req); },
-    [self](replica_atom, const std::string& job, uint32_t node, uint32_t index, uint64_t offset,
-           const std::string& bytes,
-           bool last) { return receive_chunk(self, job, node, index, offset, bytes, last); },
-    [self](replica_atom, const std::string& job, uint32_t node, uint32_t index, uint64_t last_seq,
-           const std::vector<std::pair<uint64_t, uint64_t>>& positions) {
-      return check_copy(self, job, node, index, last_seq, positions);
+    [self](replica_atom, const std::string& job, uint32_t node, uint32_t index, uint64_t epoch,
+           uint64_t offset, const std::string& bytes,
+           bool last) { return receive_chunk(self, job, node, index, epoch, offset, bytes, last); },
+    [self](replica_atom, const std::string& job, uint32_t node, uint32_t index, uint64_t epoch,
+           uint64_t last_seq, const std::vector<std::pair<uint64_t, uint64_t>>& positions) {
+      return check_copy(self, job, node, index, epoch, last_seq, positions);
     },
-    [self](replicate_atom, const std::string& job, uint32_t node, uint32_t index,
+    [self](replicate_atom, const std::string& job, uint32_t node, uint32_t index, uint64_t epoch,
            const commit_batch& cb) -> caf::result<uint64_t> {
-      auto seq = apply(self, job, node, index, cb);
+      auto seq = apply(self, job, node, index, epoch, cb);
       if (!seq) {
         return seq.error();
       }
       return *seq;
     },
-    [self](replicate_atom, const std::string& job, uint32_t node, uint32_t index,
+    [self](replicate_atom, const std::string& job, uint32_t node, uint32_t index, uint64_t epoch,
            const std::vector<commit_batch>& cbs) -> caf::result<uint64_t> {
       // The commits a partition made while its journal travelled to this new standby.
       uint64_t last = 0;
       for (const auto& cb : cbs) {
-        auto seq = apply(self, job, node, index, cb);
+        auto seq = apply(self, job, node, index, epoch, cb);
         if (!seq) {
           return seq.error();
         }

@@ -94,14 +94,14 @@ bool to_standby(self_ptr self, Atom atom, const Ts&... xs) {
   const auto& ctx = st.init->ctx;
   auto node = static_cast<uint32_t>(st.init->node);
   if (!st.init->sync_standby) {
-    caf::anon_send(st.init->standby, atom, ctx.job, node, ctx.index, xs...);
+    caf::anon_send(st.init->standby, atom, ctx.job, node, ctx.index, st.init->owner_epoch, xs...);
     return true;
   }
   caf::error failed;
   caf::scoped_actor waiter{self->system()};
   waiter
     ->request(st.init->standby, std::chrono::milliseconds(st.init->standby_timeout_ms), atom,
-              ctx.job, node, ctx.index, xs...)
+              ctx.job, node, ctx.index, st.init->owner_epoch, xs...)
     .receive([](uint64_t) {}, [&failed](caf::error& err) { failed = std::move(err); });
   if (failed) {
     auto err = make_error(errc::io_failure, who(st) + ": its standby copy cannot be kept (" +
@@ -128,7 +128,7 @@ bool ship_copy(self_ptr self) {
     asker
       ->request(st.init->standby, std::chrono::milliseconds(st.init->standby_timeout_ms),
                 replica_atom::value, ctx.job, static_cast<uint32_t>(st.init->node), ctx.index,
-                st.journal->last_seq(),
+                st.init->owner_epoch, st.journal->last_seq(),
                 std::vector<std::pair<uint64_t, uint64_t>>(positions->begin(), positions->end()))
       .receive([&current](bool yes) { current = yes; }, [](caf::error&) {});
     if (current) {
@@ -284,6 +284,30 @@ void finish_input(self_ptr self) {
 
 /// Folds the journal's log before the first read of state (see `open_journal` in the
 /// engine). Returns false if the partition quit.
+/// In a cluster: records the incarnation's epoch in the journal, unless the journal belongs
+/// to a newer one already (this incarnation is stale: it may neither commit nor emit).
+bool take_ownership(self_ptr self) {
+  auto& st = self->state;
+  auto owner = st.journal->owner_epoch();
+  caf::error err;
+  if (!owner) {
+    err = owner.error();
+  } else if (*owner > st.init->owner_epoch) {
+    err = make_error(errc::actor_failed, who(st) +
+                                           " is fenced: its journal belongs to assignment epoch " +
+                                           std::to_string(*owner) + ", this incarnation to epoch " +
+                                           std::to_string(st.init->owner_epoch));
+  } else if (*owner < st.init->owner_epoch) {
+    err = st.journal->set_owner_epoch(st.init->owner_epoch);
+  }
+  if (err) {
+    log(log_level::error, "partition", describe(err));
+    self->quit(err);
+    return false;
+  }
+  return true;
+}
+
 bool ensure_recovered(self_ptr self) {
   auto& st = self->state;
   if (st.recovered) {
@@ -294,6 +318,9 @@ bool ensure_recovered(self_ptr self) {
     if (auto err = st.journal->recover(st.init->opts.state.keep_changes)) {
       log(log_level::error, "partition", who(st) + ": " + describe(err));
       self->quit(err);
+      return false;
+    }
+    if (st.init->owner_epoch > 0 && !take_ownership(self)) {
       return false;
     }
     if (st.init->standby && !ship_copy(self)) {
@@ -639,7 +666,8 @@ void send_chunk(self_ptr self) {
   const auto& ctx = st.init->ctx;
   self
     ->request(c->host, std::chrono::seconds(60), replica_atom::value, ctx.job,
-              static_cast<uint32_t>(st.init->node), ctx.index, offset, std::move(bytes), last)
+              static_cast<uint32_t>(st.init->node), ctx.index, st.init->owner_epoch, offset,
+              std::move(bytes), last)
     .then(
       [self, c, n, last](uint64_t) {
         auto& st = self->state;

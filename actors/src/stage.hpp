@@ -104,6 +104,10 @@ struct stage_init {
   /// How long it waits for the standby's answer: a standby whose node died stops the
   /// partition after this long at the latest (then the job fails over).
   uint32_t standby_timeout_ms = 3000;
+  /// In a cluster: the epoch of the assignment table this incarnation was placed by. The
+  /// partition records it in its journal when it starts, and sends it with every copy and
+  /// commit to its standby, which refuses those of an older epoch (fencing).
+  uint64_t owner_epoch = 0;
 
   /// "node/index", e.g. "count/17".
   [[nodiscard]] std::string who() const {

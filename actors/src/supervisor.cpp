@@ -130,6 +130,7 @@ void spawn_from(job_ptr self, size_t k) {
     req.standby = init->standby;
     req.sync_standby = init->sync_standby;
     req.standby_timeout_ms = init->standby_timeout_ms;
+    req.epoch = init->owner_epoch;
     auto inc = st.incarnation;
     auto who = init->who() + " on " + init->host;
     self->request(st.hosts[init->host], host_timeout, spawn_atom::value, std::move(req))
@@ -539,6 +540,7 @@ void prepare_remote(job_ptr self, uint64_t inc, std::shared_ptr<std::vector<inst
         continue;
       }
       const auto& row = st.table.partitions[init.ctx.index];
+      init.owner_epoch = st.table.epoch;
       if (!row.standby.empty()) {
         init.standby = st.hosts[row.standby];
         init.sync_standby = st.env.cluster->standby_sync;
@@ -813,7 +815,7 @@ caf::result<std::string> route_admin(job_ptr self, const std::string& target,
 /// old partitions' commits are refused by the hosts that took over (see host.cpp).
 void watch_members(job_ptr self) {
   auto& st = self->state;
-  if (!st.leading || st.restarting || !st.building.empty() || st.stages.empty()) {
+  if (!st.leading || !st.building.empty() || st.stages.empty()) {
     return;
   }
   std::map<std::string, member_state> state;
@@ -841,7 +843,14 @@ void watch_members(job_ptr self) {
     st.inits[k]->metrics->status = actor_status::restarting;
     --st.alive;
   }
-  restart_after(self, backoff(st.env.opts.supervision, 1));
+  if (!st.restarting) {
+    restart_after(self, backoff(st.env.opts.supervision, 1));
+  } else if (st.alive == 0) {
+    // A restart under way waited for them.
+    st.down_at = clock_type::now();
+    self->delayed_send(self, std::max(clock_type::duration::zero(), st.restart_at - st.down_at),
+                       restart_atom::value);
+  }
 }
 
 /// Why this node cannot move the job's partitions.

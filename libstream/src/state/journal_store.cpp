@@ -666,4 +666,24 @@ caf::error journal_store::copy_to(const fs::path& target) {
   return exec(db_.get(), file_, "copy", sql.c_str());
 }
 
+caf::expected<uint64_t> journal_store::owner_epoch() {
+  uint64_t epoch = 0;
+  auto on_row = [&epoch](sqlite3_stmt* s) {
+    auto v = column_string(s, 0);
+    std::from_chars(v.data(), v.data() + v.size(), epoch);
+  };
+  if (auto err = query_once(db_.get(), file_, "read", "SELECT v FROM meta WHERE k = 'owner_epoch'",
+                            on_row)) {
+    return err;
+  }
+  return epoch;
+}
+
+caf::error journal_store::set_owner_epoch(uint64_t epoch) {
+  auto value = std::to_string(epoch);
+  return query_once(
+    db_.get(), file_, "fence", "INSERT OR REPLACE INTO meta(k, v) VALUES('owner_epoch', ?1)",
+    [](sqlite3_stmt*) {}, text{value});
+}
+
 } // namespace eddy

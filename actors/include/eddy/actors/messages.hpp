@@ -68,12 +68,14 @@ struct host_spawn {
   bool sync_standby = true;
   /// How long a commit waits for the standby (--node.timeout-ms of the leader).
   uint32_t standby_timeout_ms = 3000;
+  /// The epoch of the assignment table the incarnation was placed by (fencing).
+  uint64_t epoch = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, host_spawn& x) {
   return f(x.job, x.node, x.index, x.outputs, x.channels, x.input_count, x.resume_after,
-           x.ack_channels, x.acked, x.standby, x.sync_standby, x.standby_timeout_ms);
+           x.ack_channels, x.acked, x.standby, x.sync_standby, x.standby_timeout_ms, x.epoch);
 }
 
 // A committed journal transaction travels to the standby as it is (see host.cpp).

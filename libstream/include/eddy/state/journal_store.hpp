@@ -205,6 +205,14 @@ public:
   /// partition ships to a new standby while it keeps running.
   [[nodiscard]] caf::error copy_to(const std::filesystem::path& target);
 
+  /// The epoch of the assignment table under which the partition's current owner runs, as
+  /// recorded in the journal (0: never recorded, not in a cluster). A cluster fences with
+  /// it: a copy refuses the commits of an owner with an older epoch (see "Cluster" in the
+  /// design notes).
+  [[nodiscard]] caf::expected<uint64_t> owner_epoch();
+  /// Records `epoch` as the owner epoch.
+  [[nodiscard]] caf::error set_owner_epoch(uint64_t epoch);
+
   [[nodiscard]] const journal_meta& meta() const noexcept {
     return meta_;
   }
