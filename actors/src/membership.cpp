@@ -45,6 +45,8 @@ struct node_state {
   assignment table;
   std::string coordinator;
   clock_type::time_point started = clock_type::now();
+  /// The job actors that lead a job on this node.
+  std::vector<caf::actor> leaders;
 };
 
 using node_ptr = caf::stateful_actor<node_state>*;
@@ -315,6 +317,43 @@ void round(node_ptr self) {
   coordinate(self);
 }
 
+/// A member leaves: the coordinator's leading jobs drain it; another node passes the
+/// request on to the coordinator.
+caf::result<std::string> leave(node_ptr self, const std::string& member) {
+  auto& st = self->state;
+  constexpr auto drain_timeout = std::chrono::minutes(10);
+  auto rp = self->make_response_promise<std::string>();
+  if (st.coordinator != st.cfg.id) {
+    for (auto& [address, p] : st.peers) {
+      if (p.id == st.coordinator && p.node) {
+        self->request(p.node, drain_timeout, leave_atom::value, member)
+          .then([rp](std::string& answer) mutable { rp.deliver(std::move(answer)); },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      }
+    }
+    return make_error(errc::invalid_config, "the coordinator cannot be reached");
+  }
+  std::erase_if(st.leaders, [](const caf::actor& a) {
+    return !a || a->getf(caf::abstract_actor::is_terminated_flag);
+  });
+  if (st.leaders.empty()) {
+    return std::string{"no job to drain"};
+  }
+  auto pending = std::make_shared<size_t>(st.leaders.size());
+  for (auto& job : st.leaders) {
+    self->request(job, drain_timeout, leave_atom::value, member)
+      .then(
+        [rp, pending](std::string& answer) mutable {
+          if (--*pending == 0) {
+            rp.deliver(std::move(answer));
+          }
+        },
+        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  }
+  return rp;
+}
+
 caf::behavior node_actor(node_ptr self, membership_config cfg, caf::actor inspector,
                          std::shared_ptr<cluster_view> view) {
   auto& st = self->state;
@@ -394,6 +433,10 @@ caf::behavior node_actor(node_ptr self, membership_config cfg, caf::actor inspec
       }
     },
     [self](heartbeat_atom, const std::string&) { return self->state.cfg.id; },
+    [self](lead_atom, const caf::actor& job) { self->state.leaders.push_back(job); },
+    [self](leave_atom, const std::string& member) -> caf::result<std::string> {
+      return leave(self, member);
+    },
     [self](host_atom, const std::string& member) -> caf::result<caf::actor> {
       auto& st = self->state;
       if (member == st.cfg.id) {

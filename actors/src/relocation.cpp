@@ -60,6 +60,10 @@ struct move_task {
   std::string from;
   std::string to;
   std::string reason;
+  /// Only the standby moves (to `to`): a copy, and no switch.
+  bool standby_only = false;
+  /// The member this move drains (it leaves): not the moved partition's next standby.
+  std::string leaving;
   phase state = phase::queued;
   std::string error;
   /// By actor name ("count/2"): a row of the table is one instance of every keyed operator.
@@ -98,6 +102,8 @@ struct relocation_state {
   /// Members that were up at the last look (a new one is a join).
   std::set<std::string> known;
   bool switching = false;
+  /// Members that leave, answered once no move drains them any more.
+  std::vector<std::pair<std::string, caf::typed_response_promise<std::string>>> leaving;
 };
 
 using self_ptr = caf::stateful_actor<relocation_state>*;
@@ -147,6 +153,12 @@ move_task* find(self_ptr self, uint64_t id) {
   return nullptr;
 }
 
+/// The primary of `partition` in the table this node has.
+std::string primary_of(self_ptr self, uint32_t partition) {
+  auto table = self->state.cfg.cluster->view->table();
+  return partition < table.partitions.size() ? table.partitions[partition].primary : "";
+}
+
 std::vector<std::string> up_members(const relocation_state& st) {
   std::vector<std::string> up;
   for (const auto& m : st.cfg.cluster->view->members()) {
@@ -159,19 +171,48 @@ std::vector<std::string> up_members(const relocation_state& st) {
 
 void pump(self_ptr self);
 
+/// Answers the members that leave once no move drains them any more.
+void answer_leavers(self_ptr self) {
+  auto& st = self->state;
+  for (auto i = st.leaving.begin(); i != st.leaving.end();) {
+    const auto& member = i->first;
+    bool draining = std::any_of(st.tasks.begin(), st.tasks.end(), [&member](const move_task& m) {
+      return m.open() && m.leaving == member;
+    });
+    if (draining) {
+      ++i;
+      continue;
+    }
+    size_t failed = 0;
+    for (const auto& m : st.tasks) {
+      failed += m.leaving == member && m.state == phase::failed ? 1 : 0;
+    }
+    log(log_level::info, "relocation",
+        "member " + member + " is drained" +
+          (failed > 0 ? " (" + std::to_string(failed) + " moves failed)" : ""));
+    i->second.deliver(std::string{failed > 0 ? "partly drained" : "drained"});
+    i = st.leaving.erase(i);
+  }
+}
+
 void finish(self_ptr self, move_task& t, phase p, std::string error = {}) {
   t.state = p;
   t.error = std::move(error);
   t.finished_at = clock_type::now();
   auto what = "move " + std::to_string(t.id) + " of partition " + std::to_string(t.partition) +
               " from " + t.from + " to " + t.to;
-  if (p == phase::done) {
+  if (p == phase::done && t.standby_only) {
+    log(log_level::info, "relocation",
+        what + " (the standby copy) done in " +
+          std::to_string(ms_between(t.started_at, t.finished_at)) + " ms, without a pause");
+  } else if (p == phase::done) {
     log(log_level::info, "relocation",
         what + " done in " + std::to_string(ms_between(t.started_at, t.finished_at)) +
           " ms (the job paused " + std::to_string(t.pause_ms) + " ms for the switch)");
   } else {
     log(log_level::warn, "relocation", what + " " + to_string(p) + ": " + t.error);
   }
+  answer_leavers(self);
   auto& tasks = self->state.tasks;
   while (tasks.size() > history && !tasks.front().open()) {
     tasks.pop_front();
@@ -263,11 +304,17 @@ void switch_rows(self_ptr self, std::shared_ptr<std::vector<uint64_t>> ids, size
     return;
   }
   auto* t = find(self, (*ids)[i]);
-  // The old primary keeps a copy, unless it left.
+  // The old primary keeps a copy, unless it leaves or left: then another member does.
   auto standby = t->from;
   auto up = up_members(st);
-  if (std::find(up.begin(), up.end(), standby) == up.end()) {
+  if (standby == t->leaving || std::find(up.begin(), up.end(), standby) == up.end()) {
     standby.clear();
+    for (const auto& m : up) {
+      if (m != t->to && m != t->leaving) {
+        standby = m;
+        break;
+      }
+    }
   }
   self
     ->request(st.cfg.cluster->node, ask_timeout, assignment_atom::value, t->partition, t->to,
@@ -302,6 +349,11 @@ void copy_to_target(self_ptr self, uint64_t id, const caf::actor& host,
             t->entries += j.value("entries", uint64_t{0});
           }
           if (--t->waiting == 0) {
+            if (t->standby_only) {
+              finish(self, *t, phase::done);
+              pump(self);
+              return;
+            }
             t->state = phase::ready;
             switch_ready(self);
           }
@@ -322,11 +374,15 @@ void start(self_ptr self, move_task& t) {
     return;
   }
   const auto& row = table.partitions[t.partition];
-  if (row.primary == t.to) {
+  if (t.standby_only ? row.standby == t.to : row.primary == t.to) {
     finish(self, t, phase::done, "already there");
     return;
   }
-  t.from = row.primary;
+  if (t.standby_only && row.primary == t.to) {
+    finish(self, t, phase::failed, t.to + " is the partition's primary");
+    return;
+  }
+  t.from = t.standby_only ? row.standby : row.primary;
   t.state = phase::copying;
   t.started_at = clock_type::now();
   ++t.attempts;
@@ -352,7 +408,7 @@ void start(self_ptr self, move_task& t) {
               if (t == nullptr || t->state != phase::copying) {
                 return;
               }
-              if (standby == t->to) {
+              if (standby == t->to && !t->standby_only) {
                 // The incarnation runs with the target as standby: its copy is current.
                 t->state = phase::ready;
                 switch_ready(self);
@@ -360,7 +416,7 @@ void start(self_ptr self, move_task& t) {
               }
               self
                 ->request(self->state.cfg.cluster->node, ask_timeout, assignment_atom::value,
-                          t->partition, t->from, t->to)
+                          t->partition, primary_of(self, t->partition), t->to)
                 .then(
                   [self, id, host, instances](std::string&) {
                     if (auto* t = find(self, id); t != nullptr && t->state == phase::copying) {
@@ -397,7 +453,8 @@ void pump(self_ptr self) {
 
 /// Queues a move of `partition` to `to`; an error names what is wrong with it.
 caf::expected<json> enqueue(self_ptr self, uint32_t partition, const std::string& to,
-                            std::string reason) {
+                            std::string reason, bool standby_only = false,
+                            std::string leaving = {}) {
   auto& st = self->state;
   if (partition >= st.cfg.partitions) {
     return make_error(errc::invalid_config, "no partition " + std::to_string(partition) + " (job " +
@@ -427,9 +484,14 @@ caf::expected<json> enqueue(self_ptr self, uint32_t partition, const std::string
   move_task t;
   t.id = st.next_id++;
   t.partition = partition;
-  t.from = partition < table.partitions.size() ? table.partitions[partition].primary : "";
+  if (partition < table.partitions.size()) {
+    const auto& row = table.partitions[partition];
+    t.from = standby_only ? row.standby : row.primary;
+  }
   t.to = to;
   t.reason = std::move(reason);
+  t.standby_only = standby_only;
+  t.leaving = std::move(leaving);
   log(log_level::info, "relocation",
       "move " + std::to_string(t.id) + ": partition " + std::to_string(partition) + " from " +
         t.from + " to " + to + " (" + t.reason + ")");
@@ -437,6 +499,67 @@ caf::expected<json> enqueue(self_ptr self, uint32_t partition, const std::string
   auto row = to_json(st.tasks.back());
   pump(self);
   return row;
+}
+
+/// A member leaves gracefully: its primaries move to other members (onto their standbys
+/// where those stay), its standby copies to members that hold none; answered once done.
+caf::result<std::string> drain(self_ptr self, const std::string& member) {
+  auto& st = self->state;
+  auto table = st.cfg.cluster->view->table();
+  std::map<std::string, size_t> primaries;
+  std::map<std::string, size_t> standbys;
+  for (const auto& m : up_members(st)) {
+    if (m != member) {
+      primaries[m] = 0;
+      standbys[m] = 0;
+    }
+  }
+  if (primaries.empty()) {
+    return make_error(errc::invalid_config, "no other member is up to take over from " + member);
+  }
+  for (const auto& o : table.partitions) {
+    if (primaries.count(o.primary) > 0) {
+      ++primaries[o.primary];
+    }
+    if (standbys.count(o.standby) > 0) {
+      ++standbys[o.standby];
+    }
+  }
+  auto least = [](const std::map<std::string, size_t>& count, const std::string& except) {
+    std::string best;
+    for (const auto& [m, n] : count) {
+      if (m != except && (best.empty() || n < count.at(best))) {
+        best = m;
+      }
+    }
+    return best;
+  };
+  size_t queued = 0;
+  auto why = "member " + member + " leaves";
+  for (uint32_t p = 0; p < table.partitions.size() && p < st.cfg.partitions; ++p) {
+    const auto& o = table.partitions[p];
+    caf::expected<json> row = json{};
+    if (o.primary == member) {
+      auto to = primaries.count(o.standby) > 0 ? o.standby : least(primaries, {});
+      ++primaries[to];
+      row = enqueue(self, p, to, why, false, member);
+    } else if (o.standby == member) {
+      auto to = least(standbys, o.primary);
+      if (to.empty()) {
+        continue;
+      }
+      ++standbys[to];
+      row = enqueue(self, p, to, why + " (its standby copy)", true, member);
+    } else {
+      continue;
+    }
+    queued += row ? 1 : 0;
+  }
+  log(log_level::info, "relocation", why + ": draining with " + std::to_string(queued) + " moves");
+  auto rp = self->make_response_promise<std::string>();
+  st.leaving.emplace_back(member, rp);
+  answer_leavers(self);
+  return rp;
 }
 
 /// The moves that balance the table, counting the moves already under way as done.
@@ -525,6 +648,7 @@ caf::behavior relocation_actor(self_ptr self, relocation_config cfg) {
       }
       return row->dump();
     },
+    [self](leave_atom, const std::string& member) { return drain(self, member); },
     [self](rebalance_atom, const std::string& mode) {
       return rebalance(self, mode, "rebalance: ").dump();
     },

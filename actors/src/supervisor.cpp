@@ -518,6 +518,7 @@ bool cluster_ready(job_ptr self) {
     rc.rebalance_on_join = c.rebalance_on_join;
     st.relocation = spawn_relocation(self->system(), std::move(rc));
     self->send(self, tick_atom::value);
+    self->send(c.node, lead_atom::value, caf::actor_cast<caf::actor>(self));
   }
   st.leading = true;
   st.table = std::move(table);
@@ -930,8 +931,22 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
       auto& st = self->state;
       st.stop_requested = true;
       if (st.following) {
-        // Nothing runs here for the job; the partitions it hosts stop with the leader.
-        finish_job(self);
+        // Nothing runs here for the job: the node leaves gracefully once the leader moved
+        // the partitions and standby copies it holds to other members.
+        auto self_id = st.env.cluster->view->self_id();
+        log(log_level::info, "supervisor",
+            self_id + " leaves: the leader of job " + st.env.graph->name() + " drains it");
+        self->request(st.env.cluster->node, std::chrono::minutes(10), leave_atom::value, self_id)
+          .then(
+            [self](std::string& answer) {
+              log(log_level::info, "supervisor", "left the cluster: " + answer);
+              finish_job(self);
+            },
+            [self](caf::error& err) {
+              log(log_level::warn, "supervisor",
+                  "leaving without a drain: " + describe(err) + " (the job fails over)");
+              finish_job(self);
+            });
         return;
       }
       for (auto& src : st.sources) {
@@ -993,6 +1008,16 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
         return make_error(errc::invalid_config, not_leading(self->state));
       }
       return ask_relocation(self, move_atom::value, row, to);
+    },
+    [self](leave_atom, const std::string& member) -> caf::result<std::string> {
+      if (!self->state.relocation) {
+        return make_error(errc::invalid_config, not_leading(self->state));
+      }
+      auto rp = self->make_response_promise<std::string>();
+      self->request(self->state.relocation, std::chrono::minutes(10), leave_atom::value, member)
+        .then([rp](std::string& answer) mutable { rp.deliver(std::move(answer)); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
     },
     [self](rebalance_atom, const std::string& mode) -> caf::result<std::string> {
       if (!self->state.relocation) {

@@ -10,6 +10,8 @@
 #      refused with a reason;
 #   4. n4 starts and joins: the leader rebalances, moving partitions to n4 with a reason
 #      for each (`moves` lists them), until every member runs one;
+#   5. n2 leaves gracefully (SIGTERM): it is drained (its partitions and standby copies
+#      moved to the others) before it exits, and no partition is lost;
 # then the input ends and the leader's output must equal the single-node output line for
 # line (sorted), and n4 must have run a partition.
 #
@@ -144,6 +146,23 @@ grep -Eq "n4 +done .*member n4 joined; n[123] has 2 primaries, n4 has 0" "$work/
 running_on_n4=$(for p in 0 1 2 3; do owners "$p"; done | grep -c "^n4 ")
 [ "$running_on_n4" -eq 1 ] || fail "n4 runs $running_on_n4 partitions after the rebalance, not 1"
 
+# 5. n2 leaves gracefully (SIGTERM): the leader moves its partitions and standby copies to
+# the others first, then n2 exits 0; the job never loses a partition.
+kill -TERM "${pid[2]}"
+wait "${pid[2]}"
+rc=$?
+last_cmd="n2 leaving"
+cp "$work/e2" "$work/err"
+: > "$work/out"
+[ "$rc" -eq 0 ] || fail "n2 exited with $rc when it left"
+grep -q "left the cluster: drained" "$work/e2" || fail "n2 left without being drained"
+grep -q "member n2 is drained" "$work/e1" || fail "the leader did not drain n2"
+holding_n2=$(for p in 0 1 2 3; do owners "$p"; done | grep -c "n2")
+[ "$holding_n2" -eq 0 ] || fail "n2 still holds $holding_n2 partitions or copies after it left"
+if grep -q "was lost with its node\|its partitions are given up" "$work/e1"; then
+  fail "the job lost partitions when n2 left gracefully"
+fi
+
 # The input ends; every node exits once the job completed on the leader.
 wait "${pid[1]}"
 rc=$?
@@ -151,7 +170,7 @@ last_cmd="the leader"
 cp "$work/e1" "$work/err"
 : > "$work/out"
 [ "$rc" -eq 0 ] || fail "the leader exited with $rc"
-for n in 2 3 4; do
+for n in 3 4; do
   wait "${pid[$n]}" || fail "n$n exited with $? after the job completed"
 done
 grep -q "job wordcount switched to the new placement" "$work/e1" || fail "the job never switched"
@@ -161,4 +180,4 @@ if ! cmp -s "$work/sorted" "$work/single.sorted"; then
   fail "the output after the moves differs from a single node's ($(wc -l < "$work/sorted") updates)"
 fi
 grep "relocation" "$work/e1" | grep "done in" | sed 's/.*msg="//; s/"$//'
-verdict "partitions move between nodes and onto a joining node under load; output exact"
+verdict "partitions move between nodes, onto a joining node and off a leaving one under load; output exact"

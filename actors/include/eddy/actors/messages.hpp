@@ -199,6 +199,13 @@ CAF_ADD_ATOM(eddy, eddy, rebalance_atom, "rebalance")
 /// Job actor -> its own host: `release, job, partitions` closes the standby copies of those
 /// partitions before they run on this node.
 CAF_ADD_ATOM(eddy, eddy, release_atom, "release")
+/// Job actor -> its node actor: `lead, job actor` this node leads that job (a member that
+/// leaves is drained by it).
+CAF_ADD_ATOM(eddy, eddy, lead_atom, "lead")
+/// `leave, member id`: that member leaves gracefully. Its job actor -> its node actor ->
+/// the coordinator's node actor -> the leading job actors -> their relocation actors, which
+/// move its partitions and standby copies away and answer once it is drained.
+CAF_ADD_ATOM(eddy, eddy, leave_atom, "leave")
 
 CAF_END_TYPE_ID_BLOCK(eddy)
 
