@@ -46,6 +46,14 @@ start() {
     > "$work/o$n" 2> "$work/e$n" &
   pid[$n]=$!
 }
+# exited N WHAT: waits for node nN to exit; its status in $rc, its log shown by a failure.
+exited() {
+  wait "${pid[$1]}"
+  rc=$?
+  last_cmd=$2
+  cp "$work/e$1" "$work/err"
+  : > "$work/out"
+}
 cleanup() {
   for n in 1 2 3 4; do
     kill -9 "${pid[$n]:-0}" 2> /dev/null
@@ -149,11 +157,7 @@ running_on_n4=$(for p in 0 1 2 3; do owners "$p"; done | grep -c "^n4 ")
 # 5. n2 leaves gracefully (SIGTERM): the leader moves its partitions and standby copies to
 # the others first, then n2 exits 0; the job never loses a partition.
 kill -TERM "${pid[2]}"
-wait "${pid[2]}"
-rc=$?
-last_cmd="n2 leaving"
-cp "$work/e2" "$work/err"
-: > "$work/out"
+exited 2 "n2 leaving"
 [ "$rc" -eq 0 ] || fail "n2 exited with $rc when it left"
 grep -q "left the cluster: drained" "$work/e2" || fail "n2 left without being drained"
 grep -q "member n2 is drained" "$work/e1" || fail "the leader did not drain n2"
@@ -164,11 +168,7 @@ if grep -q "was lost with its node\|its partitions are given up" "$work/e1"; the
 fi
 
 # The input ends; every node exits once the job completed on the leader.
-wait "${pid[1]}"
-rc=$?
-last_cmd="the leader"
-cp "$work/e1" "$work/err"
-: > "$work/out"
+exited 1 "the leader"
 [ "$rc" -eq 0 ] || fail "the leader exited with $rc"
 for n in 3 4; do
   wait "${pid[$n]}" || fail "n$n exited with $? after the job completed"
