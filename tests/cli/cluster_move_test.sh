@@ -28,7 +28,7 @@ import random, sys
 random.seed(11)
 words = ["w%d" % i for i in range(300)]
 with open(sys.argv[1], "w") as f:
-    for _ in range(300000):
+    for _ in range(400000):
         f.write('{"text": "%s"}\n' % " ".join(random.choice(words) for _ in range(6)))
 PYEOF
 
@@ -36,8 +36,8 @@ read -r p1 p2 p3 p4 < <(free_ports 4)
 seeds=127.0.0.1:$p1,127.0.0.1:$p2,127.0.0.1:$p3
 declare -A pid port=([1]=$p1 [2]=$p2 [3]=$p3 [4]=$p4)
 
-# start N: node nN (its data in $work/dN); 300 000 lines at 20 000 per second keep the job
-# running for 15 s at least.
+# start N: node nN (its data in $work/dN); 400 000 lines at 20 000 per second keep the job
+# running for 20 s at least.
 start() {
   local n=$1
   "$wordcount" "$work/in.jsonl" --output "$work/out$n.jsonl" --data-dir "$work/d$n" \
