@@ -87,12 +87,22 @@ bool emitter::finished() const noexcept {
                      [](const output_channel& ch) { return ch.finished(); });
 }
 
+namespace {
+
+/// The fields a batch and its remote form share.
+template <class From, class To>
+void copy_header(const From& from, To& to) {
+  to.channel = from.channel;
+  to.seq = from.seq;
+  to.watermark = from.watermark;
+  to.last = from.last;
+}
+
+} // namespace
+
 remote_batch emitter::to_remote(batch& b) {
   remote_batch rb;
-  rb.channel = b.channel;
-  rb.seq = b.seq;
-  rb.watermark = b.watermark;
-  rb.last = b.last;
+  copy_header(b, rb);
   if (b.ends) {
     rb.has_ends = true;
     rb.ends = *b.ends;
@@ -106,10 +116,7 @@ remote_batch emitter::to_remote(batch& b) {
 batch from_remote(const stage_init& init, remote_batch& rb) {
   const auto& input = init.graph->node(*init.graph->node(init.node).input);
   batch b;
-  b.channel = rb.channel;
-  b.seq = rb.seq;
-  b.watermark = rb.watermark;
-  b.last = rb.last;
+  copy_header(rb, b);
   if (rb.has_ends) {
     b.ends = std::make_shared<const frontier>(std::move(rb.ends));
   }

@@ -10,6 +10,7 @@
 
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
+#include "membership.hpp"
 #include "transform_stage.hpp"
 
 namespace eddy::detail {
@@ -119,9 +120,7 @@ caf::result<caf::actor> spawn_prepared(host_ptr self, host_spawn& req) {
       self->monitor(leader);
     }
     // Partitions of earlier incarnations that are gone need no stopping.
-    std::erase_if(list, [self](const caf::actor& a) {
-      return !a || a->getf(caf::abstract_actor::is_terminated_flag);
-    });
+    drop_terminated(list);
     list.push_back(partition);
   }
   return partition;
@@ -278,9 +277,7 @@ caf::behavior host_actor(host_ptr self, std::shared_ptr<host_registry> jobs) {
     if (i == self->state.spawned_for.end()) {
       return;
     }
-    std::erase_if(i->second, [](const caf::actor& a) {
-      return !a || a->getf(caf::abstract_actor::is_terminated_flag);
-    });
+    drop_terminated(i->second);
     if (!i->second.empty()) {
       log(log_level::warn, "host",
           "the leader of partitions running here is gone; they stop (" + to_string(msg.reason) +

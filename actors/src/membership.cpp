@@ -334,9 +334,7 @@ caf::result<std::string> leave(node_ptr self, const std::string& member) {
     }
     return make_error(errc::invalid_config, "the coordinator cannot be reached");
   }
-  std::erase_if(st.leaders, [](const caf::actor& a) {
-    return !a || a->getf(caf::abstract_actor::is_terminated_flag);
-  });
+  drop_terminated(st.leaders);
   if (st.leaders.empty()) {
     return std::string{"no job to drain"};
   }

@@ -111,6 +111,14 @@ private:
   bool settled_ = false;
 };
 
+/// Drops the handles of actors that are gone from `actors` (local ones; a remote actor's
+/// handle says nothing about it and stays).
+inline void drop_terminated(std::vector<caf::actor>& actors) {
+  std::erase_if(actors, [](const caf::actor& a) {
+    return !a || a->getf(caf::abstract_actor::is_terminated_flag);
+  });
+}
+
 /// What a node actor starts with.
 struct membership_config {
   std::string id;

@@ -113,6 +113,9 @@ bool to_standby(self_ptr self, Atom atom, const Ts&... xs) {
   return true;
 }
 
+/// Bytes of a journal copy per message.
+constexpr size_t copy_chunk = size_t{1} << 20;
+
 /// Sends a consistent copy of the journal file to the standby, in chunks: the journal is
 /// compacted first, so the file holds everything and no write-ahead log is needed.
 bool ship_copy(self_ptr self) {
@@ -136,14 +139,13 @@ bool ship_copy(self_ptr self) {
     }
   }
   std::ifstream in{st.journal->file(), std::ios::binary};
-  constexpr size_t chunk = size_t{1} << 20;
-  std::string bytes(chunk, '\0');
+  std::string bytes(copy_chunk, '\0');
   uint64_t offset = 0;
   bool last = false;
   while (!last) {
-    in.read(bytes.data(), static_cast<std::streamsize>(chunk));
+    in.read(bytes.data(), static_cast<std::streamsize>(copy_chunk));
     auto n = static_cast<size_t>(in.gcount());
-    last = n < chunk;
+    last = n < copy_chunk;
     auto piece = bytes.substr(0, n);
     if (!to_standby(self, replica_atom::value, offset, piece, last)) {
       return false;
@@ -615,9 +617,6 @@ std::optional<std::string> partition_admin(self_ptr self, const admin_request& r
     return admin_fail(e.what());
   }
 }
-
-/// Bytes of a journal copy per message.
-constexpr size_t copy_chunk = size_t{1} << 20;
 
 void end_copy(self_ptr self) {
   auto& st = self->state;

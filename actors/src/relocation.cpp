@@ -505,57 +505,19 @@ caf::expected<json> enqueue(self_ptr self, uint32_t partition, const std::string
 /// where those stay), its standby copies to members that hold none; answered once done.
 caf::result<std::string> drain(self_ptr self, const std::string& member) {
   auto& st = self->state;
-  auto table = st.cfg.cluster->view->table();
-  std::map<std::string, size_t> primaries;
-  std::map<std::string, size_t> standbys;
-  for (const auto& m : up_members(st)) {
-    if (m != member) {
-      primaries[m] = 0;
-      standbys[m] = 0;
-    }
-  }
-  if (primaries.empty()) {
+  auto up = up_members(st);
+  if (std::none_of(up.begin(), up.end(), [&member](const auto& m) { return m != member; })) {
     return make_error(errc::invalid_config, "no other member is up to take over from " + member);
   }
-  for (const auto& o : table.partitions) {
-    if (primaries.count(o.primary) > 0) {
-      ++primaries[o.primary];
-    }
-    if (standbys.count(o.standby) > 0) {
-      ++standbys[o.standby];
-    }
-  }
-  auto least = [](const std::map<std::string, size_t>& count, const std::string& except) {
-    std::string best;
-    for (const auto& [m, n] : count) {
-      if (m != except && (best.empty() || n < count.at(best))) {
-        best = m;
-      }
-    }
-    return best;
-  };
   size_t queued = 0;
-  auto why = "member " + member + " leaves";
-  for (uint32_t p = 0; p < table.partitions.size() && p < st.cfg.partitions; ++p) {
-    const auto& o = table.partitions[p];
-    caf::expected<json> row = json{};
-    if (o.primary == member) {
-      auto to = primaries.count(o.standby) > 0 ? o.standby : least(primaries, {});
-      ++primaries[to];
-      row = enqueue(self, p, to, why, false, member);
-    } else if (o.standby == member) {
-      auto to = least(standbys, o.primary);
-      if (to.empty()) {
-        continue;
-      }
-      ++standbys[to];
-      row = enqueue(self, p, to, why + " (its standby copy)", true, member);
-    } else {
-      continue;
+  for (auto& m : drain_plan(st.cfg.cluster->view->table(), up, member)) {
+    if (m.partition < st.cfg.partitions &&
+        enqueue(self, m.partition, m.to, std::move(m.reason), m.standby_only, member)) {
+      ++queued;
     }
-    queued += row ? 1 : 0;
   }
-  log(log_level::info, "relocation", why + ": draining with " + std::to_string(queued) + " moves");
+  log(log_level::info, "relocation",
+      "member " + member + " leaves: draining with " + std::to_string(queued) + " moves");
   auto rp = self->make_response_promise<std::string>();
   st.leaving.emplace_back(member, rp);
   answer_leavers(self);
@@ -654,7 +616,8 @@ caf::behavior relocation_actor(self_ptr self, relocation_config cfg) {
     },
     [self](progress_atom, const std::string& who, uint64_t sent, uint64_t total, uint64_t waiting) {
       for (auto& t : self->state.tasks) {
-        if (t.state == phase::copying && t.from != "" &&
+        // "count/2": instance 2 of an operator copies for the move of partition 2.
+        if (t.state == phase::copying &&
             who.substr(who.rfind('/') + 1) == std::to_string(t.partition)) {
           t.copies[who] = copy_progress{sent, total, waiting};
         }

@@ -242,6 +242,15 @@ clock_type::duration backoff(const supervision_options& opts, size_t n) {
   return std::chrono::milliseconds(std::min<uint64_t>(delay, opts.backoff_max_ms));
 }
 
+/// The last stage of the incarnation under way is down: the next one is built at
+/// `restart_at`.
+void rebuild_when_due(job_ptr self) {
+  auto& st = self->state;
+  st.down_at = clock_type::now();
+  self->delayed_send(self, std::max(clock_type::duration::zero(), st.restart_at - st.down_at),
+                     restart_atom::value);
+}
+
 /// Stops every stage of the incarnation; the next one is built `delay` from now, once all
 /// of them are down. A restart that is not a failure's (the switch of a move) is not
 /// `counted` among the job's restarts.
@@ -268,9 +277,7 @@ void restart_after(job_ptr self, clock_type::duration delay, bool counted = true
   }
   if (st.alive == 0) {
     // Nothing runs (an incarnation that could not be built): no down message will come.
-    st.down_at = clock_type::now();
-    self->delayed_send(self, std::max(clock_type::duration::zero(), st.restart_at - st.down_at),
-                       restart_atom::value);
+    rebuild_when_due(self);
   }
 }
 
@@ -848,9 +855,7 @@ void watch_members(job_ptr self) {
     restart_after(self, backoff(st.env.opts.supervision, 1));
   } else if (st.alive == 0) {
     // A restart under way waited for them.
-    st.down_at = clock_type::now();
-    self->delayed_send(self, std::max(clock_type::duration::zero(), st.restart_at - st.down_at),
-                       restart_atom::value);
+    rebuild_when_due(self);
   }
 }
 
@@ -865,9 +870,12 @@ std::string not_leading(const job_state& st) {
 
 /// Passes a console request on to the relocation actor; its answer is the request's.
 template <class... Ts>
-caf::result<std::string> ask_relocation(job_ptr self, const Ts&... xs) {
+caf::result<std::string> ask_relocation(job_ptr self, caf::timespan timeout, const Ts&... xs) {
+  if (!self->state.relocation) {
+    return make_error(errc::invalid_config, not_leading(self->state));
+  }
   auto rp = self->make_response_promise<std::string>();
-  self->request(self->state.relocation, std::chrono::seconds(10), xs...)
+  self->request(self->state.relocation, timeout, xs...)
     .then([rp](std::string& answer) mutable { rp.deliver(std::move(answer)); },
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
@@ -919,9 +927,7 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
       return;
     }
     if (st.restarting) {
-      st.down_at = clock_type::now();
-      auto delay = std::max(clock_type::duration::zero(), st.restart_at - st.down_at);
-      self->delayed_send(self, delay, restart_atom::value);
+      rebuild_when_due(self);
       return;
     }
     finish_job(self);
@@ -1003,27 +1009,15 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
       restart_after(self, clock_type::duration::zero(), false);
       return st.switches.back();
     },
-    [self](move_atom, uint32_t row, const std::string& to) -> caf::result<std::string> {
-      if (!self->state.relocation) {
-        return make_error(errc::invalid_config, not_leading(self->state));
-      }
-      return ask_relocation(self, move_atom::value, row, to);
+    [self](move_atom, uint32_t row, const std::string& to) {
+      return ask_relocation(self, std::chrono::seconds(10), move_atom::value, row, to);
     },
-    [self](leave_atom, const std::string& member) -> caf::result<std::string> {
-      if (!self->state.relocation) {
-        return make_error(errc::invalid_config, not_leading(self->state));
-      }
-      auto rp = self->make_response_promise<std::string>();
-      self->request(self->state.relocation, std::chrono::minutes(10), leave_atom::value, member)
-        .then([rp](std::string& answer) mutable { rp.deliver(std::move(answer)); },
-              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
+    [self](leave_atom, const std::string& member) {
+      // Answered once the member is drained.
+      return ask_relocation(self, std::chrono::minutes(10), leave_atom::value, member);
     },
-    [self](rebalance_atom, const std::string& mode) -> caf::result<std::string> {
-      if (!self->state.relocation) {
-        return make_error(errc::invalid_config, not_leading(self->state));
-      }
-      return ask_relocation(self, rebalance_atom::value, mode);
+    [self](rebalance_atom, const std::string& mode) {
+      return ask_relocation(self, std::chrono::seconds(10), rebalance_atom::value, mode);
     },
     [self](tick_atom) {
       watch_members(self);

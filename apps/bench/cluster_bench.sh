@@ -37,14 +37,7 @@ words_per_s() {
   sed -n 's/.* words in .* s: \([0-9]*\) words\/s.*/\1/p' "$1" | tail -1
 }
 
-python3 - "$work/in.jsonl" << 'PYEOF'
-import random, sys
-random.seed(7)
-words = ["w%d" % i for i in range(400)]
-with open(sys.argv[1], "w") as f:
-    for _ in range(400000):
-        f.write('{"text": "%s"}\n' % " ".join(random.choice(words) for _ in range(8)))
-PYEOF
+python3 "$(dirname "$0")/../../tests/cli/words.py" "$work/in.jsonl" 7 400 400000 8
 
 echo "== throughput: 400 000 lines (3.2 M words), 4 partitions, $runs runs each"
 for r in $(seq "$runs"); do

@@ -83,3 +83,35 @@ for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
 }
+
+# words FILE SEED VOCABULARY LINES PER_LINE: generated wordcount input (see words.py).
+words() {
+  python3 "$(dirname "${BASH_SOURCE[0]}")/words.py" "$@"
+}
+
+# single_node_reference WORDCOUNT INPUT: the single-node run every cluster run is compared
+# with; its output, sorted, in $work/single.sorted.
+single_node_reference() {
+  run_as single "$1" "$2" --output "$work/single.jsonl" --data-dir "$work/ds" --job.partitions 4
+  [ "$rc" -eq 0 ] || fail "the single-node run failed"
+  sort "$work/single.jsonl" > "$work/single.sorted"
+}
+
+# kill_nodes: kills every process in the associative array `pid` and removes $work (the
+# EXIT trap of the cluster tests).
+kill_nodes() {
+  for p in "${pid[@]}"; do
+    kill -9 "$p" 2> /dev/null
+  done
+  wait 2> /dev/null
+  rm -rf "$work"
+}
+
+# wait_lines FILE N: waits up to 60 s until FILE has N lines at least.
+wait_lines() {
+  local deadline=$((SECONDS + 60))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    [ "$(cat "$1" 2> /dev/null | wc -l)" -ge "$2" ] && return 0
+    sleep 0.05
+  done
+}

@@ -18,14 +18,7 @@ export LC_ALL=C
 wordcount=${1:?usage: cluster_failover_test.sh WORDCOUNT_BIN}
 source "$(dirname "$0")/checks.sh"
 
-python3 - "$work/in.jsonl" << 'PYEOF'
-import random, sys
-random.seed(7)
-words = ["w%d" % i for i in range(400)]
-with open(sys.argv[1], "w") as f:
-    for _ in range(400000):
-        f.write('{"text": "%s"}\n' % " ".join(random.choice(words) for _ in range(8)))
-PYEOF
+words "$work/in.jsonl" 7 400 400000 8
 expected_lines=3200000
 
 read -r p1 p2 p3 < <(free_ports 3)
@@ -41,20 +34,9 @@ start() {
     --node.timeout-ms 1000 --job.partitions 4 > "$work/$run/o$n" 2> "$work/$run/e$n" &
   pid[$n]=$!
 }
-cleanup() {
-  for n in 1 2 3; do
-    kill -9 "${pid[$n]:-0}" 2> /dev/null
-  done
-  wait 2> /dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap kill_nodes EXIT
 
-# The reference: one node.
-run_as single "$wordcount" "$work/in.jsonl" --output "$work/single.jsonl" --data-dir "$work/ds" \
-  --job.partitions 4
-[ "$rc" -eq 0 ] || fail "the single-node run failed"
-sort "$work/single.jsonl" > "$work/single.sorted"
+single_node_reference "$wordcount" "$work/in.jsonl"
 [ "$(wc -l < "$work/single.sorted")" -eq "$expected_lines" ] ||
   fail "the single-node run wrote $(wc -l < "$work/single.sorted") updates, not $expected_lines"
 
@@ -86,12 +68,7 @@ same_as_single calm
 
 # Run 2: n3 is killed with -9 once a fifth of the output is out.
 for n in 1 2 3; do start crash "$n"; done
-deadline=$((SECONDS + 60))
-while [ "$SECONDS" -lt "$deadline" ]; do
-  lines=$(cat "$work/crash/out1.jsonl" 2> /dev/null | wc -l)
-  [ "$lines" -ge $((expected_lines / 5)) ] && break
-  sleep 0.05
-done
+wait_lines "$work/crash/out1.jsonl" $((expected_lines / 5))
 kill -9 "${pid[3]}"
 killed_at=$(date +%s.%N)
 wait "${pid[1]}"
@@ -120,12 +97,7 @@ fi
 # n1 and n2, and still write exactly the single-node output. n3 continues (SIGCONT) after
 # the job completed: what its stale partitions do then reaches no one, and it exits.
 for n in 1 2 3; do start hang "$n"; done
-deadline=$((SECONDS + 60))
-while [ "$SECONDS" -lt "$deadline" ]; do
-  lines=$(cat "$work/hang/out1.jsonl" 2> /dev/null | wc -l)
-  [ "$lines" -ge $((expected_lines / 5)) ] && break
-  sleep 0.05
-done
+wait_lines "$work/hang/out1.jsonl" $((expected_lines / 5))
 kill -STOP "${pid[3]}"
 wait "${pid[1]}"
 rc=$?

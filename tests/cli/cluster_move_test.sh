@@ -23,14 +23,7 @@ wordcount=${1:?usage: cluster_move_test.sh WORDCOUNT_BIN EDDY_BIN}
 eddy=${2:?usage: cluster_move_test.sh WORDCOUNT_BIN EDDY_BIN}
 source "$(dirname "$0")/checks.sh"
 
-python3 - "$work/in.jsonl" << 'PYEOF'
-import random, sys
-random.seed(11)
-words = ["w%d" % i for i in range(300)]
-with open(sys.argv[1], "w") as f:
-    for _ in range(400000):
-        f.write('{"text": "%s"}\n' % " ".join(random.choice(words) for _ in range(6)))
-PYEOF
+words "$work/in.jsonl" 11 300 400000 6
 
 read -r p1 p2 p3 p4 < <(free_ports 4)
 seeds=127.0.0.1:$p1,127.0.0.1:$p2,127.0.0.1:$p3
@@ -54,19 +47,9 @@ exited() {
   cp "$work/e$1" "$work/err"
   : > "$work/out"
 }
-cleanup() {
-  for n in 1 2 3 4; do
-    kill -9 "${pid[$n]:-0}" 2> /dev/null
-  done
-  wait 2> /dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap kill_nodes EXIT
 
-run_as single "$wordcount" "$work/in.jsonl" --output "$work/single.jsonl" --data-dir "$work/ds" \
-  --job.partitions 4
-[ "$rc" -eq 0 ] || fail "the single-node run failed"
-sort "$work/single.jsonl" > "$work/single.sorted"
+single_node_reference "$wordcount" "$work/in.jsonl"
 
 # console COMMAND [FLAGS...]: runs a console command on the leader; its output in $work/out.
 console() {

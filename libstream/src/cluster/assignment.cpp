@@ -274,4 +274,44 @@ std::vector<partition_move> rebalance_plan(const assignment& current,
   return moves;
 }
 
+std::vector<partition_move> drain_plan(const assignment& current, std::vector<std::string> members,
+                                       const std::string& leaving) {
+  std::map<std::string, size_t> primaries;
+  std::map<std::string, size_t> standbys;
+  for (const auto& m : members) {
+    if (m != leaving) {
+      primaries[m] = 0;
+      standbys[m] = 0;
+    }
+  }
+  std::vector<partition_move> moves;
+  if (primaries.empty()) {
+    return moves;
+  }
+  for (const auto& o : current.partitions) {
+    if (auto i = primaries.find(o.primary); i != primaries.end()) {
+      ++i->second;
+    }
+    if (auto i = standbys.find(o.standby); i != standbys.end()) {
+      ++i->second;
+    }
+  }
+  auto why = "member " + leaving + " leaves";
+  for (uint32_t p = 0; p < current.partitions.size(); ++p) {
+    const auto& o = current.partitions[p];
+    if (o.primary == leaving) {
+      auto to = primaries.count(o.standby) > 0 ? o.standby : least(primaries);
+      ++primaries[to];
+      moves.push_back(partition_move{p, leaving, to, why, false});
+    } else if (o.standby == leaving) {
+      auto to = least(standbys, o.primary);
+      if (!to.empty()) {
+        ++standbys[to];
+        moves.push_back(partition_move{p, leaving, to, why + " (its standby copy)", true});
+      }
+    }
+  }
+  return moves;
+}
+
 } // namespace eddy

@@ -149,6 +149,36 @@ TEST_CASE("without balancing a lost primary still fails over to its standby") {
   }
 }
 
+TEST_CASE("a drain plan empties the leaving member, primaries onto their standbys first") {
+  auto a = next_assignment({}, {"n1", "n2", "n3"}, 6, "n1");
+  auto moves = drain_plan(a, {"n1", "n2", "n3"}, "n2");
+  auto b = a;
+  for (const auto& m : moves) {
+    CAPTURE(m.partition);
+    auto& o = b.partitions[m.partition];
+    CHECK(m.from == "n2");
+    CHECK(m.to != "n2");
+    CHECK(m.reason.find("member n2 leaves") == 0);
+    if (m.standby_only) {
+      CHECK(o.standby == "n2");
+      CHECK(m.to != o.primary);
+      o.standby = m.to;
+    } else {
+      CHECK(o.primary == "n2");
+      // Its standby copy is warm: it takes over.
+      CHECK(m.to == o.standby);
+      o.primary = m.to;
+      o.standby.clear();
+    }
+  }
+  for (const auto& o : b.partitions) {
+    CHECK(o.primary != "n2");
+    CHECK(o.standby != "n2");
+  }
+  CHECK(drain_plan(a, {"n2"}, "n2").empty());
+  CHECK(drain_plan(b, {"n1", "n2", "n3"}, "n2").empty());
+}
+
 TEST_CASE("with every member gone no partition has an owner; they come back assigned") {
   auto a = next_assignment({}, {"n1", "n2"}, 8, "n1");
   auto none = next_assignment(a, {}, 8, "n1");

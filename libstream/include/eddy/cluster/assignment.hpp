@@ -67,6 +67,8 @@ struct partition_move {
   std::string to;
   /// Why, for the plan a user reads ("n1 has 3 primaries, n4 has 0").
   std::string reason;
+  /// Only the standby copy moves (`from` and `to` are standbys); the primary stays.
+  bool standby_only = false;
 };
 
 /// The moves that balance the primaries of `current` over `members` (the ids of the nodes
@@ -74,5 +76,13 @@ struct partition_move {
 /// preferably onto their standby. Empty when the table is balanced.
 std::vector<partition_move> rebalance_plan(const assignment& current,
                                            std::vector<std::string> members);
+
+/// The moves that empty member `leaving` of `current` before it leaves the cluster: each
+/// of its primaries goes to the partition's standby when that is one of `members` (the ids
+/// of the other nodes that are up), else to the member with the fewest primaries; each of
+/// its standby copies goes to the member with the fewest standbys other than the primary.
+/// Empty when it holds nothing, or when no other member is up.
+std::vector<partition_move> drain_plan(const assignment& current, std::vector<std::string> members,
+                                       const std::string& leaving);
 
 } // namespace eddy
