@@ -13,6 +13,7 @@
 
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
+#include "job_actor.hpp"
 #include "job_plan.hpp"
 #include "membership.hpp"
 #include "relocation.hpp"
@@ -21,49 +22,6 @@
 namespace eddy::detail {
 
 namespace {
-
-struct job_state {
-  static constexpr const char* name = "job";
-  std::shared_ptr<job_handle::shared> shared;
-  job_env env;
-  std::vector<actor_slot> slots;
-  /// The current incarnation.
-  std::vector<std::shared_ptr<detail::stage_init>> inits;
-  std::vector<stage_actor> stages;
-  std::vector<stage_actor> sources;
-  std::unordered_map<caf::actor_addr, size_t> index_of;
-  size_t alive = 0;
-  /// A restart is under way: the incarnation is being stopped, then rebuilt at restart_at.
-  bool restarting = false;
-  clock_type::time_point restart_at;
-  /// When the restart under way began, and when the last stage of the incarnation was down.
-  clock_type::time_point failed_at;
-  clock_type::time_point down_at;
-  bool stop_requested = false;
-
-  // Cluster (env.cluster set, see host.hpp).
-
-  /// Counts incarnations, so that answers meant for an earlier one are recognized.
-  uint64_t incarnation = 0;
-  /// This node coordinates and runs the job / hosts partitions for the coordinator.
-  bool leading = false;
-  bool following = false;
-  /// An incarnation whose remote partitions are being prepared and spawned.
-  std::vector<instance_plan> building;
-  /// The host actor of every member, by id.
-  std::map<std::string, caf::actor> hosts;
-  /// The table the incarnation under way was placed by.
-  assignment table;
-  clock_type::time_point waiting_since = clock_type::now();
-  bool started_once = false;
-  /// Moves partitions between members (relocation.hpp); spawned when this node leads.
-  caf::actor relocation;
-  /// The restart under way switches moved partitions to their new primaries: answered
-  /// once the next incarnation started.
-  std::vector<caf::typed_response_promise<bool>> switches;
-};
-
-using job_ptr = caf::stateful_actor<job_state>*;
 
 stage_actor spawn_stage(job_ptr self, const std::shared_ptr<detail::stage_init>& init) {
   switch (init->graph->node(init->node).kind) {
@@ -83,11 +41,6 @@ stage_actor spawn_stage(job_ptr self, const std::shared_ptr<detail::stage_init>&
 }
 
 void start_incarnation(job_ptr self);
-void build_failed(job_ptr self, uint64_t incarnation, const std::string& what,
-                  const caf::error& err);
-
-/// How long the job actor waits for a host to answer.
-constexpr auto host_timeout = std::chrono::seconds(10);
 
 void record_stage(job_ptr self, size_t k, stage_actor stage) {
   auto& st = self->state;
@@ -148,21 +101,6 @@ void spawn_from(job_ptr self, size_t k) {
     return;
   }
   start_incarnation(self);
-}
-
-/// Spawns an incarnation and starts it.
-void spawn_incarnation(job_ptr self, std::vector<instance_plan> plan) {
-  auto& st = self->state;
-  st.stages.assign(plan.size(), stage_actor{});
-  st.sources.clear();
-  st.index_of.clear();
-  st.inits.clear();
-  st.alive = 0;
-  for (auto& p : plan) {
-    st.inits.push_back(p.init);
-  }
-  st.building = std::move(plan);
-  spawn_from(self, st.building.size());
 }
 
 void start_incarnation(job_ptr self) {
@@ -230,54 +168,6 @@ void escalate(job_ptr self, caf::error reason) {
   st.restarting = false;
   for (auto& stage : st.stages) {
     stop_stage(self, stage);
-  }
-}
-
-/// Backoff before the restart that makes `n` restarts in the window.
-clock_type::duration backoff(const supervision_options& opts, size_t n) {
-  uint64_t delay = opts.backoff_ms;
-  for (size_t i = 1; i < n && delay < opts.backoff_max_ms; ++i) {
-    delay *= 2;
-  }
-  return std::chrono::milliseconds(std::min<uint64_t>(delay, opts.backoff_max_ms));
-}
-
-/// The last stage of the incarnation under way is down: the next one is built at
-/// `restart_at`.
-void rebuild_when_due(job_ptr self) {
-  auto& st = self->state;
-  st.down_at = clock_type::now();
-  self->delayed_send(self, std::max(clock_type::duration::zero(), st.restart_at - st.down_at),
-                     restart_atom::value);
-}
-
-/// Stops every stage of the incarnation; the next one is built `delay` from now, once all
-/// of them are down. A restart that is not a failure's (the switch of a move) is not
-/// `counted` among the job's restarts.
-void restart_after(job_ptr self, clock_type::duration delay, bool counted = true) {
-  auto& st = self->state;
-  auto at = clock_type::now() + delay;
-  if (!st.restarting || at > st.restart_at) {
-    st.restart_at = at;
-  }
-  if (!st.restarting) {
-    st.restarting = true;
-    st.failed_at = clock_type::now();
-    if (counted) {
-      st.shared->restarts.fetch_add(1, std::memory_order_relaxed);
-    }
-    for (auto& stage : st.stages) {
-      stop_stage(self, stage);
-    }
-  }
-  for (size_t k = 0; k < st.slots.size(); ++k) {
-    if (st.slots[k].failed_cause.empty()) {
-      st.env.metrics[k]->status = actor_status::restarting;
-    }
-  }
-  if (st.alive == 0) {
-    // Nothing runs (an incarnation that could not be built): no down message will come.
-    rebuild_when_due(self);
   }
 }
 
@@ -438,192 +328,6 @@ void on_failure(job_ptr self, size_t k, const caf::error& reason,
   restart_after(self, delay);
 }
 
-void finish_job(job_ptr self);
-
-void build_failed(job_ptr self, uint64_t incarnation, const std::string& what,
-                  const caf::error& err) {
-  auto& st = self->state;
-  if (incarnation != st.incarnation || st.restarting || st.shared->error) {
-    return;
-  }
-  log(log_level::warn, "supervisor",
-      "job " + st.env.graph->name() + ": cannot " + what + " (" + to_string(err) +
-        "); trying again");
-  st.building.clear();
-  restart_after(self, backoff(st.env.opts.supervision, 1));
-}
-
-/// In a cluster: true when this node leads the job and the assignment table places every
-/// partition on members that are up (kept in `st.table`). Otherwise looks again soon,
-/// unless this node hosts partitions for another leader.
-bool cluster_ready(job_ptr self) {
-  auto& st = self->state;
-  const auto& c = *st.env.cluster;
-  auto retry = [self] {
-    self->delayed_send(self, std::chrono::milliseconds(100), restart_atom::value);
-    return false;
-  };
-  auto self_id = c.view->self_id();
-  auto coordinator = c.view->coordinator();
-  if (self_id.empty() || coordinator.empty()) {
-    return retry();
-  }
-  auto members = c.view->members();
-  std::set<std::string> up;
-  for (const auto& m : members) {
-    if (m.state == member_state::up) {
-      up.insert(m.id);
-    }
-  }
-  auto waited = clock_type::now() - st.waiting_since;
-  bool settled = up.size() >= c.view->seed_count() ||
-                 waited > std::chrono::milliseconds(2 * uint64_t{c.timeout_ms});
-  if (!st.leading) {
-    if (!settled) {
-      return retry();
-    }
-    if (coordinator != self_id) {
-      if (!st.following) {
-        st.following = true;
-        log(log_level::info, "supervisor",
-            "job " + st.env.graph->name() + " runs on the coordinator " + coordinator + "; " +
-              self_id + " hosts the partitions it places here");
-      }
-      return false;
-    }
-  }
-  auto table = c.view->table();
-  uint32_t rows = 0;
-  for (size_t n = 0; n < st.env.graph->nodes().size(); ++n) {
-    if (st.env.graph->node(n).kind == node_kind::keyed) {
-      rows = std::max(rows, st.env.graph->instances(n));
-    }
-  }
-  // The coordinator's table, once every member that is up has it: a node that comes back
-  // as coordinator starts from the table it saved, and learns newer ones from the others.
-  bool placed = table.epoch > 0 && table.partitions.size() >= rows && c.view->settled() &&
-                table.coordinator == self_id;
-  for (const auto& row : table.partitions) {
-    placed =
-      placed && up.count(row.primary) > 0 && (row.standby.empty() || up.count(row.standby) > 0);
-  }
-  if (!placed) {
-    return retry();
-  }
-  if (!st.leading) {
-    log(log_level::info, "supervisor",
-        "job " + st.env.graph->name() + " runs here, on the coordinator " + self_id +
-          ", with its partitions placed by assignment epoch " + std::to_string(table.epoch));
-  }
-  if (!st.leading) {
-    relocation_config rc;
-    rc.job = st.env.graph->name();
-    rc.job_actor = caf::actor_cast<caf::actor>(self);
-    rc.cluster = st.env.cluster;
-    rc.partitions = rows;
-    rc.max_moves = c.max_moves;
-    rc.rebalance_on_join = c.rebalance_on_join;
-    st.relocation = spawn_relocation(self->system(), std::move(rc));
-    self->send(self, tick_atom::value);
-    self->send(c.node, lead_atom::value, caf::actor_cast<caf::actor>(self));
-  }
-  st.leading = true;
-  st.table = std::move(table);
-  return true;
-}
-
-/// Asks the hosts of the partitions placed on other members to prepare them, then plans
-/// where every producer resumes and spawns the incarnation.
-void prepare_remote(job_ptr self, uint64_t inc, std::shared_ptr<std::vector<instance_plan>> plan) {
-  auto& st = self->state;
-  auto finish = [self, plan] {
-    auto& st = self->state;
-    if (st.env.durable) {
-      plan_replay(*plan);
-    }
-    for (auto& p : *plan) {
-      auto& init = *p.init;
-      if (init.graph->node(init.node).kind != node_kind::keyed ||
-          init.ctx.index >= st.table.partitions.size()) {
-        continue;
-      }
-      const auto& row = st.table.partitions[init.ctx.index];
-      init.owner_epoch = st.table.epoch;
-      if (!row.standby.empty()) {
-        init.standby = st.hosts[row.standby];
-        init.sync_standby = st.env.cluster->standby_sync;
-        init.standby_timeout_ms = st.env.cluster->timeout_ms;
-      }
-    }
-    spawn_incarnation(self, std::move(*plan));
-  };
-  auto pending = std::make_shared<size_t>(1);
-  auto one_done = [pending, finish] {
-    if (--*pending == 0) {
-      finish();
-    }
-  };
-  for (size_t k = 0; k < plan->size(); ++k) {
-    auto init = (*plan)[k].init;
-    if (init->host.empty()) {
-      continue;
-    }
-    host_prepare req;
-    req.job = init->ctx.job;
-    req.node = static_cast<uint32_t>(init->node);
-    req.index = init->ctx.index;
-    req.producer = init->ctx.producer;
-    req.failed_cause = init->failed_cause;
-    req.poison.assign(st.slots[k].poison.begin(), st.slots[k].poison.end());
-    ++*pending;
-    self->request(st.hosts[init->host], host_timeout, prepare_atom::value, std::move(req))
-      .then(
-        [self, inc, init, one_done](std::vector<std::pair<uint64_t, uint64_t>>& positions) {
-          if (inc != self->state.incarnation || self->state.restarting) {
-            return;
-          }
-          init->positions = std::map<uint64_t, uint64_t>(positions.begin(), positions.end());
-          one_done();
-        },
-        [self, inc, init](caf::error& err) {
-          build_failed(self, inc, "prepare " + init->who() + " on " + init->host, err);
-        });
-  }
-  one_done();
-}
-
-/// Finds the host actor of every member the table names, then prepares the partitions.
-void place_and_spawn(job_ptr self, std::vector<instance_plan> plan) {
-  auto& st = self->state;
-  auto inc = st.incarnation;
-  std::set<std::string> ids;
-  for (const auto& row : st.table.partitions) {
-    ids.insert(row.primary);
-    if (!row.standby.empty()) {
-      ids.insert(row.standby);
-    }
-  }
-  auto shared_plan = std::make_shared<std::vector<instance_plan>>(std::move(plan));
-  auto pending = std::make_shared<size_t>(ids.size());
-  for (const auto& id : ids) {
-    self->request(st.env.cluster->node, host_timeout, host_atom::value, id)
-      .then(
-        [self, inc, id, pending, shared_plan](caf::actor& host) {
-          auto& st = self->state;
-          if (inc != st.incarnation || st.restarting) {
-            return;
-          }
-          st.hosts[id] = std::move(host);
-          if (--*pending == 0) {
-            prepare_remote(self, inc, shared_plan);
-          }
-        },
-        [self, inc, id](caf::error& err) {
-          build_failed(self, inc, "reach the host of member " + id, err);
-        });
-  }
-}
-
 /// Builds and starts the next incarnation. A failure to build it counts as a failure of
 /// the actor that could not be built.
 void build_next(job_ptr self);
@@ -708,55 +412,6 @@ void build_next(job_ptr self) {
   }
 }
 
-void finish_job(job_ptr self) {
-  auto& st = self->state;
-  if (!st.shared->error) {
-    std::string failed;
-    for (size_t k = 0; k < st.slots.size(); ++k) {
-      if (!st.slots[k].failed_cause.empty()) {
-        failed +=
-          (failed.empty() ? "" : ", ") + name_of(st, k) + " (" + st.slots[k].failed_cause + ")";
-      }
-    }
-    if (!failed.empty() && st.env.dead_letters) {
-      std::lock_guard guard{st.shared->mtx};
-      st.shared->error = make_error(
-        errc::actor_failed,
-        "job " + st.env.graph->name() + " completed with failed actors: " + failed +
-          "; their input is in the dead-letter journal " + st.env.dead_letters->path().string());
-    }
-  }
-  st.shared->dead_letters->flush();
-  if (st.leading) {
-    // The members hosting partitions learn that the job ended.
-    std::string error = st.shared->error ? describe(st.shared->error) : std::string{};
-    auto self_id = st.env.cluster->view->self_id();
-    for (const auto& [id, host] : st.hosts) {
-      if (id != self_id) {
-        self->send(host, done_atom::value, st.env.graph->name(), error);
-      }
-    }
-  }
-  {
-    std::lock_guard guard{st.shared->mtx};
-    st.shared->done = true;
-  }
-  st.shared->cv.notify_all();
-  if (st.relocation) {
-    self->send_exit(st.relocation, caf::exit_reason::user_shutdown);
-    st.relocation = caf::actor{};
-  }
-  for (auto& rp : st.switches) {
-    rp.deliver(make_error(errc::actor_failed, "the job ended"));
-  }
-  st.switches.clear();
-  // Handles of other members' actors are let go now, not at some later cleanup.
-  st.hosts.clear();
-  st.inits.clear();
-  st.stages.clear();
-  self->quit();
-}
-
 /// How long a stage may take to answer a console request.
 constexpr auto admin_timeout = std::chrono::seconds(3);
 
@@ -813,59 +468,6 @@ caf::result<std::string> route_admin(job_ptr self, const std::string& target,
             });
   }
   return caf::delegated<std::string>{};
-}
-
-/// Every half heartbeat while this node leads: a member that hosts partitions of the
-/// running incarnation and is unreachable (connected, but silent past --node.timeout-ms: a
-/// network cut or a hung process) gives no down message, and the job would wait for it
-/// forever. Its partitions are given up like lost ones: the job restarts once the
-/// coordinator's table places them on members that are up; if the member comes back, the
-/// old partitions' commits are refused by the hosts that took over (see host.cpp).
-void watch_members(job_ptr self) {
-  auto& st = self->state;
-  if (!st.leading || !st.building.empty() || st.stages.empty()) {
-    return;
-  }
-  std::map<std::string, member_state> state;
-  for (const auto& m : st.env.cluster->view->members()) {
-    state[m.id] = m.state;
-  }
-  std::vector<size_t> lost;
-  for (size_t k = 0; k < st.inits.size(); ++k) {
-    const auto& host = st.inits[k]->host;
-    if (!host.empty() && st.stages[k] && st.index_of.count(st.stages[k].address()) > 0 &&
-        state[host] != member_state::up) {
-      lost.push_back(k);
-    }
-  }
-  if (lost.empty()) {
-    return;
-  }
-  log(log_level::warn, "supervisor",
-      "member " + st.inits[lost.front()]->host + " is " +
-        to_string(state[st.inits[lost.front()]->host]) + ": its partitions are given up and " +
-        "the job restarts on the members that are up");
-  for (auto k : lost) {
-    // No down message is awaited from it.
-    st.index_of.erase(st.stages[k].address());
-    st.inits[k]->metrics->status = actor_status::restarting;
-    --st.alive;
-  }
-  if (!st.restarting) {
-    restart_after(self, backoff(st.env.opts.supervision, 1));
-  } else if (st.alive == 0) {
-    // A restart under way waited for them.
-    rebuild_when_due(self);
-  }
-}
-
-/// Why this node cannot move the job's partitions.
-std::string not_leading(const job_state& st) {
-  if (!st.env.cluster) {
-    return "job " + st.env.graph->name() + " does not run in a cluster (--node.seeds)";
-  }
-  return "job " + st.env.graph->name() + " is led by the coordinator " +
-         st.env.cluster->view->coordinator() + ", not by this node: connect the console there";
 }
 
 /// Passes a console request on to the relocation actor; its answer is the request's.
@@ -937,22 +539,7 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
       auto& st = self->state;
       st.stop_requested = true;
       if (st.following) {
-        // Nothing runs here for the job: the node leaves gracefully once the leader moved
-        // the partitions and standby copies it holds to other members.
-        auto self_id = st.env.cluster->view->self_id();
-        log(log_level::info, "supervisor",
-            self_id + " leaves: the leader of job " + st.env.graph->name() + " drains it");
-        self->request(st.env.cluster->node, std::chrono::minutes(10), leave_atom::value, self_id)
-          .then(
-            [self](std::string& answer) {
-              log(log_level::info, "supervisor", "left the cluster: " + answer);
-              finish_job(self);
-            },
-            [self](caf::error& err) {
-              log(log_level::warn, "supervisor",
-                  "leaving without a drain: " + describe(err) + " (the job fails over)");
-              finish_job(self);
-            });
+        leave_cluster(self);
         return;
       }
       for (auto& src : st.sources) {
@@ -1041,6 +628,126 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
 }
 
 } // namespace
+
+// Shared with the cluster part of the job actor (cluster_job.cpp); see job_actor.hpp.
+
+void spawn_incarnation(job_ptr self, std::vector<instance_plan> plan) {
+  auto& st = self->state;
+  st.stages.assign(plan.size(), stage_actor{});
+  st.sources.clear();
+  st.index_of.clear();
+  st.inits.clear();
+  st.alive = 0;
+  for (auto& p : plan) {
+    st.inits.push_back(p.init);
+  }
+  st.building = std::move(plan);
+  spawn_from(self, st.building.size());
+}
+
+clock_type::duration backoff(const supervision_options& opts, size_t n) {
+  uint64_t delay = opts.backoff_ms;
+  for (size_t i = 1; i < n && delay < opts.backoff_max_ms; ++i) {
+    delay *= 2;
+  }
+  return std::chrono::milliseconds(std::min<uint64_t>(delay, opts.backoff_max_ms));
+}
+
+void rebuild_when_due(job_ptr self) {
+  auto& st = self->state;
+  st.down_at = clock_type::now();
+  self->delayed_send(self, std::max(clock_type::duration::zero(), st.restart_at - st.down_at),
+                     restart_atom::value);
+}
+
+void restart_after(job_ptr self, clock_type::duration delay, bool counted) {
+  auto& st = self->state;
+  auto at = clock_type::now() + delay;
+  if (!st.restarting || at > st.restart_at) {
+    st.restart_at = at;
+  }
+  if (!st.restarting) {
+    st.restarting = true;
+    st.failed_at = clock_type::now();
+    if (counted) {
+      st.shared->restarts.fetch_add(1, std::memory_order_relaxed);
+    }
+    for (auto& stage : st.stages) {
+      stop_stage(self, stage);
+    }
+  }
+  for (size_t k = 0; k < st.slots.size(); ++k) {
+    if (st.slots[k].failed_cause.empty()) {
+      st.env.metrics[k]->status = actor_status::restarting;
+    }
+  }
+  if (st.alive == 0) {
+    // Nothing runs (an incarnation that could not be built): no down message will come.
+    rebuild_when_due(self);
+  }
+}
+
+void build_failed(job_ptr self, uint64_t incarnation, const std::string& what,
+                  const caf::error& err) {
+  auto& st = self->state;
+  if (incarnation != st.incarnation || st.restarting || st.shared->error) {
+    return;
+  }
+  log(log_level::warn, "supervisor",
+      "job " + st.env.graph->name() + ": cannot " + what + " (" + to_string(err) +
+        "); trying again");
+  st.building.clear();
+  restart_after(self, backoff(st.env.opts.supervision, 1));
+}
+
+void finish_job(job_ptr self) {
+  auto& st = self->state;
+  if (!st.shared->error) {
+    std::string failed;
+    for (size_t k = 0; k < st.slots.size(); ++k) {
+      if (!st.slots[k].failed_cause.empty()) {
+        failed +=
+          (failed.empty() ? "" : ", ") + name_of(st, k) + " (" + st.slots[k].failed_cause + ")";
+      }
+    }
+    if (!failed.empty() && st.env.dead_letters) {
+      std::lock_guard guard{st.shared->mtx};
+      st.shared->error = make_error(
+        errc::actor_failed,
+        "job " + st.env.graph->name() + " completed with failed actors: " + failed +
+          "; their input is in the dead-letter journal " + st.env.dead_letters->path().string());
+    }
+  }
+  st.shared->dead_letters->flush();
+  if (st.leading) {
+    // The members hosting partitions learn that the job ended.
+    std::string error = st.shared->error ? describe(st.shared->error) : std::string{};
+    auto self_id = st.env.cluster->view->self_id();
+    for (const auto& [id, host] : st.hosts) {
+      if (id != self_id) {
+        self->send(host, done_atom::value, st.env.graph->name(), error);
+      }
+    }
+  }
+  {
+    std::lock_guard guard{st.shared->mtx};
+    st.shared->done = true;
+  }
+  st.shared->cv.notify_all();
+  if (st.relocation) {
+    self->send_exit(st.relocation, caf::exit_reason::user_shutdown);
+    st.relocation = caf::actor{};
+  }
+  for (auto& rp : st.switches) {
+    rp.deliver(make_error(errc::actor_failed, "the job ended"));
+  }
+  st.switches.clear();
+  // Handles of other members' actors are let go now, not at some later cleanup.
+  st.hosts.clear();
+  st.inits.clear();
+  st.stages.clear();
+  self->quit();
+}
 
 caf::expected<std::vector<failure_policy>> policies_of(const job_graph& g,
                                                        const supervision_options& opts) {
