@@ -145,10 +145,9 @@ caf::error open_copy(job_env& env, uint32_t node, uint32_t index, replica& r) {
 /// The error of a write to `key` by a primary of `epoch` when the copy belongs to a newer
 /// owner: after a network cut, the old primary of a partition that failed over.
 caf::error fenced(const std::string& key, uint64_t epoch, const replica& r) {
-  auto err = make_error(errc::actor_failed, "fenced: the copy of " + key + " here belongs to " +
-                                              "assignment epoch " + std::to_string(r.epoch) +
-                                              "; a primary of epoch " + std::to_string(epoch) +
-                                              " may not write it");
+  auto err = make_error(errc::fenced, "the copy of " + key + " here belongs to assignment epoch " +
+                                        std::to_string(r.epoch) + "; a primary of epoch " +
+                                        std::to_string(epoch) + " may not write it");
   log(log_level::warn, "host", describe(err));
   return err;
 }

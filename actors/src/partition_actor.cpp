@@ -295,10 +295,9 @@ bool take_ownership(self_ptr self) {
   if (!owner) {
     err = owner.error();
   } else if (*owner > st.init->owner_epoch) {
-    err = make_error(errc::actor_failed, who(st) +
-                                           " is fenced: its journal belongs to assignment epoch " +
-                                           std::to_string(*owner) + ", this incarnation to epoch " +
-                                           std::to_string(st.init->owner_epoch));
+    err = make_error(errc::fenced, who(st) + ": its journal belongs to assignment epoch " +
+                                     std::to_string(*owner) + ", this incarnation to epoch " +
+                                     std::to_string(st.init->owner_epoch));
   } else if (*owner < st.init->owner_epoch) {
     err = st.journal->set_owner_epoch(st.init->owner_epoch);
   }

@@ -25,6 +25,8 @@ std::string to_string(errc x) {
       return "disk_full";
     case errc::corrupt_journal:
       return "corrupt_journal";
+    case errc::fenced:
+      return "fenced";
   }
   return "unknown";
 }

@@ -402,7 +402,10 @@ caf::error journal_store::commit(const commit_batch& batch) {
     return err;
   }
   uint64_t seq = last_seq_;
-  auto err = apply(batch, seq);
+  auto err = check_owner_epoch();
+  if (!err) {
+    err = apply(batch, seq);
+  }
   if (!err) {
     err = run(stmt(s_commit), file_, "commit to");
   }
@@ -681,9 +684,29 @@ caf::expected<uint64_t> journal_store::owner_epoch() {
 
 caf::error journal_store::set_owner_epoch(uint64_t epoch) {
   auto value = std::to_string(epoch);
-  return query_once(
+  auto err = query_once(
     db_.get(), file_, "fence", "INSERT OR REPLACE INTO meta(k, v) VALUES('owner_epoch', ?1)",
     [](sqlite3_stmt*) {}, text{value});
+  if (!err) {
+    owner_epoch_ = epoch;
+  }
+  return err;
+}
+
+caf::error journal_store::check_owner_epoch() {
+  if (owner_epoch_ == 0) {
+    return {};
+  }
+  auto stored = owner_epoch();
+  if (!stored) {
+    return stored.error();
+  }
+  if (*stored != owner_epoch_) {
+    return make_error(errc::fenced, "journal " + file_.string() + " belongs to assignment epoch " +
+                                      std::to_string(*stored) + "; its owner of epoch " +
+                                      std::to_string(owner_epoch_) + " may not write it any more");
+  }
+  return {};
 }
 
 } // namespace eddy

@@ -567,3 +567,27 @@ TEST_CASE("a copy taken while the journal stays open holds its last commit, WAL 
   CHECK(get_ok(store, "alice", "count") == "3");
   CHECK(open_ok(dir / "again.db").last_seq() == 3);
 }
+
+TEST_CASE("an owner whose epoch another connection replaced may not commit any more") {
+  temp_dir dir;
+  auto file = dir / "p0.db";
+  auto old_owner = open_ok(file);
+  CHECK(old_owner.owner_epoch() == uint64_t{0});
+  REQUIRE_FALSE(old_owner.set_owner_epoch(3));
+  set_at(old_owner, "alice", "1", 10);
+  // The partition moved back here under epoch 5 while the old incarnation still runs.
+  auto new_owner = open_ok(file);
+  CHECK(new_owner.owner_epoch() == uint64_t{3});
+  REQUIRE_FALSE(new_owner.set_owner_epoch(5));
+  auto batch = changes_of({set("alice", "count", "99")});
+  auto err = old_owner.commit(batch);
+  REQUIRE(err);
+  CHECK(code_of(err) == errc::fenced);
+  CHECK(describe(err).find("belongs to assignment epoch 5") != std::string::npos);
+  CHECK(get_ok(new_owner, "alice", "count") == "1");
+  set_at(new_owner, "alice", "2", 11);
+  CHECK(get_ok(new_owner, "alice", "count") == "2");
+  // A connection that never claimed the journal (a reader) is not fenced.
+  auto reader = open_ok(file);
+  set_at(reader, "bob", "1", 12);
+}

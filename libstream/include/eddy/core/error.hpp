@@ -30,6 +30,9 @@ enum class errc : uint8_t {
   disk_full,
   /// A state journal is damaged or is not an Eddy journal at all.
   corrupt_journal,
+  /// In a cluster: a partition's journal or standby copy belongs to a newer owner (a newer
+  /// epoch of the assignment table); the stale one may not write it.
+  fenced,
 };
 
 /// Thrown when a job's stored state cannot be used (a row of another state version, bytes

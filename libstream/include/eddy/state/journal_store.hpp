@@ -210,8 +210,14 @@ public:
   /// it: a copy refuses the commits of an owner with an older epoch (see "Cluster" in the
   /// design notes).
   [[nodiscard]] caf::expected<uint64_t> owner_epoch();
-  /// Records `epoch` as the owner epoch.
+  /// Records `epoch` as the owner epoch, and makes this connection its owner: from now on
+  /// a commit finds out in its transaction whether another connection recorded a newer
+  /// owner since, and is then refused with `errc::fenced` (a stale incarnation on the same
+  /// node cannot write over the partition that took its place).
   [[nodiscard]] caf::error set_owner_epoch(uint64_t epoch);
+  /// Refuses with `errc::fenced` when another connection recorded another owner since this
+  /// one's `set_owner_epoch` (nothing to check without one).
+  [[nodiscard]] caf::error check_owner_epoch();
 
   [[nodiscard]] const journal_meta& meta() const noexcept {
     return meta_;
@@ -259,6 +265,8 @@ private:
   std::filesystem::path file_;
   journal_meta meta_;
   uint64_t last_seq_ = 0;
+  /// The owner epoch this connection recorded (0: none, no fencing).
+  uint64_t owner_epoch_ = 0;
   // Declared before the statements so that they are finalized before it closes.
   db_ptr db_;
   std::vector<stmt_ptr> stmts_;
