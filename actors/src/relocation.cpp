@@ -201,14 +201,14 @@ void finish(self_ptr self, move_task& t, phase p, std::string error = {}) {
   t.finished_at = clock_type::now();
   auto what = "move " + std::to_string(t.id) + " of partition " + std::to_string(t.partition) +
               " from " + t.from + " to " + t.to;
-  if (p == phase::done && t.standby_only) {
+  if (p == phase::done) {
+    // Done without a switch: a standby copy, or nothing to move (t.error says why).
+    auto how = t.pause_ms >= 0
+                 ? " ms (the job paused " + std::to_string(t.pause_ms) + " ms for the switch)"
+                 : " ms, without a pause" + (t.error.empty() ? "" : " (" + t.error + ")");
     log(log_level::info, "relocation",
-        what + " (the standby copy) done in " +
-          std::to_string(ms_between(t.started_at, t.finished_at)) + " ms, without a pause");
-  } else if (p == phase::done) {
-    log(log_level::info, "relocation",
-        what + " done in " + std::to_string(ms_between(t.started_at, t.finished_at)) +
-          " ms (the job paused " + std::to_string(t.pause_ms) + " ms for the switch)");
+        what + (t.standby_only ? " (the standby copy)" : "") + " done in " +
+          std::to_string(ms_between(t.started_at, t.finished_at)) + how);
   } else {
     log(log_level::warn, "relocation", what + " " + to_string(p) + ": " + t.error);
   }
@@ -368,6 +368,7 @@ void copy_to_target(self_ptr self, uint64_t id, const caf::actor& host,
 /// the running instances copy their journals there.
 void start(self_ptr self, move_task& t) {
   auto& st = self->state;
+  t.started_at = clock_type::now();
   auto table = st.cfg.cluster->view->table();
   if (t.partition >= table.partitions.size()) {
     finish(self, t, phase::failed, "the assignment table has no such partition");
@@ -384,7 +385,6 @@ void start(self_ptr self, move_task& t) {
   }
   t.from = t.standby_only ? row.standby : row.primary;
   t.state = phase::copying;
-  t.started_at = clock_type::now();
   ++t.attempts;
   auto id = t.id;
   auto cluster = st.cfg.cluster;
