@@ -25,10 +25,18 @@ void prepare_remote(job_ptr self, uint64_t inc, std::shared_ptr<std::vector<inst
     if (st.env.durable) {
       plan_replay(*plan);
     }
+    auto successor = st.env.cluster->view->successor();
     for (auto& p : *plan) {
       auto& init = *p.init;
-      if (init.graph->node(init.node).kind != node_kind::keyed ||
-          init.ctx.index >= st.table.partitions.size()) {
+      auto kind = init.graph->node(init.node).kind;
+      if (kind == node_kind::sink && init.journal && st.hosts.count(successor) > 0) {
+        // The sink's committed output, where the job would be taken over.
+        init.owner_epoch = st.table.epoch;
+        init.standby = st.hosts[successor];
+        init.sync_standby = st.env.cluster->standby_sync;
+        init.standby_timeout_ms = st.env.cluster->timeout_ms;
+      }
+      if (kind != node_kind::keyed || init.ctx.index >= st.table.partitions.size()) {
         continue;
       }
       const auto& row = st.table.partitions[init.ctx.index];
@@ -100,6 +108,18 @@ bool cluster_ready(job_ptr self) {
       up.insert(m.id);
     }
   }
+  if (st.leading && !coordinator.empty() && coordinator != self_id) {
+    // A cut healed and the other side's coordinator kept its role (see membership.cpp):
+    // its leader runs the job; this node only hosts partitions now.
+    log(log_level::warn, "supervisor",
+        "job " + st.env.graph->name() + " is led by the coordinator " + coordinator +
+          " now; this node stops leading it");
+    st.leading = false;
+    if (st.relocation) {
+      self->send_exit(st.relocation, caf::exit_reason::user_shutdown);
+      st.relocation = caf::actor{};
+    }
+  }
   auto waited = clock_type::now() - st.waiting_since;
   bool settled = up.size() >= c.view->seed_count() ||
                  waited > std::chrono::milliseconds(2 * uint64_t{c.timeout_ms});
@@ -114,6 +134,8 @@ bool cluster_ready(job_ptr self) {
             "job " + st.env.graph->name() + " runs on the coordinator " + coordinator + "; " +
               self_id + " hosts the partitions it places here");
       }
+      // Should the coordinator go, this node may be the next one and take the job over.
+      self->delayed_send(self, std::chrono::milliseconds(200), restart_atom::value);
       return false;
     }
   }
@@ -135,12 +157,19 @@ bool cluster_ready(job_ptr self) {
   if (!placed) {
     return retry();
   }
-  if (!st.leading) {
+  if (!st.leading && st.following) {
+    log(log_level::warn, "supervisor",
+        "job " + st.env.graph->name() + " taken over by " + self_id +
+          ", the coordinator now: it resumes from the partitions' journals, placed by "
+          "assignment epoch " +
+          std::to_string(table.epoch));
+  } else if (!st.leading) {
     log(log_level::info, "supervisor",
         "job " + st.env.graph->name() + " runs here, on the coordinator " + self_id +
           ", with its partitions placed by assignment epoch " + std::to_string(table.epoch));
   }
   if (!st.leading) {
+    st.following = false;
     relocation_config rc;
     rc.job = st.env.graph->name();
     rc.job_actor = caf::actor_cast<caf::actor>(self);
@@ -149,8 +178,11 @@ bool cluster_ready(job_ptr self) {
     rc.max_moves = c.max_moves;
     rc.rebalance_on_join = c.rebalance_on_join;
     st.relocation = spawn_relocation(self->system(), std::move(rc));
-    self->send(self, tick_atom::value);
-    self->send(c.node, lead_atom::value, caf::actor_cast<caf::actor>(self));
+    if (!st.watching) {
+      st.watching = true;
+      self->send(self, tick_atom::value);
+      self->send(c.node, lead_atom::value, caf::actor_cast<caf::actor>(self));
+    }
   }
   st.leading = true;
   st.table = std::move(table);
@@ -162,6 +194,9 @@ void place_and_spawn(job_ptr self, std::vector<instance_plan> plan) {
   auto& st = self->state;
   auto inc = st.incarnation;
   std::set<std::string> ids;
+  if (auto successor = st.env.cluster->view->successor(); !successor.empty()) {
+    ids.insert(successor);
+  }
   for (const auto& row : st.table.partitions) {
     ids.insert(row.primary);
     if (!row.standby.empty()) {
@@ -197,7 +232,21 @@ void place_and_spawn(job_ptr self, std::vector<instance_plan> plan) {
 /// old partitions' commits are refused by the hosts that took over (see host.cpp).
 void watch_members(job_ptr self) {
   auto& st = self->state;
-  if (!st.leading || !st.building.empty() || st.stages.empty()) {
+  if (!st.leading || !st.building.empty() || st.stages.empty() || st.alive == 0) {
+    return;
+  }
+  const auto& view = *st.env.cluster->view;
+  if (view.coordinator() != view.self_id()) {
+    // No majority of the seeds is up here (a cut), or another member coordinates: the job
+    // stops on this side, and runs again where the coordinator is (here, once the majority
+    // is back; on the other side of a cut, taken over from the journals).
+    if (!st.restarting) {
+      log(log_level::warn, "supervisor",
+          "job " + st.env.graph->name() + " stops here: " +
+            (view.coordinator().empty() ? std::string{"this node sees no majority of the seeds up"}
+                                        : view.coordinator() + " coordinates now"));
+      restart_after(self, clock_type::duration::zero(), false);
+    }
     return;
   }
   std::map<std::string, member_state> state;

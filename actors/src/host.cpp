@@ -55,7 +55,10 @@ caf::expected<host_registry::job> find_partition(host_ptr self, const std::strin
     return make_error(errc::invalid_config, "this node does not run job " + job);
   }
   const auto& g = *j->env.graph;
-  if (node >= g.nodes().size() || g.node(node).kind != node_kind::keyed ||
+  // A sink's journal has standby copies too: the leader's sink, on the member that would
+  // take the job over.
+  if (node >= g.nodes().size() ||
+      (g.node(node).kind != node_kind::keyed && g.node(node).kind != node_kind::sink) ||
       index >= g.instances(node)) {
     return make_error(errc::invalid_config, "job " + job + " has no partition " +
                                               std::to_string(node) + "/" + std::to_string(index) +
@@ -128,11 +131,11 @@ caf::result<caf::actor> spawn_prepared(host_ptr self, host_spawn& req) {
 
 /// Opens the standby copy at `r.file` for the commits its primary sends.
 caf::error open_copy(job_env& env, uint32_t node, uint32_t index, replica& r) {
-  auto init = build_instance(env, node, index, 0, {}, {}, std::make_shared<actor_metrics>());
-  if (!init) {
-    return init.error();
+  auto journal = open_journal_copy(env, node, index);
+  if (!journal) {
+    return journal.error();
   }
-  r.store = std::move((*init)->journal);
+  r.store = std::move(*journal);
   r.applied = 0;
   auto epoch = r.store->owner_epoch();
   if (!epoch) {
@@ -325,13 +328,17 @@ caf::behavior host_actor(host_ptr self, std::shared_ptr<host_registry> jobs) {
       if (!j) {
         return;
       }
+      // The sink runs on the leader, which is this node: its copy is let go too.
       const auto& g = *j->env.graph;
       for (size_t n = 0; n < g.nodes().size(); ++n) {
-        if (g.node(n).kind != node_kind::keyed) {
-          continue;
-        }
-        for (auto row : rows) {
-          close_replica(self, key_of(job, static_cast<uint32_t>(n), row));
+        if (g.node(n).kind == node_kind::keyed) {
+          for (auto row : rows) {
+            close_replica(self, key_of(job, static_cast<uint32_t>(n), row));
+          }
+        } else if (g.node(n).kind == node_kind::sink) {
+          for (uint32_t i = 0; i < g.instances(n); ++i) {
+            close_replica(self, key_of(job, static_cast<uint32_t>(n), i));
+          }
         }
       }
     },

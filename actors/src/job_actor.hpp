@@ -49,6 +49,9 @@ struct job_state {
   /// This node coordinates and runs the job / hosts partitions for the coordinator.
   bool leading = false;
   bool following = false;
+  /// The members are watched (`watch_members`) and the node actor knows this job actor
+  /// leads (from the first time it led on).
+  bool watching = false;
   /// An incarnation whose remote partitions are being prepared and spawned.
   std::vector<instance_plan> building;
   /// The host actor of every member, by id.

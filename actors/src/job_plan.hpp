@@ -118,6 +118,11 @@ void plan_replay(std::vector<instance_plan>& plan);
 std::filesystem::path journal_path(const std::filesystem::path& data_dir, const job_graph& g,
                                    const node_spec& spec, uint32_t index);
 
+/// The journal of instance `index` of node `node` (a partition or a transactional sink)
+/// alone, without its logic (a sink's would open its output): a host's standby copy.
+caf::expected<std::unique_ptr<journal_store>> open_journal_copy(job_env& env, size_t node,
+                                                                uint32_t index);
+
 /// The init of instance `index` of node `node`: its logic, and its journal when it keeps
 /// one (what `plan_job` builds for each instance; a host builds its partitions with it).
 caf::expected<std::shared_ptr<stage_init>> build_instance(job_env& env, size_t node, uint32_t index,

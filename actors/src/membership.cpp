@@ -32,6 +32,8 @@ struct peer {
   member_state state = member_state::down;
   /// The epoch of the assignment table it said it has.
   uint64_t table_epoch = 0;
+  /// It said it coordinates (in its last heartbeat answer).
+  bool coordinates = false;
 };
 
 struct node_state {
@@ -99,6 +101,54 @@ void learn(node_ptr self, const std::string& text) {
   }
 }
 
+/// True once this node coordinates: past its first timeout (a starting node hears the
+/// others first) and chosen by `elect`.
+bool coordinating(const node_state& st) {
+  return !st.coordinator.empty() && st.coordinator == st.cfg.id &&
+         clock_type::now() - st.started >= std::chrono::milliseconds(st.cfg.timeout_ms);
+}
+
+/// The coordinator as this node sees it. Only a side of the cluster that sees a majority
+/// of the seeds up has one, so that a network cut never leaves two (the minority waits).
+/// A member that coordinates keeps the role while it is up: a seed that comes back joins as
+/// a member, as Akka's oldest node keeps its singletons, so that the job it leads is not
+/// taken from it. Without one, the first seed in configured order that is up coordinates;
+/// of two that claim it (after a cut heals), the one earlier in the seeds.
+std::string elect(const node_state& st) {
+  if (st.cfg.seeds.empty()) {
+    return st.cfg.id;
+  }
+  size_t seeds_up = 0;
+  std::string first;
+  std::string claimed;
+  for (const auto& seed : st.cfg.seeds) {
+    std::string id;
+    bool claims = false;
+    if (seed == st.address) {
+      id = st.cfg.id;
+      claims = coordinating(st);
+    } else if (auto i = st.peers.find(seed);
+               i != st.peers.end() && i->second.state == member_state::up && i->second.node) {
+      id = i->second.id;
+      claims = i->second.coordinates;
+    }
+    if (id.empty()) {
+      continue;
+    }
+    ++seeds_up;
+    if (first.empty()) {
+      first = id;
+    }
+    if (claims && claimed.empty()) {
+      claimed = id;
+    }
+  }
+  if (2 * seeds_up <= st.cfg.seeds.size()) {
+    return {};
+  }
+  return claimed.empty() ? first : claimed;
+}
+
 /// Publishes the membership for the inspector.
 void publish_view(node_ptr self) {
   auto& st = self->state;
@@ -112,24 +162,25 @@ void publish_view(node_ptr self) {
     }
     members.push_back(member_info{p.id.empty() ? address : p.id, address, p.state, false, silent});
   }
-  std::string coordinator;
-  for (const auto& seed : st.cfg.seeds) {
-    if (seed == st.address) {
-      coordinator = st.cfg.id;
-      break;
-    }
-    if (auto i = st.peers.find(seed); i != st.peers.end() && i->second.state == member_state::up) {
-      coordinator = i->second.id;
-      break;
-    }
-  }
-  if (st.cfg.seeds.empty()) {
-    coordinator = st.cfg.id;
-  }
+  auto coordinator = elect(st);
   std::sort(members.begin() + 1, members.end(),
             [](const member_info& a, const member_info& b) { return a.id < b.id; });
+  std::string successor;
+  for (const auto& seed : st.cfg.seeds) {
+    std::string id;
+    if (seed == st.address) {
+      id = st.cfg.id;
+    } else if (auto i = st.peers.find(seed);
+               i != st.peers.end() && i->second.state == member_state::up && i->second.node) {
+      id = i->second.id;
+    }
+    if (!id.empty() && id != coordinator) {
+      successor = id;
+      break;
+    }
+  }
   st.coordinator = coordinator;
-  st.view->set(std::move(members), std::move(coordinator));
+  st.view->set(std::move(members), std::move(coordinator), std::move(successor));
 }
 
 /// The position in the seed list of the member `id` (seeds.size() when it is not a seed):
@@ -240,6 +291,9 @@ void set_state(node_ptr self, const std::string& address, member_state s) {
     log(s == member_state::up ? log_level::info : log_level::warn, "cluster",
         "member " + (p.id.empty() ? address : p.id) + " (" + address + ") is " + to_string(s));
     p.state = s;
+    if (s != member_state::up) {
+      p.coordinates = false;
+    }
   }
 }
 
@@ -299,9 +353,10 @@ void round(node_ptr self) {
     }
     self->request(p.node, timeout, heartbeat_atom::value, st.cfg.id)
       .then(
-        [self, address = address](std::string& id) {
+        [self, address = address](std::string& id, bool coordinates) {
           auto& p = self->state.peers[address];
           p.id = id;
+          p.coordinates = coordinates;
           p.answered = true;
           p.last_seen = clock_type::now();
           if (p.node) {
@@ -430,7 +485,9 @@ caf::behavior node_actor(node_ptr self, membership_config cfg, caf::actor inspec
         st.peers[address].id = id;
       }
     },
-    [self](heartbeat_atom, const std::string&) { return self->state.cfg.id; },
+    [self](heartbeat_atom, const std::string&) -> caf::result<std::string, bool> {
+      return {self->state.cfg.id, coordinating(self->state)};
+    },
     [self](lead_atom, const caf::actor& job) { self->state.leaders.push_back(job); },
     [self](leave_atom, const std::string& member) -> caf::result<std::string> {
       return leave(self, member);

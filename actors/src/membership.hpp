@@ -52,10 +52,11 @@ struct member_info {
 /// The membership as last seen by the node actor; read by the inspector. Thread-safe.
 class cluster_view {
 public:
-  void set(std::vector<member_info> members, std::string coordinator) {
+  void set(std::vector<member_info> members, std::string coordinator, std::string successor) {
     std::lock_guard guard{mtx_};
     members_ = std::move(members);
     coordinator_ = std::move(coordinator);
+    successor_ = std::move(successor);
   }
   [[nodiscard]] std::vector<member_info> members() const {
     std::lock_guard guard{mtx_};
@@ -76,10 +77,17 @@ public:
     std::lock_guard guard{mtx_};
     return seeds_;
   }
-  /// The id of the coordinator: the first seed, in configured order, that is up.
+  /// The id of the coordinator (see `elect` in membership.cpp): empty when this node sees
+  /// no majority of the seeds up.
   [[nodiscard]] std::string coordinator() const {
     std::lock_guard guard{mtx_};
     return coordinator_;
+  }
+  /// The member that would coordinate if the coordinator went: the first other seed, in
+  /// configured order, that is up (empty: none).
+  [[nodiscard]] std::string successor() const {
+    std::lock_guard guard{mtx_};
+    return successor_;
   }
   void set_table(assignment table) {
     std::lock_guard guard{mtx_};
@@ -105,6 +113,7 @@ private:
   mutable std::mutex mtx_;
   std::vector<member_info> members_;
   std::string coordinator_;
+  std::string successor_;
   assignment table_;
   std::string self_;
   size_t seeds_ = 0;

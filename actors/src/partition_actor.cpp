@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eddy/core/log.hpp"
+#include "standby.hpp"
 #include "transform_stage.hpp"
 
 namespace eddy::detail {
@@ -85,27 +86,12 @@ bool compact(self_ptr self) {
   return true;
 }
 
-/// Sends `xs` to the standby's host and, when commits wait for the standby, waits for its
-/// answer. A standby that cannot take it stops the partition: the job restarts with a
-/// standby that can (see "Cluster" in the design notes).
+/// Sends `xs` to the standby's host (see standby.hpp). A standby that cannot take it stops
+/// the partition: the job restarts with a standby that can (see "Cluster" in the design
+/// notes).
 template <class Atom, class... Ts>
 bool to_standby(self_ptr self, Atom atom, const Ts&... xs) {
-  auto& st = self->state;
-  const auto& ctx = st.init->ctx;
-  auto node = static_cast<uint32_t>(st.init->node);
-  if (!st.init->sync_standby) {
-    caf::anon_send(st.init->standby, atom, ctx.job, node, ctx.index, st.init->owner_epoch, xs...);
-    return true;
-  }
-  caf::error failed;
-  caf::scoped_actor waiter{self->system()};
-  waiter
-    ->request(st.init->standby, std::chrono::milliseconds(st.init->standby_timeout_ms), atom,
-              ctx.job, node, ctx.index, st.init->owner_epoch, xs...)
-    .receive([](uint64_t) {}, [&failed](caf::error& err) { failed = std::move(err); });
-  if (failed) {
-    auto err = make_error(errc::io_failure, who(st) + ": its standby copy cannot be kept (" +
-                                              to_string(failed) + ")");
+  if (auto err = detail::to_standby(self->system(), *self->state.init, atom, xs...)) {
     log(log_level::error, "partition", describe(err));
     self->quit(err);
     return false;
@@ -113,44 +99,17 @@ bool to_standby(self_ptr self, Atom atom, const Ts&... xs) {
   return true;
 }
 
-/// Bytes of a journal copy per message.
-constexpr size_t copy_chunk = size_t{1} << 20;
-
-/// Sends a consistent copy of the journal file to the standby, in chunks: the journal is
-/// compacted first, so the file holds everything and no write-ahead log is needed.
+/// Sends a consistent copy of the journal file to the standby: the journal is compacted
+/// first, so the file holds everything and no write-ahead log is needed.
 bool ship_copy(self_ptr self) {
   auto& st = self->state;
   if (!compact(self)) {
     return false;
   }
-  // A standby whose copy is current (after a move or a restart) needs none.
-  if (auto positions = st.journal->positions()) {
-    bool current = false;
-    caf::scoped_actor asker{self->system()};
-    const auto& ctx = st.init->ctx;
-    asker
-      ->request(st.init->standby, std::chrono::milliseconds(st.init->standby_timeout_ms),
-                replica_atom::value, ctx.job, static_cast<uint32_t>(st.init->node), ctx.index,
-                st.init->owner_epoch, st.journal->last_seq(),
-                std::vector<std::pair<uint64_t, uint64_t>>(positions->begin(), positions->end()))
-      .receive([&current](bool yes) { current = yes; }, [](caf::error&) {});
-    if (current) {
-      return true;
-    }
-  }
-  std::ifstream in{st.journal->file(), std::ios::binary};
-  std::string bytes(copy_chunk, '\0');
-  uint64_t offset = 0;
-  bool last = false;
-  while (!last) {
-    in.read(bytes.data(), static_cast<std::streamsize>(copy_chunk));
-    auto n = static_cast<size_t>(in.gcount());
-    last = n < copy_chunk;
-    auto piece = bytes.substr(0, n);
-    if (!to_standby(self, replica_atom::value, offset, piece, last)) {
-      return false;
-    }
-    offset += n;
+  if (auto err = ship_journal(self->system(), *st.init, *st.journal, st.journal->file())) {
+    log(log_level::error, "partition", describe(err));
+    self->quit(err);
+    return false;
   }
   return true;
 }
@@ -290,18 +249,7 @@ void finish_input(self_ptr self) {
 /// to a newer one already (this incarnation is stale: it may neither commit nor emit).
 bool take_ownership(self_ptr self) {
   auto& st = self->state;
-  auto owner = st.journal->owner_epoch();
-  caf::error err;
-  if (!owner) {
-    err = owner.error();
-  } else if (*owner > st.init->owner_epoch) {
-    err = make_error(errc::fenced, who(st) + ": its journal belongs to assignment epoch " +
-                                     std::to_string(*owner) + ", this incarnation to epoch " +
-                                     std::to_string(st.init->owner_epoch));
-  } else if (*owner < st.init->owner_epoch) {
-    err = st.journal->set_owner_epoch(st.init->owner_epoch);
-  }
-  if (err) {
+  if (auto err = claim_journal(*st.init, *st.journal)) {
     log(log_level::error, "partition", describe(err));
     self->quit(err);
     return false;

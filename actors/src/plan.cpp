@@ -195,6 +195,27 @@ build_instance(job_env& env, size_t n, uint32_t i, uint32_t producer, std::strin
   return init;
 }
 
+caf::expected<std::unique_ptr<journal_store>> open_journal_copy(job_env& env, size_t n,
+                                                                uint32_t i) {
+  const auto& g = *env.graph;
+  const auto& spec = g.node(n);
+  if (spec.kind == node_kind::keyed) {
+    // A partition's journal records its state version, which its logic knows.
+    auto init = build_instance(env, n, i, 0, {}, {}, std::make_shared<actor_metrics>());
+    if (!init) {
+      return init.error();
+    }
+    return std::move((*init)->journal);
+  }
+  detail::stage_init init;
+  init.ctx = instance_context{g.name(), spec.name, i, g.instances(n), env.data_dir, env.rejects};
+  if (auto err = open_journal(init, g, spec, env.data_dir, env.opts.state.level,
+                              env.opts.state.keep_changes)) {
+    return err;
+  }
+  return std::move(init.journal);
+}
+
 caf::expected<std::vector<instance_plan>>
 plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit,
          const std::function<std::string(size_t, uint32_t)>& host_of) {

@@ -1,6 +1,8 @@
 #include <chrono>
 
+#include "eddy/core/log.hpp"
 #include "eddy/flow/replay_filter.hpp"
+#include "standby.hpp"
 #include "transform_stage.hpp"
 
 namespace eddy::detail {
@@ -40,6 +42,13 @@ caf::error commit_sink(stage_actor::stateful_pointer<sink_state> self) {
   if (auto err = st.init->journal->commit(cb)) {
     return err;
   }
+  // In a cluster the member that would take the job over keeps a copy: the producers drop
+  // what they keep for a replay only once it holds the commit.
+  if (st.init->standby) {
+    if (auto err = to_standby(self->system(), *st.init, replicate_atom::value, cb)) {
+      return err;
+    }
+  }
   auto& producers = *st.init->producers;
   for (auto& [key, position] : cb.positions) {
     auto producer = replay_filter::producer_of(key);
@@ -51,8 +60,40 @@ caf::error commit_sink(stage_actor::stateful_pointer<sink_state> self) {
   return {};
 }
 
+/// In a cluster, before the first commit: claims the journal for the incarnation's epoch
+/// and brings the standby's copy up to date (from a consistent snapshot of the journal).
+caf::error start_standby(stage_actor::stateful_pointer<sink_state> self) {
+  auto& st = self->state;
+  auto& journal = *st.init->journal;
+  if (st.init->owner_epoch > 0) {
+    if (auto err = claim_journal(*st.init, journal)) {
+      return err;
+    }
+  }
+  if (!st.init->standby) {
+    return {};
+  }
+  auto copy = journal.file();
+  copy += ".standby";
+  if (auto err = journal.copy_to(copy)) {
+    return err;
+  }
+  auto err = ship_journal(self->system(), *st.init, journal, copy);
+  std::error_code ec;
+  std::filesystem::remove(copy, ec);
+  return err;
+}
+
 void on_sink_batch(stage_actor::stateful_pointer<sink_state> self, batch& b) {
   auto& st = self->state;
+  if (!st.standby_started && st.init->journal) {
+    st.standby_started = true;
+    if (auto err = start_standby(self)) {
+      log(log_level::error, "sink", describe(err));
+      self->quit(err);
+      return;
+    }
+  }
   if (park_if_paused(st.ctl, b)) {
     return;
   }

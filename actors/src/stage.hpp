@@ -331,6 +331,8 @@ struct sink_state {
   /// Transactional sinks: drops what was written before a crash.
   replay_filter filter;
   uint64_t committed_length = 0;
+  /// In a cluster: the journal was claimed and its standby copy made (standby.hpp).
+  bool standby_started = false;
   stage_controls ctl;
 };
 

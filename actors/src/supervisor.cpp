@@ -508,6 +508,8 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
       return;
     }
     auto k = i->second;
+    // Down once: a member found unreachable later gives up only the stages still up.
+    st.index_of.erase(i);
     bool failed = msg.reason && msg.reason != caf::exit_reason::normal &&
                   msg.reason != caf::exit_reason::user_shutdown;
     if (msg.reason == caf::exit_reason::remote_link_unreachable) {

@@ -4,7 +4,8 @@
 # killed with -9 shows as down (CAF's lost connection) and the next seed becomes the
 # coordinator; a node stopped with SIGSTOP (connected but hung) shows as unreachable once
 # heartbeats time out, and up again after SIGCONT; the killed node restarted on its address
-# rejoins and is the coordinator again. Along the way the coordinator's assignment table
+# rejoins as a member (the coordinator keeps its role while it is up, and with it the job
+# it took over) and gets partitions again by the leader's rebalance. Along the way the coordinator's assignment table
 # (`placement`): the same version on every node, every partition with a primary and a
 # standby on another node; after the kill a newer epoch from the new coordinator in which
 # the dead node's partitions went to their standbys; after the rejoin the returned node owns
@@ -123,10 +124,11 @@ expect_nodes "$p2" "^n3 +127.0.0.1:$p3 +up" "n3 is not up again after SIGCONT"
 grep -q "member n3 (127.0.0.1:$p3) is unreachable" "$work/err2" || fail "n2 did not log n3 unreachable"
 
 start 1 "$p1"
-expect_nodes "$p2" "^n1 +127.0.0.1:$p1 +up +coordinator
-^n2 +127.0.0.1:$p2 +up +member" "a restarted n1 does not rejoin as coordinator"
-expect_nodes "$p1" "^n2 +127.0.0.1:$p2 +up
-^n3 +127.0.0.1:$p3 +up" "the restarted n1 does not know the others"
-wait_table "$p2" "coordinator == 'n1' and $sound and 'n1' in {o[0] for o in t}" \
-  "after the rejoin n1 does not coordinate a table where it owns partitions again"
+expect_nodes "$p2" "^n1 +127.0.0.1:$p1 +up +member
+^n2 +127.0.0.1:$p2 +up +coordinator" "a restarted n1 does not rejoin as a member under n2"
+expect_nodes "$p1" "^n1 +127.0.0.1:$p1 +up +member
+^n2 +127.0.0.1:$p2 +up +coordinator
+^n3 +127.0.0.1:$p3 +up" "the restarted n1 does not know the others or who coordinates"
+wait_table "$p2" "coordinator == 'n2' and $sound and 'n1' in {o[0] for o in t}" \
+  "after the rejoin n1 does not own partitions again (the leader's rebalance)"
 verdict "cluster membership: join through seeds, down, unreachable, coordinator takeover, rejoin"
