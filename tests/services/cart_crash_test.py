@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Acknowledged changes survive kill -9, exactly once: concurrent clients add items to
+carts (a unique sku per request, each with its Idempotency-Key) while the cart service is
+killed with -9 (every 0.4-0.9 s) and restarted while they run; a client retries a request that got no
+answer (connection refused or cut, 503, 202) with the same key until it is answered. At
+the end every cart must hold every sku sent to it exactly once (qty 1) and its version
+must count them: no acknowledged change lost, none applied twice.
+
+Usage: cart_crash_test.py CART_SERVICE_BIN"""
+
+import os
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from service_client import Checks, Service, free_port  # noqa: E402
+
+cart_bin = sys.argv[1]
+work = tempfile.mkdtemp(prefix="eddy-cart-crash.")
+clients, users_per_client, requests_per_client = 6, 4, 300
+c = Checks()
+
+
+class Counter:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.n = {}
+
+    def add(self, what):
+        with self.lock:
+            self.n[what] = self.n.get(what, 0) + 1
+
+
+def client(t, current, stats, deadline):
+    rnd = random.Random(t)
+    for i in range(requests_per_client):
+        user = "u%d_%d" % (t, rnd.randrange(users_per_client))
+        body = {"sku": "s%d_%d" % (t, i), "qty": 1}
+        key = {"Idempotency-Key": "k%d_%d" % (t, i)}
+        answered = False
+        while not answered and time.time() < deadline:
+            try:
+                st, _, _ = current[0].call("POST", "/carts/%s/items" % user, body, key, timeout=5)
+            except Exception:
+                st = "error"
+            stats.add(st)
+            answered = st == 200
+            if not answered:
+                time.sleep(0.05)
+        if not answered:
+            stats.add("gave up")
+            return
+        # A steady load rather than a burst, so that the kills find requests under way.
+        time.sleep(0.005)
+
+
+def main():
+    data = os.path.join(work, "data")
+    port = free_port()
+    current = [Service(cart_bin, data, port=port)]
+    stats = Counter()
+    deadline = time.time() + 90
+    threads = [threading.Thread(target=client, args=(t, current, stats, deadline))
+               for t in range(clients)]
+    for th in threads:
+        th.start()
+    kills = 0
+    rnd = random.Random(99)
+    while any(th.is_alive() for th in threads):
+        time.sleep(rnd.uniform(0.4, 0.9))
+        if not any(th.is_alive() for th in threads):
+            break
+        current[0].kill()
+        kills += 1
+        current[0] = Service(cart_bin, data, port=port)
+    for th in threads:
+        th.join()
+    print("answers:", dict(sorted(stats.n.items(), key=str)), "after", kills, "kills")
+    c.check(kills >= 3, "the service was killed while the clients ran (3 times at least)", kills)
+    c.check("gave up" not in stats.n, "every request was answered in the end", stats.n)
+    c.check(stats.n.get("error", 0) > 0, "the kills cut requests off (else the test shows nothing)",
+            stats.n)
+    svc = current[0]
+    for t in range(clients):
+        rnd = random.Random(t)
+        sent = {}
+        for i in range(requests_per_client):
+            sent.setdefault("u%d_%d" % (t, rnd.randrange(users_per_client)), []).append(
+                "s%d_%d" % (t, i))
+        for user, skus in sent.items():
+            st, cart, _ = svc.call("GET", "/carts/" + user)
+            got = {i["sku"]: i["qty"] for i in cart["items"]}
+            c.check(got == {s: 1 for s in skus}, "%s holds every sku sent to it once" % user,
+                    {s: q for s, q in got.items() if q != 1 or s not in skus} or
+                    sorted(set(skus) - set(got)))
+            c.check(cart["version"] == len(skus), "%s's version counts its changes" % user,
+                    (cart["version"], len(skus)))
+    c.check(svc.stop() == 0, "the service exits 0 on SIGTERM")
+    return c.verdict("every acknowledged change is there exactly once after %d kill -9" % kills)
+
+
+try:
+    rc = main()
+finally:
+    shutil.rmtree(work, ignore_errors=True)
+sys.exit(rc)
