@@ -28,6 +28,7 @@
 #include "admin.hpp"
 #include "eddy/actors/engine.hpp"
 #include "eddy/actors/messages.hpp"
+#include "eddy/actors/metrics.hpp"
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
 #include "eddy/io/dead_letter_store.hpp"
@@ -530,50 +531,12 @@ private:
     auto now = std::chrono::steady_clock::now();
     json rows = json::array();
     for (const auto& j : jobs_()) {
-      std::map<std::string, std::vector<actor_info>> by_op;
-      for (auto& a : j->actors()) {
-        by_op[a.node].push_back(a);
-      }
-      // Records and batches each operator sent downstream, for the lag and mailbox of its
-      // consumers.
-      std::map<std::string, std::pair<uint64_t, uint64_t>> sent;
-      for (const auto& [op, list] : by_op) {
-        for (const auto& a : list) {
-          sent[op].first += a.metrics->events_out;
-          sent[op].second += a.metrics->batches_out;
-        }
-      }
-      for (const auto& spec : j->graph().nodes()) {
-        const auto& list = by_op[spec.name];
-        uint64_t in = 0;
-        uint64_t out = 0;
-        uint64_t queued = 0;
-        uint64_t batches_in = 0;
-        uint64_t credit = 0;
-        uint64_t restarts = 0;
-        uint64_t dead = 0;
-        size_t failed = 0;
-        for (const auto& a : list) {
-          const auto& m = *a.metrics;
-          in += m.events_in;
-          out += m.events_out;
-          queued += m.queued_batches;
-          batches_in += m.batches_in;
-          credit += m.credit;
-          restarts += m.restarts;
-          dead += m.dead_lettered;
-          failed += m.status == actor_status::failed ? 1 : 0;
-        }
-        // Sent to this operator and not yet taken in: in channels, mailboxes and parked.
-        // Batches likewise: they wait in the actors' mailboxes (or parked while paused).
-        json lag;
-        json mailbox;
-        if (spec.input) {
-          auto [records, batches] = sent[j->graph().node(*spec.input).name];
-          lag = records > in ? records - in : 0;
-          mailbox = batches > batches_in ? batches - batches_in : 0;
-        }
-        auto key = j->name() + "/" + spec.name;
+      for (const auto& t : totals_by_operator(*j)) {
+        auto in = t.events_in;
+        auto out = t.events_out;
+        json lag = t.has_input ? json(t.lag) : json{};
+        json mailbox = t.has_input ? json(t.mailbox) : json{};
+        auto key = j->name() + "/" + t.op;
         auto [it, fresh] = samples_.try_emplace(key);
         double seconds =
           fresh ? j->uptime_s() : std::chrono::duration<double>(now - it->second.at).count();
@@ -585,20 +548,20 @@ private:
                    : int64_t{0};
         };
         rows.push_back(json{{"job", j->name()},
-                            {"operator", spec.name},
-                            {"kind", to_string(spec.kind)},
-                            {"actors", list.size()},
+                            {"operator", t.op},
+                            {"kind", to_string(t.kind)},
+                            {"actors", t.actors},
                             {"events_in", in},
                             {"in_per_s", rate(in, in_before)},
                             {"events_out", out},
                             {"out_per_s", rate(out, out_before)},
                             {"lag", lag},
                             {"mailbox", mailbox},
-                            {"credit", credit},
-                            {"queued", queued},
-                            {"restarts", restarts},
-                            {"dead_letters", dead},
-                            {"failed", failed}});
+                            {"credit", t.credit},
+                            {"queued", t.queued},
+                            {"restarts", t.restarts},
+                            {"dead_letters", t.dead_letters},
+                            {"failed", t.failed}});
         it->second = sample{now, in, out};
       }
     }

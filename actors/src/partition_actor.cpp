@@ -147,6 +147,7 @@ bool commit_journal(self_ptr self, const std::string& origin) {
                cb.timers_removed.empty() && cb.outbox_acked == 0;
   if (!empty) {
     cb.at_ms = now_ms();
+    auto started = std::chrono::steady_clock::now();
     if (auto err = st.journal->commit(cb)) {
       log(log_level::error, "partition", who(st) + ": " + describe(err));
       self->quit(err);
@@ -159,6 +160,10 @@ bool commit_journal(self_ptr self, const std::string& origin) {
     } else if (st.init->standby && !to_standby(self, replicate_atom::value, cb)) {
       return false;
     }
+    st.init->metrics->commit_latency.record(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - started)
+                              .count()));
     st.committed_out_position = st.out_position;
     st.committed_replayed_upto = st.replayed_upto;
     if (cb.outbox_acked > 0) {

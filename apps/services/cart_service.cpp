@@ -15,6 +15,7 @@
 
 #include "durations.hpp"
 #include "eddy/actors/engine.hpp"
+#include "eddy/actors/metrics.hpp"
 #include "eddy/eddy.hpp"
 #include "eddy/service/http_ingress.hpp"
 
@@ -218,10 +219,6 @@ int main(int argc, char** argv) {
   io.max_pending = static_cast<size_t>(max_pending);
   eddy::service::http_ingress http{io};
   add_routes(http);
-  http.direct("GET", "/metrics", [&http](const http_call&) {
-    return eddy::service::http_ingress::direct_answer{200, "text/plain; version=0.0.4",
-                                                      http.metrics_text()};
-  });
 
   eddy::job_builder job{"cart-service"};
   job.partitions(cli.runtime.partitions);
@@ -242,15 +239,20 @@ int main(int argc, char** argv) {
     std::cerr << "cart-service: error: " << eddy::describe(started.error()) << "\n";
     return 2;
   }
+  auto handle = *started;
+  http.direct("GET", "/metrics", [&http, handle](const http_call&) {
+    return eddy::service::http_ingress::direct_answer{
+      200, "text/plain; version=0.0.4", http.metrics_text() + eddy::prometheus_text(*handle)};
+  });
   if (auto err = http.start()) {
     std::cerr << "cart-service: error: " << eddy::describe(err) << "\n";
-    (*started)->stop();
+    handle->stop();
     return 2;
   }
   std::cerr << "cart-service: listening on http://" << io.host << ":" << http.port()
             << " (state in " << data_dir.string() << ", orders and events in " << output.string()
             << ")" << std::endl;
-  auto err = (*started)->wait_stopping_on_signal();
+  auto err = handle->wait_stopping_on_signal();
   http.stop();
   if (err) {
     std::cerr << "cart-service: error: " << eddy::describe(err) << "\n";

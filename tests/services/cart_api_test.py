@@ -163,6 +163,15 @@ def main():
         c.check(st == 200 and 'eddy_http_requests_total{route="add_item",status="200"}' in metrics
                 and 'status="400"' in metrics, "/metrics counts requests by route and status",
                 metrics)
+        lines = dict(l.rsplit(" ", 1) for l in metrics.splitlines() if l and l[0] != "#")
+        carts = 'job="cart-service",operator="carts"'
+        c.check(int(lines.get("eddy_events_in_total{%s}" % carts, 0)) >= 20 and
+                int(lines.get("eddy_commit_latency_seconds_count{%s}" % carts, 0)) > 0 and
+                'eddy_commit_latency_seconds_bucket{%s,le="+Inf"}' % carts in lines and
+                "eddy_mailbox_batches{%s}" % carts in lines and
+                int(lines.get("eddy_http_overloaded_total", 0)) == 1,
+                "/metrics has the operators' events, mailbox, commit latency and the 503s",
+                {k: v for k, v in lines.items() if "carts" in k or "overloaded" in k})
         c.check(svc.stop() == 0, "the service exits 0 on SIGTERM")
     except Exception:
         svc.kill()

@@ -382,7 +382,20 @@ const ingress_counters& http_ingress::counters() const noexcept {
 }
 
 std::string http_ingress::metrics_text() const {
-  std::string out = "# TYPE eddy_http_requests_total counter\n";
+  const auto& c = impl_->counters;
+  std::string out;
+  auto counter = [&out](const char* name, const char* help, uint64_t value) {
+    out += std::string{"# HELP "} + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+           " " + std::to_string(value) + "\n";
+  };
+  counter("eddy_http_accepted_total", "Requests durable in the ingress log.", c.accepted);
+  counter("eddy_http_answered_total", "Requests answered by the job.", c.answered);
+  counter("eddy_http_timed_out_total", "Requests answered 202: the job did not answer in time.",
+          c.timed_out);
+  counter("eddy_http_rejected_total", "Requests refused as malformed (4xx).", c.rejected);
+  counter("eddy_http_overloaded_total", "Requests refused with 503.", c.overloaded);
+  out += "# HELP eddy_http_requests_total Requests by route and status.\n"
+         "# TYPE eddy_http_requests_total counter\n";
   std::lock_guard guard{impl_->mtx};
   for (const auto& [k, n] : impl_->by_route) {
     out += "eddy_http_requests_total{route=\"" + k.first + "\",status=\"" +

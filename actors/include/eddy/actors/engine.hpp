@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -47,8 +48,29 @@ enum class actor_status : int {
 /// "stopped", "paused".
 const char* to_string(actor_status status) noexcept;
 
+/// A latency histogram with Prometheus' cumulative-bucket reading in mind: counts per
+/// bucket (upper bounds in microseconds, the last one +Inf), their sum and count. Written
+/// by one actor (relaxed atomics), read by anyone.
+struct latency_histogram {
+  static constexpr std::array<uint64_t, 12> bounds_us{100,   250,   500,   1000,   2500,   5000,
+                                                      10000, 25000, 50000, 100000, 250000, 1000000};
+  std::array<std::atomic<uint64_t>, bounds_us.size() + 1> buckets{};
+  std::atomic<uint64_t> sum_us{0};
+  std::atomic<uint64_t> count{0};
+
+  void record(uint64_t us) noexcept {
+    size_t i = 0;
+    while (i < bounds_us.size() && us > bounds_us[i]) {
+      ++i;
+    }
+    buckets[i].fetch_add(1, std::memory_order_relaxed);
+    sum_us.fetch_add(us, std::memory_order_relaxed);
+    count.fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
 /// Live counters of one stage actor, written by the actor (relaxed atomics) and read by
-/// anyone: the runtime's reports, tests, later the console and /metrics.
+/// anyone: the runtime's reports, the console and /metrics.
 struct actor_metrics {
   std::atomic<uint64_t> events_in{0};
   std::atomic<uint64_t> events_out{0};
@@ -72,6 +94,9 @@ struct actor_metrics {
   /// Batches the receivers let it send now (output credit), summed over its channels.
   std::atomic<uint64_t> credit{0};
   std::atomic<actor_status> status{actor_status::running};
+  /// Partitions: from the start of a commit until it is durable (and, with a waiting
+  /// standby, applied there).
+  latency_histogram commit_latency;
 };
 
 /// One actor of a running job, as the runtime reports it.
