@@ -13,11 +13,11 @@
 #include <iostream>
 #include <map>
 
-#include "durations.hpp"
 #include "eddy/actors/engine.hpp"
 #include "eddy/actors/metrics.hpp"
 #include "eddy/eddy.hpp"
 #include "eddy/service/http_ingress.hpp"
+#include "service_options.hpp"
 
 namespace {
 
@@ -179,45 +179,28 @@ void add_routes(eddy::service::http_ingress& http) {
 int main(int argc, char** argv) {
   namespace po = boost::program_options;
   eddy::command_line cli{"cart-service", "shopping carts as keyed state, served over HTTP"};
+  eddy::apps::add_service_options(
+    cli, "orders and cart_abandoned events as JSON lines (default: <data-dir>/cart-service.jsonl)");
   cli.app_options().add_options()(
-    "output", po::value<std::string>(),
-    "orders and cart_abandoned events as JSON lines (default: <data-dir>/cart-service.jsonl)")(
     "cart.abandon-after", po::value<std::string>()->default_value("30min"),
-    "a non-empty cart untouched this long is reported abandoned (ms, s, min, h, d)")(
-    "cart.idempotency-keep", po::value<std::string>()->default_value("24h"),
-    "how long a request's Idempotency-Key is remembered")(
-    "http.max-pending", po::value<int>()->default_value(1024),
-    "requests waiting for their answer at most; more get 503 with Retry-After");
+    "a non-empty cart untouched this long is reported abandoned (ms, s, min, h, d)");
   if (auto code = cli.parse(argc, argv)) {
     return *code;
   }
-  const auto& vm = cli.values();
+  eddy::apps::service_settings service;
+  if (auto problem = eddy::apps::read_service_options(cli, "cart-service", service)) {
+    return cli.usage_error(*problem);
+  }
   cart_settings settings;
-  auto abandon = eddy::apps::parse_duration_ms(vm["cart.abandon-after"].as<std::string>());
-  auto keep = eddy::apps::parse_duration_ms(vm["cart.idempotency-keep"].as<std::string>());
+  settings.idempotency_keep_ms = service.idempotency_keep_ms;
+  auto abandon =
+    eddy::apps::parse_duration_ms(cli.values()["cart.abandon-after"].as<std::string>());
   if (!abandon) {
     return cli.usage_error("--cart.abandon-after must be a duration such as 30min, 90s, 1500ms");
   }
-  if (!keep) {
-    return cli.usage_error("--cart.idempotency-keep must be a duration such as 24h, 10min");
-  }
-  auto max_pending = vm["http.max-pending"].as<int>();
-  if (max_pending < 1 || max_pending > 1'000'000) {
-    return cli.usage_error("--http.max-pending must be in 1..1000000");
-  }
   settings.abandon_after_ms = *abandon;
-  settings.idempotency_keep_ms = *keep;
-  auto data_dir = cli.common.data_dir;
-  auto output = vm.count("output") ? std::filesystem::path{vm["output"].as<std::string>()}
-                                   : data_dir / "cart-service.jsonl";
-
-  eddy::service::ingress_options io;
-  io.log_file = data_dir / "cart-service" / "ingress.db";
-  io.level = cli.runtime.state.level;
-  io.host = cli.common.http_host;
-  io.port = cli.common.http_port;
-  io.max_pending = static_cast<size_t>(max_pending);
-  eddy::service::http_ingress http{io};
+  auto output = service.output;
+  eddy::service::http_ingress http{service.ingress};
   add_routes(http);
 
   eddy::job_builder job{"cart-service"};
@@ -227,36 +210,6 @@ int main(int argc, char** argv) {
     .declare_state<eddy::value_state<cart>>("cart")
     .process<response>("carts", cart_function(settings), abandon_function())
     .sink("responses", http.responses(output));
-  auto graph = job.build();
-  if (!graph) {
-    std::cerr << "cart-service: error: " << eddy::describe(graph.error()) << "\n";
-    return 2;
-  }
-  eddy::install_signal_handlers();
-  eddy::engine engine{cli.runtime, cli.common};
-  auto started = engine.start(std::move(*graph));
-  if (!started) {
-    std::cerr << "cart-service: error: " << eddy::describe(started.error()) << "\n";
-    return 2;
-  }
-  auto handle = *started;
-  http.direct("GET", "/metrics", [&http, handle](const http_call&) {
-    return eddy::service::http_ingress::direct_answer{
-      200, "text/plain; version=0.0.4", http.metrics_text() + eddy::prometheus_text(*handle)};
-  });
-  if (auto err = http.start()) {
-    std::cerr << "cart-service: error: " << eddy::describe(err) << "\n";
-    handle->stop();
-    return 2;
-  }
-  std::cerr << "cart-service: listening on http://" << io.host << ":" << http.port()
-            << " (state in " << data_dir.string() << ", orders and events in " << output.string()
-            << ")" << std::endl;
-  auto err = handle->wait_stopping_on_signal();
-  http.stop();
-  if (err) {
-    std::cerr << "cart-service: error: " << eddy::describe(err) << "\n";
-    return 1;
-  }
-  return 0;
+  return eddy::apps::serve(cli, http, "cart-service", job.build(),
+                           "orders and events in " + output.string());
 }
