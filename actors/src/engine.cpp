@@ -12,7 +12,9 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
 
+#include "eddy/actors/messages.hpp"
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
 #include "host.hpp"
@@ -200,6 +202,68 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
   std::lock_guard guard{registry_->mtx};
   registry_->jobs.push_back(handle);
   return handle;
+}
+
+void engine::set_http_address(const std::string& host_port) {
+  if (view_) {
+    view_->set_http(host_port);
+  }
+}
+
+std::optional<std::string> engine::route_http() const {
+  if (!view_ || common_.node_seeds.empty()) {
+    return std::nullopt;
+  }
+  auto leader = view_->coordinator();
+  if (leader == view_->self_id()) {
+    return std::nullopt;
+  }
+  for (const auto& m : view_->members()) {
+    if (!leader.empty() && m.id == leader && m.state == detail::member_state::up) {
+      return m.http;
+    }
+  }
+  return std::string{};
+}
+
+caf::expected<uint64_t>
+engine::replicate_ingress(const std::string& job,
+                          const std::vector<std::pair<uint64_t, std::string>>& entries) {
+  if (entries.empty()) {
+    return uint64_t{0};
+  }
+  auto successor = view_ && !common_.node_seeds.empty() ? view_->successor() : std::string{};
+  if (successor.empty()) {
+    return entries.back().first;
+  }
+  std::lock_guard guard{ingress_mtx_};
+  caf::scoped_actor self{*sys_};
+  auto timeout = std::chrono::milliseconds(common_.heartbeat_timeout_ms);
+  caf::error failed;
+  if (successor != ingress_successor_ || !ingress_host_) {
+    ingress_host_ = nullptr;
+    self->request(caf::actor_cast<caf::actor>(node_), timeout, host_atom::value, successor)
+      .receive(
+        [this, &successor](caf::actor& host) {
+          ingress_host_ = caf::actor_cast<caf::strong_actor_ptr>(host);
+          ingress_successor_ = successor;
+        },
+        [&failed](caf::error& err) { failed = std::move(err); });
+  }
+  uint64_t held = 0;
+  if (!failed) {
+    self
+      ->request(caf::actor_cast<caf::actor>(ingress_host_), timeout, ingress_atom::value, job,
+                entries)
+      .receive([&held](uint64_t last) { held = last; },
+               [&failed](caf::error& err) { failed = std::move(err); });
+  }
+  if (failed) {
+    ingress_host_ = nullptr;
+    return make_error(errc::io_failure, "the copy of the ingress log on " + successor +
+                                          " cannot be kept (" + to_string(failed) + ")");
+  }
+  return held;
 }
 
 std::vector<std::shared_ptr<job_handle>> engine::jobs() const {

@@ -10,6 +10,7 @@
 
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
+#include "eddy/service/ingress_log.hpp"
 #include "membership.hpp"
 #include "transform_stage.hpp"
 
@@ -35,6 +36,8 @@ struct host_state {
   /// Partitions prepared and not spawned yet, by "job/node/index".
   std::map<std::string, std::shared_ptr<stage_init>> prepared;
   std::map<std::string, replica> replicas;
+  /// Copies of the ingress logs of services led by another member, by job.
+  std::map<std::string, eddy::service::ingress_log> ingress_logs;
   /// The partitions spawned for each leader (a job actor on another node): they stop when
   /// it is lost, since no one else would stop them.
   std::map<caf::actor_addr, std::vector<caf::actor>> spawned_for;
@@ -272,6 +275,35 @@ caf::expected<uint64_t> apply(host_ptr self, const std::string& job, uint32_t no
   return r.store->last_seq();
 }
 
+/// Entries of a service's ingress log, kept in this node's copy (the leader's is in the
+/// same place under its data directory): the last sequence number the copy holds.
+caf::result<uint64_t> keep_ingress(host_ptr self, const std::string& job,
+                                   const std::vector<std::pair<uint64_t, std::string>>& entries) {
+  auto j = self->state.jobs->find(job);
+  if (!j) {
+    return make_error(errc::invalid_config, "this node does not run job " + job);
+  }
+  auto& logs = self->state.ingress_logs;
+  auto i = logs.find(job);
+  if (i == logs.end()) {
+    auto log = eddy::service::ingress_log::open(j->env.data_dir / job / "ingress.db",
+                                                j->env.opts.state.level);
+    if (!log) {
+      return log.error();
+    }
+    i = logs.emplace(job, std::move(*log)).first;
+  }
+  uint64_t held = i->second.last_seq();
+  for (const auto& [seq, body] : entries) {
+    auto kept = i->second.keep(seq, body);
+    if (!kept) {
+      return kept.error();
+    }
+    held = *kept;
+  }
+  return held;
+}
+
 caf::behavior host_actor(host_ptr self, std::shared_ptr<host_registry> jobs) {
   self->state.jobs = std::move(jobs);
   self->set_down_handler([self](caf::down_msg& msg) {
@@ -320,6 +352,10 @@ caf::behavior host_actor(host_ptr self, std::shared_ptr<host_registry> jobs) {
         last = *seq;
       }
       return last;
+    },
+    [self](ingress_atom, const std::string& job,
+           const std::vector<std::pair<uint64_t, std::string>>& entries) {
+      return keep_ingress(self, job, entries);
     },
     [self](release_atom, const std::string& job, const std::vector<uint32_t>& rows) {
       // These partitions are about to run on this node from their journals, which are the

@@ -34,6 +34,8 @@ struct peer {
   uint64_t table_epoch = 0;
   /// It said it coordinates (in its last heartbeat answer).
   bool coordinates = false;
+  /// The HTTP address of its service, from its last heartbeat answer.
+  std::string http;
 };
 
 struct node_state {
@@ -154,13 +156,14 @@ void publish_view(node_ptr self) {
   auto& st = self->state;
   auto now = clock_type::now();
   std::vector<member_info> members;
-  members.push_back(member_info{st.cfg.id, st.address, member_state::up, true, 0});
+  members.push_back(member_info{st.cfg.id, st.address, member_state::up, true, 0, st.view->http()});
   for (const auto& [address, p] : st.peers) {
     int64_t silent = -1;
     if (p.answered) {
       silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - p.last_seen).count();
     }
-    members.push_back(member_info{p.id.empty() ? address : p.id, address, p.state, false, silent});
+    members.push_back(
+      member_info{p.id.empty() ? address : p.id, address, p.state, false, silent, p.http});
   }
   auto coordinator = elect(st);
   std::sort(members.begin() + 1, members.end(),
@@ -353,10 +356,11 @@ void round(node_ptr self) {
     }
     self->request(p.node, timeout, heartbeat_atom::value, st.cfg.id)
       .then(
-        [self, address = address](std::string& id, bool coordinates) {
+        [self, address = address](std::string& id, bool coordinates, std::string& http) {
           auto& p = self->state.peers[address];
           p.id = id;
           p.coordinates = coordinates;
+          p.http = std::move(http);
           p.answered = true;
           p.last_seen = clock_type::now();
           if (p.node) {
@@ -485,8 +489,8 @@ caf::behavior node_actor(node_ptr self, membership_config cfg, caf::actor inspec
         st.peers[address].id = id;
       }
     },
-    [self](heartbeat_atom, const std::string&) -> caf::result<std::string, bool> {
-      return {self->state.cfg.id, coordinating(self->state)};
+    [self](heartbeat_atom, const std::string&) -> caf::result<std::string, bool, std::string> {
+      return {self->state.cfg.id, coordinating(self->state), self->state.view->http()};
     },
     [self](lead_atom, const caf::actor& job) { self->state.leaders.push_back(job); },
     [self](leave_atom, const std::string& member) -> caf::result<std::string> {

@@ -47,6 +47,8 @@ struct member_info {
   bool self = false;
   /// Milliseconds since it last answered a heartbeat (0 for this node; -1: never).
   int64_t silent_ms = -1;
+  /// host:port of its service's HTTP ingress (empty: none, or not known yet).
+  std::string http;
 };
 
 /// The membership as last seen by the node actor; read by the inspector. Thread-safe.
@@ -89,6 +91,15 @@ public:
     std::lock_guard guard{mtx_};
     return successor_;
   }
+  /// This node's HTTP address (a service's ingress), told to the others in heartbeats.
+  void set_http(std::string address) {
+    std::lock_guard guard{mtx_};
+    http_ = std::move(address);
+  }
+  [[nodiscard]] std::string http() const {
+    std::lock_guard guard{mtx_};
+    return http_;
+  }
   void set_table(assignment table) {
     std::lock_guard guard{mtx_};
     table_ = std::move(table);
@@ -114,6 +125,7 @@ private:
   std::vector<member_info> members_;
   std::string coordinator_;
   std::string successor_;
+  std::string http_;
   assignment table_;
   std::string self_;
   size_t seeds_ = 0;

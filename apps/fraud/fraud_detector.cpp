@@ -1,6 +1,8 @@
 // The fraud detector: card transactions as JSON lines -> keyed by card -> three rules over the
 // card's durable history (velocity, amount, impossible travel) -> alerts, rejections and
 // unblocks as JSON lines. A flagged card is blocked until an unblock command for it arrives.
+// With --input http the transactions and unblocks come over HTTP instead (fraud_http.hpp);
+// both modes run the same checks on the same card state (card_state.hpp).
 
 #include <chrono>
 #include <cstdio>
@@ -8,63 +10,28 @@
 #include <iostream>
 #include <map>
 
+#include "../services/service_options.hpp"
+#include "card_state.hpp"
 #include "eddy/actors/engine.hpp"
 #include "eddy/eddy.hpp"
+#include "fraud_http.hpp"
 #include "rules.hpp"
 
 namespace {
 
-using card_context = eddy::keyed_context<std::string>;
+using fraud::card_context;
 using output = eddy::collector<fraud::output_record>;
-
-/// The tx that blocked the card; absent while the card is not blocked.
-constexpr const char* blocked_state = "blocked_by";
-/// The card's last transactions (at most fraud::history_max), oldest first.
-constexpr const char* recent_state = "recent";
-constexpr const char* stats_state = "stats";
-
-void check_transaction(const fraud::transaction& t, const fraud::thresholds& limits,
-                       card_context& ctx, output& out) {
-  auto& blocked_by = ctx.value<std::string>(blocked_state);
-  if (blocked_by.exists()) {
-    out.emit(fraud::rejected_record(t, "card blocked since tx " + blocked_by.get()));
-    return;
-  }
-  auto& recent = ctx.list<fraud::recent_tx>(recent_state);
-  auto& stats = ctx.value<fraud::card_stats>(stats_state);
-  auto current = stats.get_or({});
-  auto alerts = fraud::check_rules(t, recent.get(), current, limits);
-  if (!alerts.empty()) {
-    blocked_by.set(t.tx);
-  }
-  for (auto& a : alerts) {
-    out.emit(fraud::alert_record(t, std::move(a)));
-  }
-  // A flagged transaction still happened: it stays in the history (the velocity and travel
-  // rules see the card's real moves) and in the mean, in case an unblock declares it genuine.
-  recent.update(fraud::remember(recent.get(), t));
-  current.add(t.amount);
-  stats.set(current);
-}
-
-void unblock(const fraud::unblock_command& c, card_context& ctx, output& out) {
-  auto& blocked_by = ctx.value<std::string>(blocked_state);
-  if (!blocked_by.exists()) {
-    out.emit(fraud::rejected_record(c, "unblock: card " + c.card + " is not blocked"));
-    return;
-  }
-  blocked_by.clear();
-  out.emit(fraud::unblocked_record(c));
-}
 
 /// The keyed function: one input line of one card (or an invalid line, keyed "").
 void check_line(const fraud::input_line& line, const fraud::thresholds& limits, card_context& ctx,
                 output& out) {
   auto parsed = fraud::classify(line.doc);
   if (auto* t = std::get_if<fraud::transaction>(&parsed)) {
-    check_transaction(*t, limits, ctx, out);
+    for (auto& record : fraud::check_transaction(*t, limits, ctx).records) {
+      out.emit(std::move(record));
+    }
   } else if (auto* c = std::get_if<fraud::unblock_command>(&parsed)) {
-    unblock(*c, ctx, out);
+    out.emit(fraud::unblock(*c, ctx));
   } else {
     out.emit(fraud::rejected_record(std::get<fraud::invalid_input>(parsed)));
   }
@@ -159,9 +126,12 @@ void add_options(eddy::command_line& cli) {
   cli.app_options().add_options()(
     "input", po::value<std::string>(),
     "JSONL transactions {\"tx\",\"card\",\"amount\",\"merchant\",\"country\",\"ts\"} and "
-    "commands {\"cmd\":\"unblock\",\"card\"} (required); - reads stdin")(
-    "output", po::value<std::string>(),
-    "JSONL file of the alerts, rejections and unblocks (required)")(
+    "commands {\"cmd\":\"unblock\",\"card\"} (required); - reads stdin; http serves "
+    "POST /transactions, POST /cards/{card}/unblock and GET /cards/{card} on --http.port");
+  // --output, and the --http.* options of --input http.
+  eddy::apps::add_service_options(cli, "JSONL file of the alerts, rejections and unblocks "
+                                       "(required)");
+  cli.app_options().add_options()(
     "fraud.velocity-count", po::value<int64_t>()->default_value(defaults.velocity_count),
     "more transactions of a card than this within the window flag it")(
     "fraud.velocity-window-ms", po::value<int64_t>()->default_value(defaults.velocity_window_ms),
@@ -197,17 +167,18 @@ int main(int argc, char** argv) {
   }
   auto input = vm["input"].as<std::string>();
   auto output_path = vm["output"].as<std::string>();
+  if (input == "http") {
+    return fraud::serve_http(cli, limits, output_path);
+  }
 
   eddy::job_builder job{"fraud"};
   job.partitions(cli.runtime.partitions);
-  job
-    .source("transactions", input == "-" ? eddy::stdin_source<fraud::input_line>()
-                                         : eddy::jsonl_source<fraud::input_line>(input))
-    .key_by([](const fraud::input_line& line) { return fraud::card_key(line); })
-    // Declared up front, so that `eddy console` can show a card's state right after a restart.
-    .declare_state<eddy::value_state<std::string>>(blocked_state)
-    .declare_state<eddy::list_state<fraud::recent_tx>>(recent_state)
-    .declare_state<eddy::value_state<fraud::card_stats>>(stats_state)
+  auto keyed =
+    job
+      .source("transactions", input == "-" ? eddy::stdin_source<fraud::input_line>()
+                                           : eddy::jsonl_source<fraud::input_line>(input))
+      .key_by([](const fraud::input_line& line) { return fraud::card_key(line); });
+  fraud::declare_card_state(keyed)
     .process<fraud::output_record>("check",
                                    [limits](const fraud::input_line& line, auto& ctx, auto& out) {
                                      check_line(line, limits, ctx, out);

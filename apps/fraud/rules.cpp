@@ -18,10 +18,12 @@ constexpr size_t country_chars_max = 16;
 // Rejection reasons quote wrong values, cut to this length.
 constexpr size_t quote_chars_max = 40;
 
-/// Keeps the first problem found: `reason` is set only while it is empty.
-void note(std::string& reason, std::string problem) {
-  if (reason.empty()) {
-    reason = std::move(problem);
+/// Keeps the first problem found, and the field it is about: `x.reason` is set only while
+/// it is empty.
+void note(invalid_input& x, const char* field, std::string problem) {
+  if (x.reason.empty() && !problem.empty()) {
+    x.reason = std::move(problem);
+    x.field = field;
   }
 }
 
@@ -100,34 +102,18 @@ std::string ts_field(const json& doc, bool required, std::optional<int64_t>& int
 
 parsed_input classify_command(const json& doc) {
   unblock_command c;
-  std::string reason;
+  invalid_input bad;
   if (const auto& cmd = doc.at("cmd"); cmd != "unblock") {
-    reason = "unknown cmd " + quote(cmd) + "; allowed: unblock";
+    note(bad, "cmd", "unknown cmd " + quote(cmd) + "; allowed: unblock");
   }
-  note(reason, card_field(doc, c.card));
-  note(reason, ts_field(doc, false, c.ts));
-  if (reason.empty()) {
+  note(bad, "card", card_field(doc, c.card));
+  note(bad, "ts", ts_field(doc, false, c.ts));
+  if (bad.reason.empty()) {
     return c;
   }
-  return invalid_input{{}, c.card, c.ts, std::move(reason)};
-}
-
-parsed_input classify_transaction(const json& doc) {
-  transaction t;
-  std::optional<int64_t> ts;
-  std::string reason;
-  // Every field is read, so that a rejection can still name the valid ids.
-  note(reason, string_field(doc, "tx", id_chars_max, t.tx));
-  note(reason, card_field(doc, t.card));
-  note(reason, amount_field(doc, t.amount));
-  note(reason, string_field(doc, "merchant", id_chars_max, t.merchant));
-  note(reason, string_field(doc, "country", country_chars_max, t.country));
-  note(reason, ts_field(doc, true, ts));
-  if (!reason.empty()) {
-    return invalid_input{t.tx, t.card, ts, std::move(reason)};
-  }
-  t.ts = *ts;
-  return t;
+  bad.card = c.card;
+  bad.ts = c.ts;
+  return bad;
 }
 
 /// `x` rounded to `decimals` places: evidence is for people, and stable digits keep the
@@ -176,6 +162,27 @@ parsed_input classify(const json& doc) {
     return classify_command(doc);
   }
   return classify_transaction(doc);
+}
+
+parsed_input classify_transaction(const json& doc) {
+  transaction t;
+  std::optional<int64_t> ts;
+  invalid_input bad;
+  // Every field is read, so that a rejection can still name the valid ids.
+  note(bad, "tx", string_field(doc, "tx", id_chars_max, t.tx));
+  note(bad, "card", card_field(doc, t.card));
+  note(bad, "amount", amount_field(doc, t.amount));
+  note(bad, "merchant", string_field(doc, "merchant", id_chars_max, t.merchant));
+  note(bad, "country", string_field(doc, "country", country_chars_max, t.country));
+  note(bad, "ts", ts_field(doc, true, ts));
+  if (!bad.reason.empty()) {
+    bad.tx = t.tx;
+    bad.card = t.card;
+    bad.ts = ts;
+    return bad;
+  }
+  t.ts = *ts;
+  return t;
 }
 
 bool valid_card(std::string_view card) noexcept {

@@ -68,12 +68,18 @@ struct invalid_input {
   std::string card;
   std::optional<int64_t> ts;
   std::string reason;
+  /// The field the reason is about ("amount", "cmd"), for an HTTP 400 naming it.
+  std::string field;
 };
 
 using parsed_input = std::variant<transaction, unblock_command, invalid_input>;
 
 /// What `doc` is; the first problem found decides the reason of an `invalid_input`.
 [[nodiscard]] parsed_input classify(const nlohmann::json& doc);
+
+/// What `doc` is as a transaction (a `transaction` or an `invalid_input`, never a command),
+/// whether or not it has a "cmd" field.
+[[nodiscard]] parsed_input classify_transaction(const nlohmann::json& doc);
 
 /// True for ids matching [A-Za-z0-9_.-]{1,64}.
 [[nodiscard]] bool valid_card(std::string_view card) noexcept;

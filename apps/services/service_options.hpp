@@ -115,11 +115,20 @@ inline int serve(eddy::command_line& cli, eddy::service::http_ingress& http,
   http.direct("GET", "/health", [](const eddy::service::http_call&) {
     return eddy::service::http_ingress::direct_answer{200, "application/json", R"({"ok":true})"};
   });
+  if (!cli.common.node_seeds.empty()) {
+    // Any member takes any request: the leader's ingress serves it, with a copy of its
+    // log on the member that would lead next.
+    http.in_cluster([&engine] { return engine.route_http(); },
+                    [&engine, name](const std::vector<std::pair<uint64_t, std::string>>& entries) {
+                      return engine.replicate_ingress(name, entries);
+                    });
+  }
   if (auto err = http.start()) {
     std::cerr << name << ": error: " << eddy::describe(err) << "\n";
     handle->stop();
     return 2;
   }
+  engine.set_http_address(cli.common.http_host + ":" + std::to_string(http.port()));
   std::cerr << name << ": listening on http://" << cli.common.http_host << ":" << http.port()
             << " (state in " << cli.common.data_dir.string() << ", " << outputs << ")" << std::endl;
   auto err = handle->wait_stopping_on_signal();

@@ -17,7 +17,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from service_client import Checks, Service, free_port  # noqa: E402
+from service_client import (Checks, Counter, Service, cart_requests, check_carts,  # noqa: E402
+                            free_port)
 
 cart_bin = sys.argv[1]
 work = tempfile.mkdtemp(prefix="eddy-cart-crash.")
@@ -25,26 +26,14 @@ clients, users_per_client, requests_per_client = 6, 4, 300
 c = Checks()
 
 
-class Counter:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.n = {}
-
-    def add(self, what):
-        with self.lock:
-            self.n[what] = self.n.get(what, 0) + 1
-
-
 def client(t, current, stats, deadline):
-    rnd = random.Random(t)
-    for i in range(requests_per_client):
-        user = "u%d_%d" % (t, rnd.randrange(users_per_client))
-        body = {"sku": "s%d_%d" % (t, i), "qty": 1}
-        key = {"Idempotency-Key": "k%d_%d" % (t, i)}
+    for user, sku, key in cart_requests(t, users_per_client, requests_per_client):
         answered = False
         while not answered and time.time() < deadline:
             try:
-                st, _, _ = current[0].call("POST", "/carts/%s/items" % user, body, key, timeout=5)
+                st, _, _ = current[0].call("POST", "/carts/%s/items" % user,
+                                           {"sku": sku, "qty": 1}, {"Idempotency-Key": key},
+                                           timeout=5)
             except Exception:
                 st = "error"
             stats.add(st)
@@ -86,19 +75,7 @@ def main():
             stats.n)
     svc = current[0]
     for t in range(clients):
-        rnd = random.Random(t)
-        sent = {}
-        for i in range(requests_per_client):
-            sent.setdefault("u%d_%d" % (t, rnd.randrange(users_per_client)), []).append(
-                "s%d_%d" % (t, i))
-        for user, skus in sent.items():
-            st, cart, _ = svc.call("GET", "/carts/" + user)
-            got = {i["sku"]: i["qty"] for i in cart["items"]}
-            c.check(got == {s: 1 for s in skus}, "%s holds every sku sent to it once" % user,
-                    {s: q for s, q in got.items() if q != 1 or s not in skus} or
-                    sorted(set(skus) - set(got)))
-            c.check(cart["version"] == len(skus), "%s's version counts its changes" % user,
-                    (cart["version"], len(skus)))
+        check_carts(c, svc, cart_requests(t, users_per_client, requests_per_client))
     c.check(svc.stop() == 0, "the service exits 0 on SIGTERM")
     return c.verdict("every acknowledged change is there exactly once after %d kill -9" % kills)
 

@@ -4,9 +4,11 @@ tests; standard library only)."""
 import http.client
 import json
 import os
+import random
 import re
 import socket
 import subprocess
+import threading
 import time
 
 
@@ -92,3 +94,39 @@ class Checks:
             return 1
         print("PASS: " + what)
         return 0
+
+
+class Counter:
+    """Counts outcomes from several threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.n = {}
+
+    def add(self, what):
+        with self.lock:
+            self.n[what] = self.n.get(what, 0) + 1
+
+
+def cart_requests(t, users, count):
+    """Client t's cart updates, in order: (user, sku, Idempotency-Key); a unique sku each,
+    qty 1, so that a cart shows whether an update was applied once, twice or never."""
+    rnd = random.Random(t)
+    return [("u%d_%d" % (t, rnd.randrange(users)), "s%d_%d" % (t, i), "k%d_%d" % (t, i))
+            for i in range(count)]
+
+
+def check_carts(c, svc, requests, where=""):
+    """Every cart `requests` went to holds each of its skus once and counts them in its
+    version."""
+    sent = {}
+    for user, sku, _ in requests:
+        sent.setdefault(user, []).append(sku)
+    for user, skus in sent.items():
+        st, cart, _ = svc.call("GET", "/carts/" + user)
+        got = {i["sku"]: i["qty"] for i in cart["items"]} if st == 200 else {}
+        c.check(st == 200 and got == {s: 1 for s in skus} and cart["version"] == len(skus),
+                "%s%s holds every sku sent to it once and counts them" % (user, where),
+                (st, "missing %d of %d, %d unexpected, %d twice" % (
+                    len(set(skus) - set(got)), len(skus), len(set(got) - set(skus)),
+                    len([q for q in got.values() if q != 1]))))

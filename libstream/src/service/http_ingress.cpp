@@ -56,6 +56,30 @@ struct http_ingress::impl {
   std::map<uint64_t, std::shared_ptr<waiter>> pending;
   bool stopping = false;
   std::map<std::pair<std::string, int>, uint64_t> by_route;
+  http_ingress::route_fn route;
+  http_ingress::replicate_fn replicate;
+
+  /// Keeps `seq` on the member that would lead next, with the entries before it that its
+  /// copy lacks. Called with `mtx` held, so that copies get the entries in order.
+  caf::error replicate_through(uint64_t seq, const std::string& body) {
+    auto have = replicate({{seq, body}});
+    if (have && *have + 1 < seq) {
+      // A new copy (the member that would lead next changed): the log so far.
+      auto missing = log->read_after(*have, seq - *have);
+      if (!missing) {
+        return missing.error();
+      }
+      have = replicate(*missing);
+    }
+    if (!have) {
+      return have.error();
+    }
+    if (*have < seq) {
+      return make_error(errc::io_failure, "the copy of the ingress log holds entries up to " +
+                                            std::to_string(*have) + ", not " + std::to_string(seq));
+    }
+    return {};
+  }
 
   void count(const std::string& route, int status) {
     std::lock_guard guard{mtx};
@@ -76,8 +100,16 @@ struct http_ingress::impl {
                       "application/json");
       return;
     }
-    r.id = log->last_seq() + 1;
-    auto seq = log->append(nlohmann::json(r).dump());
+    // The request's id is its sequence number (the last one may have been written by this
+    // node's host, keeping a copy of an earlier leader's log).
+    auto next = log->next_seq();
+    caf::expected<uint64_t> seq = next ? caf::expected<uint64_t>{0} : next.error();
+    std::string log_text;
+    if (next) {
+      r.id = *next;
+      log_text = nlohmann::json(r).dump();
+      seq = log->append(log_text);
+    }
     if (!seq) {
       lock.unlock();
       eddy::log(log_level::error, "http", describe(seq.error()));
@@ -85,6 +117,20 @@ struct http_ingress::impl {
       res.set_content(error_body({}, "the request could not be logged: " + describe(seq.error())),
                       "application/json");
       return;
+    }
+    if (replicate) {
+      if (auto err = replicate_through(*seq, log_text)) {
+        // Logged here only: the source applies it, but a takeover may not; the client
+        // retries with its Idempotency-Key and gets one answer either way.
+        lock.unlock();
+        eddy::log(log_level::warn, "http", describe(err));
+        res.status = 503;
+        res.set_header("Retry-After", "1");
+        res.set_content(error_body({}, "the request is not durable on two members yet: " +
+                                         describe(err) + "; retry with the same Idempotency-Key"),
+                        "application/json");
+        return;
+      }
     }
     pending[*seq] = w;
     counters.accepted.fetch_add(1, std::memory_order_relaxed);
@@ -102,6 +148,46 @@ struct http_ingress::impl {
     // Durable: it will be applied; the client may read the result later.
     res.status = 202;
     res.set_content(nlohmann::json{{"id", *seq}, {"accepted", true}}.dump(), "application/json");
+  }
+
+  /// Sends the request on to the leader at `where` (host:port) and passes its answer back.
+  void forward(const std::string& where, const httplib::Request& req, httplib::Response& res) {
+    auto colon = where.rfind(':');
+    if (where.empty() || colon == std::string::npos) {
+      res.status = 503;
+      res.set_header("Retry-After", "1");
+      res.set_content(error_body({}, "no member leads the service now (no majority of the "
+                                     "seeds is up, or a takeover is under way)"),
+                      "application/json");
+      return;
+    }
+    httplib::Client leader{where.substr(0, colon), std::stoi(where.substr(colon + 1))};
+    leader.set_connection_timeout(2, 0);
+    leader.set_read_timeout(static_cast<time_t>(opts.answer_timeout_ms / 1000 + 5), 0);
+    leader.set_tcp_nodelay(true);
+    httplib::Headers headers;
+    if (req.has_header("Idempotency-Key")) {
+      headers.emplace("Idempotency-Key", req.get_header_value("Idempotency-Key"));
+    }
+    const char* type = "application/json";
+    auto answer = req.method == "GET"    ? leader.Get(req.path, headers)
+                  : req.method == "POST" ? leader.Post(req.path, headers, req.body, type)
+                  : req.method == "PUT"  ? leader.Put(req.path, headers, req.body, type)
+                                         : leader.Delete(req.path, headers, req.body, type);
+    if (!answer) {
+      res.status = 503;
+      res.set_header("Retry-After", "1");
+      res.set_content(error_body({}, "the leader at " + where + " cannot be reached (" +
+                                       httplib::to_string(answer.error()) +
+                                       "); retry with the same Idempotency-Key"),
+                      "application/json");
+      return;
+    }
+    res.status = answer->status;
+    if (answer->has_header("Retry-After")) {
+      res.set_header("Retry-After", answer->get_header_value("Retry-After"));
+    }
+    res.set_content(answer->body, answer->get_header_value("Content-Type").c_str());
   }
 
   void complete(uint64_t id, int status, std::string body) {
@@ -235,10 +321,13 @@ http_ingress::http_ingress(ingress_options opts)
     if (!res.body.empty()) {
       return;
     }
-    std::string message = res.status == 404   ? "no route " + req.method + " " + req.path
-                          : res.status == 413 ? "the body is over the limit of " +
-                                                  std::to_string(in->opts.max_body) + " bytes"
-                                              : "HTTP " + std::to_string(res.status);
+    std::string message =
+      res.status == 404 ? "no route " + req.method + " " + req.path
+      : res.status == 413
+        ? "the body is over the limit of " + std::to_string(in->opts.max_body) + " bytes"
+      : res.status == 400 ? "the request could not be read: a POST or PUT needs a Content-Length "
+                            "(curl: -d '')"
+                          : "HTTP " + std::to_string(res.status);
     res.set_content(error_body(res.status == 413 ? "body" : "", message), "application/json");
     in->count("-", res.status);
   });
@@ -298,6 +387,13 @@ void http_ingress::route(const std::string& method, const std::string& pattern, 
                 in->count(name, res.status);
                 return;
               }
+              if (in->route) {
+                if (auto where = in->route()) {
+                  in->forward(*where, req, res);
+                  in->count(name, res.status);
+                  return;
+                }
+              }
               r.route = name;
               r.at_ms = now_ms();
               in->accept(std::move(r), res);
@@ -312,6 +408,11 @@ void http_ingress::direct(const std::string& method, const std::string& pattern,
               res.status = a.status;
               res.set_content(a.body, a.content_type.c_str());
             });
+}
+
+void http_ingress::in_cluster(route_fn route, replicate_fn replicate) {
+  impl_->route = std::move(route);
+  impl_->replicate = std::move(replicate);
 }
 
 source_def<request> http_ingress::source() {

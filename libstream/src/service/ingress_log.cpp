@@ -1,5 +1,7 @@
 #include "eddy/service/ingress_log.hpp"
 
+#include <algorithm>
+
 #include <sqlite3.h>
 
 #include "eddy/core/error.hpp"
@@ -28,17 +30,15 @@ caf::expected<ingress_log> ingress_log::open(const std::filesystem::path& file, 
     return log.fail("cannot set up");
   }
   // The highest number ever given, also when the entries up to it were truncated.
-  sqlite3_stmt* last = nullptr;
   if (sqlite3_prepare_v2(log.db_,
                          "SELECT max(coalesce((SELECT max(seq) FROM ingress), 0),"
                          " coalesce((SELECT v FROM meta WHERE k = 'truncated'), 0))",
-                         -1, &last, nullptr) != SQLITE_OK) {
+                         -1, &log.last_stmt_, nullptr) != SQLITE_OK) {
     return log.fail("cannot read");
   }
-  if (sqlite3_step(last) == SQLITE_ROW) {
-    log.last_ = static_cast<uint64_t>(sqlite3_column_int64(last, 0));
+  if (auto err = log.refresh_last()) {
+    return err;
   }
-  sqlite3_finalize(last);
   return log;
 }
 
@@ -52,6 +52,7 @@ ingress_log& ingress_log::operator=(ingress_log&& other) noexcept {
     db_ = std::exchange(other.db_, nullptr);
     insert_ = std::exchange(other.insert_, nullptr);
     select_ = std::exchange(other.select_, nullptr);
+    last_stmt_ = std::exchange(other.last_stmt_, nullptr);
     last_ = other.last_;
     file_ = std::move(other.file_);
   }
@@ -65,8 +66,9 @@ ingress_log::~ingress_log() {
 void ingress_log::close() noexcept {
   sqlite3_finalize(insert_);
   sqlite3_finalize(select_);
+  sqlite3_finalize(last_stmt_);
   sqlite3_close(db_);
-  insert_ = select_ = nullptr;
+  insert_ = select_ = last_stmt_ = nullptr;
   db_ = nullptr;
 }
 
@@ -77,8 +79,17 @@ caf::error ingress_log::fail(const std::string& what) const {
                             (db_ ? sqlite3_errmsg(db_) : "out of memory"));
 }
 
-caf::expected<uint64_t> ingress_log::append(std::string_view body) {
-  auto seq = last_ + 1;
+caf::error ingress_log::refresh_last() {
+  sqlite3_reset(last_stmt_);
+  if (sqlite3_step(last_stmt_) != SQLITE_ROW) {
+    return fail("cannot read");
+  }
+  last_ = std::max(last_, static_cast<uint64_t>(sqlite3_column_int64(last_stmt_, 0)));
+  sqlite3_reset(last_stmt_);
+  return {};
+}
+
+caf::error ingress_log::insert(uint64_t seq, std::string_view body) {
   sqlite3_reset(insert_);
   sqlite3_bind_int64(insert_, 1, static_cast<sqlite3_int64>(seq));
   sqlite3_bind_text(insert_, 2, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
@@ -86,7 +97,34 @@ caf::expected<uint64_t> ingress_log::append(std::string_view body) {
     return fail("cannot append");
   }
   last_ = seq;
+  return {};
+}
+
+caf::expected<uint64_t> ingress_log::append(std::string_view body) {
+  if (auto err = refresh_last()) {
+    return err;
+  }
+  auto seq = last_ + 1;
+  if (auto err = insert(seq, body)) {
+    return err;
+  }
   return seq;
+}
+
+caf::expected<uint64_t> ingress_log::next_seq() {
+  if (auto err = refresh_last()) {
+    return err;
+  }
+  return last_ + 1;
+}
+
+caf::expected<uint64_t> ingress_log::keep(uint64_t seq, std::string_view body) {
+  if (seq == last_ + 1) {
+    if (auto err = insert(seq, body)) {
+      return err;
+    }
+  }
+  return last_;
 }
 
 caf::expected<std::vector<std::pair<uint64_t, std::string>>> ingress_log::read_after(uint64_t seq,

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -144,6 +145,22 @@ public:
     return inspector_port_;
   }
 
+  // Services in a cluster (see eddy/service/http_ingress.hpp): the leader of the jobs
+  // (the coordinator) runs the ingress; the other members forward requests to it.
+
+  /// Publishes this node's HTTP address (host:port) to the other members.
+  void set_http_address(const std::string& host_port);
+  /// Where a request to this node's service goes: nullopt to serve it here (no cluster, or
+  /// this node leads), the leader's HTTP address, or "" while no leader is known.
+  [[nodiscard]] std::optional<std::string> route_http() const;
+  /// Keeps `entries` (sequence number, body) of job `job`'s ingress log on the member that
+  /// would lead next, and waits until they are durable there, so that a takeover finds every
+  /// accepted request. The last sequence number that copy holds (without a cluster or such
+  /// a member: the last of `entries`, nothing to keep).
+  caf::expected<uint64_t>
+  replicate_ingress(const std::string& job,
+                    const std::vector<std::pair<uint64_t, std::string>>& entries);
+
 private:
   /// Publishes the inspector on node.host:node.port (see inspector.cpp).
   caf::error publish_inspector();
@@ -168,6 +185,10 @@ private:
   /// In a cluster (--node.seeds): the node's host actor and its jobs (see host.hpp) and
   /// the membership as the node actor sees it.
   caf::strong_actor_ptr host_;
+  /// The host of the member that keeps the copy of the ingress logs, by member id.
+  std::mutex ingress_mtx_;
+  std::string ingress_successor_;
+  caf::strong_actor_ptr ingress_host_;
   std::shared_ptr<detail::host_registry> hosted_;
   std::shared_ptr<detail::cluster_view> view_;
 };

@@ -120,6 +120,7 @@ CAF_ADD_TYPE_ID(eddy, (eddy::host_spawn))
 CAF_ADD_TYPE_ID(eddy, (eddy::commit_batch))
 CAF_ADD_TYPE_ID(eddy, (std::vector<std::pair<uint64_t, uint64_t>>) )
 CAF_ADD_TYPE_ID(eddy, (std::vector<eddy::commit_batch>) )
+CAF_ADD_TYPE_ID(eddy, (std::vector<std::pair<uint64_t, std::string>>) )
 
 /// Receiver -> sender: `credit, channel, batches, recycled` returns credit on a channel,
 /// with an emptied buffer of a consumed batch when there is one.
@@ -161,7 +162,8 @@ CAF_ADD_ATOM(eddy, eddy, tap_atom, "tap")
 CAF_ADD_ATOM(eddy, eddy, join_atom, "node_join")
 /// Node -> node: `member, id, address` tells of a member that joined.
 CAF_ADD_ATOM(eddy, eddy, member_atom, "member")
-/// Node -> node: `heartbeat, from id` answers the receiver's id.
+/// Node -> node: `heartbeat, from id` answers the receiver's id, whether it coordinates,
+/// and the HTTP address of its service (empty: none).
 CAF_ADD_ATOM(eddy, eddy, heartbeat_atom, "heartbeat")
 /// Coordinator -> node: `assignment, table JSON` answers the table the node keeps then (see
 /// eddy/cluster/assignment.hpp): the newer one when it had a newer one.
@@ -206,6 +208,10 @@ CAF_ADD_ATOM(eddy, eddy, lead_atom, "lead")
 /// the coordinator's node actor -> the leading job actors -> their relocation actors, which
 /// move its partitions and standby copies away and answer once it is drained.
 CAF_ADD_ATOM(eddy, eddy, leave_atom, "leave")
+/// Leader -> host of the member that would lead next: `ingress, job, entries` keeps the
+/// entries (sequence number, body) of the job's ingress log (a service's accepted
+/// requests) in its copy of the log, and answers the last sequence number the copy holds.
+CAF_ADD_ATOM(eddy, eddy, ingress_atom, "ingress")
 
 CAF_END_TYPE_ID_BLOCK(eddy)
 

@@ -24,10 +24,12 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <caf/error.hpp>
+#include <caf/expected.hpp>
 
 #include "eddy/core/durability.hpp"
 #include "eddy/graph/logic.hpp"
@@ -90,6 +92,17 @@ public:
              parse_fn parse);
   /// A route answered here (health, metrics).
   void direct(const std::string& method, const std::string& pattern, direct_fn answer);
+
+  /// In a cluster the leader of the job runs the ingress's source and sink; every member
+  /// serves HTTP. `route` says where a request goes: nullopt to serve it here, the
+  /// leader's host:port to forward it to, "" while no leader is known (503). `replicate`
+  /// keeps log entries on the member that would lead next and answers the last sequence
+  /// number it holds (the entries it lacks are sent again), so that a takeover finds every
+  /// accepted request. Call before `start`.
+  using route_fn = std::function<std::optional<std::string>()>;
+  using replicate_fn = std::function<caf::expected<uint64_t>(
+    const std::vector<std::pair<uint64_t, std::string>>& entries)>;
+  void in_cluster(route_fn route, replicate_fn replicate);
 
   /// The source of the accepted requests (parallelism 1), replayable from the log.
   source_def<request> source();

@@ -34,8 +34,16 @@ public:
   ingress_log& operator=(const ingress_log&) = delete;
   ~ingress_log();
 
-  /// Appends one entry; it is durable once this returns. Its sequence number.
+  /// Appends one entry after the last one in the file (also one another connection wrote:
+  /// a copy kept by this node's host becomes the log when this node leads); it is durable
+  /// once this returns. Its sequence number.
   caf::expected<uint64_t> append(std::string_view body);
+  /// The number the next `append` gives (reading the file, as `append` does).
+  caf::expected<uint64_t> next_seq();
+  /// Keeps entry `seq` of another node's log (a copy): appended when it follows the last
+  /// one, ignored when it is there already. Returns the last sequence number held: less
+  /// than `seq - 1` tells the sender which earlier entries are missing.
+  caf::expected<uint64_t> keep(uint64_t seq, std::string_view body);
   /// Up to `max` entries after sequence number `seq`, in order.
   caf::expected<std::vector<std::pair<uint64_t, std::string>>> read_after(uint64_t seq, size_t max);
   /// The sequence number of the last entry (0: none).
@@ -49,10 +57,13 @@ private:
   ingress_log() = default;
   void close() noexcept;
   caf::error fail(const std::string& what) const;
+  caf::error refresh_last();
+  caf::error insert(uint64_t seq, std::string_view body);
 
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
   sqlite3_stmt* select_ = nullptr;
+  sqlite3_stmt* last_stmt_ = nullptr;
   uint64_t last_ = 0;
   std::filesystem::path file_;
 };
