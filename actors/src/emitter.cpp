@@ -54,6 +54,7 @@ void emitter::commit() {
 void emitter::seal_partial() {
   for (auto& ch : channels_) {
     ch.seal();
+    ch.seal_watermark();
   }
 }
 
@@ -78,7 +79,7 @@ bool emitter::blocked() const noexcept {
 
 bool emitter::has_partial() const noexcept {
   return std::any_of(channels_.begin(), channels_.end(), [](const output_channel& ch) {
-    return !ch.closed() && ch.builder_events() > 0;
+    return !ch.closed() && (ch.builder_events() > 0 || ch.watermark_pending());
   });
 }
 

@@ -39,6 +39,20 @@ namespace eddy {
 
 namespace {
 
+/// A watermark for the console: null when there is none, "idle", "end", or the time.
+nlohmann::json watermark_json(int64_t watermark) {
+  if (watermark == no_time) {
+    return nullptr;
+  }
+  if (watermark == idle_watermark) {
+    return "idle";
+  }
+  if (watermark == end_watermark) {
+    return "end";
+  }
+  return watermark;
+}
+
 using json = nlohmann::ordered_json;
 using jobs_fn = std::function<std::vector<std::shared_ptr<job_handle>>()>;
 
@@ -521,6 +535,7 @@ private:
                             {"keys", m.keys.load()},
                             {"restarts", m.restarts.load()},
                             {"dead_letters", m.dead_lettered.load()},
+                            {"watermark", watermark_json(m.watermark.load())},
                             {"failure", a.failure}});
       }
     }
@@ -561,6 +576,7 @@ private:
                             {"queued", t.queued},
                             {"restarts", t.restarts},
                             {"dead_letters", t.dead_letters},
+                            {"watermark", watermark_json(t.watermark)},
                             {"failed", t.failed}});
         it->second = sample{now, in, out};
       }
@@ -644,7 +660,7 @@ private:
                           {"journal_entries", info.value("journal_entries", json{})},
                           {"seq", info.value("seq", json{})},
                           {"input_positions", info.value("input_positions", json{})},
-                          {"watermark", json{}},
+                          {"watermark", watermark_json(m.watermark.load())},
                           {"restarts", m.restarts.load()}});
     }
     return rows;

@@ -1,5 +1,6 @@
 #include "eddy/actors/metrics.hpp"
 
+#include <algorithm>
 #include <map>
 
 namespace eddy {
@@ -25,8 +26,11 @@ std::vector<operator_totals> totals_by_operator(const job_handle& job) {
     t.kind = spec.kind;
     const auto& list = by_op[spec.name];
     t.actors = list.size();
+    bool first = true;
     for (const auto& a : list) {
       const auto& m = *a.metrics;
+      t.watermark = first ? m.watermark.load() : std::min<int64_t>(t.watermark, m.watermark);
+      first = false;
       t.events_in += m.events_in;
       t.events_out += m.events_out;
       t.batches_in += m.batches_in;

@@ -203,6 +203,27 @@ bool commit_now(self_ptr self, const std::string& origin = "batch") {
   return true;
 }
 
+/// Event time, after a commit: fires the event-time timers the partition's watermark
+/// passed (earliest first, committing their output and state), then lets the watermark go
+/// downstream behind their output. Returns false if the partition quit.
+bool advance_watermark(self_ptr self) {
+  auto& st = self->state;
+  const auto& marks = st.in->watermarks();
+  auto watermark = marks.current();
+  if (watermark != no_time && watermark > st.timers_fired_upto && !st.init->failed()) {
+    while (st.logic->fire_event_timers(watermark, *st.scratch, timers_per_message) > 0) {
+      take_output(st);
+      if (!commit_now(self, "event timer")) {
+        return false;
+      }
+    }
+    st.timers_fired_upto = watermark;
+  }
+  st.out->set_watermark(marks.forward());
+  st.init->metrics->watermark.store(watermark, std::memory_order_relaxed);
+  return true;
+}
+
 /// After a group commit or a timer: sends what credit allows, pays held credit, finishes.
 void release(self_ptr self) {
   auto& st = self->state;
@@ -219,6 +240,10 @@ void finish_input(self_ptr self) {
   // Timers read from the journal: commit pending timer changes first.
   take_output(st);
   if (!commit_now(self)) {
+    return;
+  }
+  // Every input ended: the watermark is at the end, every event-time timer fires.
+  if (!advance_watermark(self)) {
     return;
   }
   // Timers already due fire before the partition ends; later ones stay in the journal.
@@ -317,11 +342,12 @@ void on_batch(self_ptr self, batch& b) {
       st.filter.advance(b.channel, *b.ends);
     }
   }
+  st.in->observe_watermark(b);
   bool group = st.journal != nullptr;
   if (st.in->all_finished()) {
     finish_input(self);
   } else if (!group) {
-    if (!commit_now(self)) {
+    if (!commit_now(self) || !advance_watermark(self)) {
       return;
     }
   } else if (!st.sync_pending) {
@@ -717,7 +743,7 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
     [self](sync_atom) {
       auto& st = self->state;
       st.sync_pending = false;
-      if (!st.closing && !commit_now(self)) {
+      if (!st.closing && (!commit_now(self) || !advance_watermark(self))) {
         return;
       }
       release(self);

@@ -64,6 +64,29 @@ size_t rate_allows(stage_actor::stateful_pointer<source_state> self, size_t room
   return 0;
 }
 
+/// Event time: stamps the records read (from `before` on) and moves the watermark; a
+/// source that read nothing for the strategy's idle time is idle.
+void advance_event_time(stage_actor::stateful_pointer<source_state> self, record_buffer& buf,
+                        size_t before, size_t got) {
+  auto& st = self->state;
+  const auto& spec = st.init->graph->node(st.init->node);
+  if (!spec.watermarks) {
+    return;
+  }
+  auto now = std::chrono::steady_clock::now();
+  time_ms watermark = spec.watermarks->watermark_after(st.max_ts);
+  if (got > 0) {
+    st.max_ts = std::max(st.max_ts, spec.stamp_times(buf, before));
+    st.last_read = now;
+    watermark = spec.watermarks->watermark_after(st.max_ts);
+  } else if (spec.watermarks->idle_ms > 0 &&
+             now - st.last_read >= std::chrono::milliseconds(spec.watermarks->idle_ms)) {
+    watermark = idle_watermark;
+  }
+  st.out->set_watermark(watermark);
+  st.init->metrics->watermark.store(watermark, std::memory_order_relaxed);
+}
+
 void pull(stage_actor::stateful_pointer<source_state> self) {
   auto& st = self->state;
   auto batch_max = st.init->opts.batch_events_max;
@@ -78,6 +101,7 @@ void pull(stage_actor::stateful_pointer<source_state> self) {
     }
     bool more = st.logic->poll(buf, room);
     auto got = buf.size() - before;
+    advance_event_time(self, buf, before, got);
     if (got > 0 && st.ctl.tap) {
       tap_records(st.ctl, st.init->who(), buf, before,
                   st.init->graph->node(st.init->node).describe_output, nullptr);

@@ -162,8 +162,15 @@ public:
   }
   /// Routes the buffer's records and seals full batches.
   void commit();
-  /// Seals partly filled batches (linger timer).
+  /// Seals partly filled batches (linger timer), and an empty batch on channels whose
+  /// watermark advanced without records.
   void seal_partial();
+  /// Event time: the watermark the next batches carry.
+  void set_watermark(time_ms watermark) {
+    for (auto& ch : channels_) {
+      ch.set_watermark(watermark);
+    }
+  }
   /// Seals every channel's last batch, telling the receivers what was forwarded.
   void close(std::shared_ptr<const frontier> ends = nullptr);
   void grant(channel_id channel, uint32_t batches, std::shared_ptr<record_buffer> recycled);
@@ -221,7 +228,21 @@ public:
   };
 
   explicit inputs(uint32_t expected)
-    : expected_(expected) {}
+    : expected_(expected)
+    , watermarks_(expected) {}
+
+  /// Event time: takes the watermark `b` carries (the end of its channel when it is the
+  /// last batch); returns the stage's watermark (see watermark_tracker).
+  time_ms observe_watermark(const batch& b) {
+    if (b.last) {
+      return watermarks_.update(b.channel, end_watermark);
+    }
+    return b.watermark == no_time ? watermarks_.current()
+                                  : watermarks_.update(b.channel, b.watermark);
+  }
+  [[nodiscard]] const watermark_tracker& watermarks() const noexcept {
+    return watermarks_;
+  }
 
   state& of(channel_id channel, const caf::strong_actor_ptr& sender) {
     auto& s = channels_[channel];
@@ -299,6 +320,7 @@ public:
 private:
   std::unordered_map<channel_id, state> channels_;
   uint32_t expected_;
+  watermark_tracker watermarks_;
   uint32_t finished_ = 0;
   frontier ends_;
 };
@@ -319,6 +341,9 @@ struct source_state {
   /// --runtime.source-rate: records read since `rate_since`.
   uint64_t rate_read = 0;
   std::chrono::steady_clock::time_point rate_since;
+  /// Event time: the highest timestamp read, and when the last record came (idleness).
+  time_ms max_ts = no_time;
+  std::chrono::steady_clock::time_point last_read = std::chrono::steady_clock::now();
 };
 
 /// State of a sink actor. Lifecycle: writes every batch it receives and returns credit at

@@ -72,6 +72,8 @@ struct partition_state : transform_state {
   std::optional<time_ms> timer_at;
   /// A copy to a new standby under way.
   std::shared_ptr<standby_copy> copy;
+  /// Event time: the watermark up to which event-time timers fired.
+  time_ms timers_fired_upto = no_time;
 
   [[nodiscard]] const node_spec& graph_node() const {
     return init->graph->node(init->node);
@@ -153,6 +155,10 @@ void on_transform_batch(stage_actor::stateful_pointer<State> self, batch& b) {
   if (b.size() > 0 && st.ctl.tap) {
     tap_records(st.ctl, st.init->who(), *b.records, 0, input_describer(*st.init), st.logic.get());
   }
+  // Event time: the output of this batch goes out with the watermark it came with (a
+  // receiver takes a batch's records before its watermark).
+  m.watermark.store(st.in->observe_watermark(b), std::memory_order_relaxed);
+  st.out->set_watermark(st.in->watermarks().forward());
   if (b.size() > 0) {
     process_reporting(*st.init, *st.logic, *b.records, st.out->buffer(b.records->size()));
     st.out->commit();

@@ -36,6 +36,14 @@ void output_channel::seal_last(std::shared_ptr<const frontier> ends) {
   }
 }
 
+bool output_channel::seal_watermark() {
+  if (closed_ || watermark_ == sealed_watermark_) {
+    return false;
+  }
+  push_batch(false);
+  return true;
+}
+
 bool output_channel::make_room(size_t incoming) {
   if (builder_->empty() || builder_->size() + incoming <= batch_events_max_) {
     return false;
@@ -77,6 +85,8 @@ void output_channel::push_batch(bool last, std::shared_ptr<const frontier> ends)
   b.channel = id_;
   b.seq = next_seq_++;
   b.last = last;
+  b.watermark = watermark_;
+  sealed_watermark_ = watermark_;
   b.records = std::move(builder_);
   b.ends = std::move(ends);
   queue_.push_back(std::move(b));

@@ -54,6 +54,12 @@ caf::error validate_node(const job_graph& g, const node_spec& n) {
   bool has_logic =
     (n.kind == node_kind::source && n.make_source) || (n.kind == node_kind::sink && n.make_sink) ||
     ((n.kind == node_kind::transform || n.kind == node_kind::keyed) && n.make_transform);
+  if (n.watermarks && n.kind != node_kind::source) {
+    return graph_error(who + " sets event time: timestamps and watermarks belong to sources");
+  }
+  if (n.watermarks && n.watermarks->bound < 0) {
+    return graph_error(who + " has a negative out-of-orderness bound");
+  }
   if (!has_logic || (n.kind == node_kind::keyed && !n.make_router)) {
     return graph_error(who + " has no logic");
   }

@@ -270,11 +270,11 @@ void timer_book::remove(std::string key, time_ms at, std::string tag, bool durab
 }
 
 void timer_book::collect(commit_batch& batch) {
-  auto move_out = [](std::set<timer_id>& from, std::vector<timer_entry>& to) {
+  auto move_out = [kind = kind_](std::set<timer_id>& from, std::vector<timer_entry>& to) {
     while (!from.empty()) {
       auto node = from.extract(from.begin());
       auto& [at, key, tag] = node.value();
-      to.push_back(timer_entry{0, at, std::move(key), std::move(tag)});
+      to.push_back(timer_entry{kind, at, std::move(key), std::move(tag)});
     }
   };
   move_out(added_, batch.timers_added);
@@ -286,7 +286,7 @@ std::vector<timer_entry> timer_book::take_due(time_ms now, size_t limit) {
   while (!memory_.empty() && result.size() < limit && std::get<0>(*memory_.begin()) <= now) {
     auto node = memory_.extract(memory_.begin());
     auto& [at, key, tag] = node.value();
-    result.push_back(timer_entry{0, at, std::move(key), std::move(tag)});
+    result.push_back(timer_entry{kind_, at, std::move(key), std::move(tag)});
   }
   return result;
 }

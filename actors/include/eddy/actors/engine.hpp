@@ -98,6 +98,8 @@ struct actor_metrics {
   /// Partitions: from the start of a commit until it is durable (and, with a waiting
   /// standby, applied there).
   latency_histogram commit_latency;
+  /// Event time: the actor's watermark (no_time: none; see eddy/time/watermark.hpp).
+  std::atomic<int64_t> watermark{no_time};
 };
 
 /// One actor of a running job, as the runtime reports it.

@@ -29,6 +29,8 @@ struct operator_totals {
   uint64_t restarts = 0;
   uint64_t dead_letters = 0;
   size_t failed = 0;
+  /// Event time: the lowest watermark of its actors (no_time while one has none).
+  int64_t watermark = no_time;
   /// Commit latency, summed over its partitions (bucket counts, sum, count).
   std::array<uint64_t, latency_histogram::bounds_us.size() + 1> commit_buckets{};
   uint64_t commit_sum_us = 0;

@@ -42,7 +42,8 @@ inline void merge_frontier(frontier& into, const frontier& from) {
 struct batch {
   channel_id channel = 0;
   uint64_t seq = 0;
-  /// The sender's watermark when the batch was sealed (event-time issue); no_time for now.
+  /// The sender's watermark when the batch was sealed: no later record of the channel is
+  /// older (no_time: none yet; `idle_watermark`: the sender is idle, see time/watermark.hpp).
   time_ms watermark = no_time;
   bool last = false;
   /// Shared so that CAF can copy the message cheaply; only the receiver touches it.

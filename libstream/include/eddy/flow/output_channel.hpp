@@ -1,11 +1,13 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <vector>
 
 #include "eddy/flow/batch.hpp"
+#include "eddy/time/watermark.hpp"
 
 namespace eddy {
 
@@ -37,6 +39,22 @@ public:
   bool make_room(size_t incoming);
   /// Seals the builder if it holds any records.
   void seal();
+  /// Sets the watermark the next batches carry (event time: it never goes back, except
+  /// from and to `idle_watermark`, see time/watermark.hpp).
+  void set_watermark(time_ms watermark) noexcept {
+    bool idle_change = watermark == idle_watermark || watermark_ == idle_watermark;
+    watermark_ = idle_change ? watermark : std::max(watermark_, watermark);
+  }
+  [[nodiscard]] time_ms watermark() const noexcept {
+    return watermark_;
+  }
+  /// Seals an empty batch that only carries the watermark, if it advanced since the last
+  /// batch (no record flows, but time does). Returns true if it sealed one.
+  bool seal_watermark();
+  /// True while the watermark differs from the last sealed batch's.
+  [[nodiscard]] bool watermark_pending() const noexcept {
+    return watermark_ != sealed_watermark_;
+  }
   /// Seals the builder (possibly empty) as the channel's last batch. Idempotent.
   void seal_last(std::shared_ptr<const frontier> ends = nullptr);
 
@@ -75,6 +93,9 @@ private:
   size_t batch_events_max_;
   uint64_t next_seq_ = 1;
   bool closed_ = false;
+  time_ms watermark_ = no_time;
+  /// The watermark of the last sealed batch.
+  time_ms sealed_watermark_ = no_time;
   std::shared_ptr<record_buffer> builder_;
   std::deque<batch> queue_;
   /// Emptied buffers returned by the receiver, reused for the next batches.

@@ -115,6 +115,25 @@ public:
     return *this;
   }
 
+  /// Event time, on a source's stream: every record's timestamp is `ts_fn(const T&) ->
+  /// time_ms`, and the source's watermarks follow `strategy` (see eddy/time/watermark.hpp);
+  /// they travel with the batches to every downstream stage.
+  template <class F>
+  stream& event_time(F ts_fn, watermark_strategy strategy) {
+    auto& spec = jb_->node(id_);
+    spec.watermarks = strategy;
+    spec.stamp_times = [ts_fn = std::move(ts_fn)](record_buffer& buf, size_t from) {
+      time_ms highest = no_time;
+      auto& records = typed<T>(buf).records;
+      for (size_t i = from; i < records.size(); ++i) {
+        records[i].time = static_cast<time_ms>(ts_fn(std::as_const(records[i].value)));
+        highest = std::max(highest, records[i].time);
+      }
+      return highest;
+    };
+    return *this;
+  }
+
   /// What the supervisor does when an instance (or partition) of the node producing this
   /// stream fails (default: restart; `--supervision.policy` overrides it).
   stream& on_failure(failure_policy policy) {

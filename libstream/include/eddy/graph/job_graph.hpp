@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,6 +11,7 @@
 #include <caf/error.hpp>
 
 #include "eddy/graph/logic.hpp"
+#include "eddy/time/watermark.hpp"
 
 namespace eddy {
 
@@ -65,6 +67,10 @@ struct node_spec {
   /// Keyed nodes: the partition of a key spelled as text (null for the others).
   key_partitioner partition_of_key = nullptr;
   failure_policy on_failure = failure_policy::restart;
+  /// Sources with event time: sets the timestamps of the records of a buffer from index
+  /// `from` on and returns the highest (no_time: none), and the watermark strategy.
+  std::function<time_ms(record_buffer&, size_t from)> stamp_times;
+  std::optional<watermark_strategy> watermarks;
 };
 
 /// Default number of key partitions of a job (Flink's default max parallelism is 128 too).

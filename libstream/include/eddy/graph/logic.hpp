@@ -127,6 +127,15 @@ public:
   [[nodiscard]] virtual std::optional<time_ms> next_timer() {
     return std::nullopt;
   }
+  /// Event time: the partition's watermark reached `watermark`. Runs the timer function for
+  /// up to `limit` event-time timers at or before it, earliest first, appending to `out`.
+  /// Returns how many fired.
+  virtual size_t fire_event_timers(time_ms watermark, record_buffer& out, size_t limit) {
+    (void) watermark;
+    (void) out;
+    (void) limit;
+    return 0;
+  }
 
   // Inspection and audited edits from `eddy console` (keyed logic only; the defaults throw
   // std::logic_error saying that the operator keeps no keyed state). Keys are spelled as

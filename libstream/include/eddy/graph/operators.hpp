@@ -120,7 +120,7 @@ public:
     for (cursor_ = 0; cursor_ < src.size(); ++cursor_) {
       auto& r = src[cursor_];
       K key = key_fn_(std::as_const(r.value));
-      keyed_context<K> ctx{key, store_, timers_, r.time};
+      keyed_context<K> ctx{key, store_, timers_, r.time, &event_timers_, watermark_};
       col.set_input(r.time, r.origin);
       fn_(std::as_const(r.value), ctx, col);
       // A key without state takes no memory: stateless functions and cleared keys leave
@@ -151,6 +151,7 @@ public:
   void collect(commit_batch& batch) override {
     store_.collect(batch.changes);
     timers_.collect(batch);
+    event_timers_.collect(batch);
     batch.deferred = true;
   }
   void compacted() override {
@@ -160,29 +161,11 @@ public:
     return store_.over_budget();
   }
   size_t fire_timers(time_ms now, record_buffer& out, size_t limit) override {
-    std::vector<timer_entry> due;
-    if (journal_ != nullptr) {
-      auto rows = journal_->due_timers(0, now, limit);
-      if (!rows) {
-        throw state_error(errc::io_failure, describe(rows.error()));
-      }
-      due = std::move(*rows);
-    } else {
-      due = timers_.take_due(now, limit);
-    }
-    auto& dst = typed<Out>(out).records;
-    collector<Out> col{dst, no_time};
-    for (auto& t : due) {
-      if (journal_ != nullptr) {
-        timers_.remove(t.key, t.at_ms, t.tag, true);
-      }
-      K key = decode_key<K>(t.key);
-      keyed_context<K> ctx{key, store_, timers_, t.at_ms};
-      col.set_input(t.at_ms, 0);
-      on_timer_(timer_fired{t.at_ms, t.tag}, ctx, col);
-      store_.done_with(key, ctx.slot(), ctx.cleared());
-    }
-    return due.size();
+    return fire(timers_, now, out, limit);
+  }
+  size_t fire_event_timers(time_ms watermark, record_buffer& out, size_t limit) override {
+    watermark_ = std::max(watermark_, watermark);
+    return fire(event_timers_, watermark, out, limit);
   }
   std::optional<time_ms> next_timer() override {
     auto result = timers_.earliest();
@@ -300,7 +283,40 @@ private:
   state_schema schema_;
   std::shared_ptr<state_catalog> catalog_;
   keyed_store<K> store_;
+  /// Runs the timer function for up to `limit` timers of `book` due at `up_to`, earliest
+  /// first (durable: from the journal, where the commit before put them).
+  size_t fire(timer_book& book, time_ms up_to, record_buffer& out, size_t limit) {
+    std::vector<timer_entry> due;
+    if (journal_ != nullptr) {
+      auto rows = journal_->due_timers(book.kind(), up_to, limit);
+      if (!rows) {
+        throw state_error(errc::io_failure, describe(rows.error()));
+      }
+      due = std::move(*rows);
+    } else {
+      due = book.take_due(up_to, limit);
+    }
+    auto& dst = typed<Out>(out).records;
+    collector<Out> col{dst, no_time};
+    bool event_time = book.kind() == event_timer_kind;
+    for (auto& t : due) {
+      if (journal_ != nullptr) {
+        book.remove(t.key, t.at_ms, t.tag, true);
+      }
+      K key = decode_key<K>(t.key);
+      keyed_context<K> ctx{key, store_, timers_, t.at_ms, &event_timers_, watermark_};
+      col.set_input(t.at_ms, 0);
+      on_timer_(timer_fired{t.at_ms, t.tag, event_time}, ctx, col);
+      store_.done_with(key, ctx.slot(), ctx.cleared());
+    }
+    return due.size();
+  }
+
+  static constexpr int event_timer_kind = 1;
   timer_book timers_;
+  timer_book event_timers_{event_timer_kind};
+  /// The highest watermark the partition told this logic (`fire_event_timers`).
+  time_ms watermark_ = no_time;
   journal_store* journal_ = nullptr;
 };
 

@@ -500,16 +500,25 @@ struct key_slot {
   [[nodiscard]] bool empty() const noexcept;
 };
 
-/// The time of a fired timer, with its tag.
+/// The time of a fired timer, with its tag; `event_time` for an event-time timer (it fired
+/// because the watermark passed `at`).
 struct timer_fired {
   time_ms at = 0;
   std::string tag;
+  bool event_time = false;
 };
 
-/// Processing-time timers of one partition. In memory: all of them. Durable: only the
-/// changes since the last commit; the journal holds the rest.
+/// The timers of one kind (processing time, or event time: firing when the watermark
+/// passes them) of one partition. In memory: all of them. Durable: only the changes since
+/// the last commit; the journal holds the rest.
 class timer_book {
 public:
+  /// 0 = processing time, 1 = event time (the journal's `timer_entry::kind`).
+  explicit timer_book(int kind = 0)
+    : kind_(kind) {}
+  [[nodiscard]] int kind() const noexcept {
+    return kind_;
+  }
   void add(std::string key, time_ms at, std::string tag, bool durable);
   void remove(std::string key, time_ms at, std::string tag, bool durable);
   /// Moves the pending changes into `batch`.
@@ -523,6 +532,7 @@ private:
   /// A timer by (time, encoded key, tag), ordered by time.
   using timer_id = std::tuple<time_ms, std::string, std::string>;
 
+  int kind_;
   std::set<timer_id> memory_;
   std::set<timer_id> added_;
   std::set<timer_id> removed_;
@@ -831,12 +841,15 @@ private:
 template <class K>
 class keyed_context {
 public:
-  keyed_context(const K& key, keyed_store<K>& store, timer_book& timers, time_ms time)
+  keyed_context(const K& key, keyed_store<K>& store, timer_book& timers, time_ms time,
+                timer_book* event_timers = nullptr, time_ms watermark = no_time)
     : key_(&key)
     , store_(&store)
     , slot_(&store.slot(key))
     , timers_(&timers)
-    , time_(time) {}
+    , event_timers_(event_timers)
+    , time_(time)
+    , watermark_(watermark) {}
 
   [[nodiscard]] const K& key() const noexcept {
     return *key_;
@@ -844,6 +857,11 @@ public:
   /// Event time of the record being processed (no_time if it has none).
   [[nodiscard]] time_ms time() const noexcept {
     return time_;
+  }
+  /// The partition's current watermark: no event older than it is expected any more
+  /// (no_time before the first one).
+  [[nodiscard]] time_ms watermark() const noexcept {
+    return watermark_;
   }
 
   template <class T>
@@ -878,6 +896,15 @@ public:
   void delete_timer(time_ms at_ms, std::string tag = {}) {
     timers_->remove(encode_key(*key_), at_ms, std::move(tag), store_->durable());
   }
+  /// Calls the timer function for this key once the partition's watermark reaches `at_ms`
+  /// (event time), once, in timestamp order with the key's other event-time timers; kept
+  /// in the journal like the state. (key, time, tag) identifies it.
+  void register_event_timer(time_ms at_ms, std::string tag = {}) {
+    event_book().add(encode_key(*key_), at_ms, std::move(tag), store_->durable());
+  }
+  void delete_event_timer(time_ms at_ms, std::string tag = {}) {
+    event_book().remove(encode_key(*key_), at_ms, std::move(tag), store_->durable());
+  }
 
   /// @private Used by the runtime once the function returned.
   key_slot& slot() noexcept {
@@ -891,11 +918,20 @@ private:
     return store_->template cell<Cell>(*key_, *slot_, id);
   }
 
+  timer_book& event_book() {
+    if (event_timers_ == nullptr) {
+      throw std::logic_error("event-time timers need a keyed operator with event time");
+    }
+    return *event_timers_;
+  }
+
   const K* key_;
   keyed_store<K>* store_;
   key_slot* slot_;
   timer_book* timers_;
+  timer_book* event_timers_;
   time_ms time_;
+  time_ms watermark_;
   bool cleared_ = false;
 };
 
