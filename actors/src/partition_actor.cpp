@@ -224,6 +224,28 @@ bool advance_watermark(self_ptr self) {
   return true;
 }
 
+/// Event time with group commits: before the records of a batch, the watermark that came
+/// with the batches before it. When a timer is due at it, the group commits and the timers
+/// fire first (as they would after every batch without groups), so that records are judged
+/// against the same watermark whatever the grouping; otherwise the records just see it.
+bool catch_up_watermark(self_ptr self) {
+  auto& st = self->state;
+  auto watermark = st.in->watermarks().current();
+  if (watermark == no_time || watermark <= st.timers_fired_upto || st.init->failed()) {
+    return true;
+  }
+  auto next = st.logic->next_event_timer();
+  if (next && *next <= watermark) {
+    take_output(st);
+    return commit_now(self) && advance_watermark(self);
+  }
+  st.logic->set_watermark(watermark);
+  st.timers_fired_upto = watermark;
+  st.out->set_watermark(st.in->watermarks().forward());
+  st.init->metrics->watermark.store(watermark, std::memory_order_relaxed);
+  return true;
+}
+
 /// After a group commit or a timer: sends what credit allows, pays held credit, finishes.
 void release(self_ptr self) {
   auto& st = self->state;
@@ -320,6 +342,10 @@ void on_batch(self_ptr self, batch& b) {
   }
   auto* ch = st.in->admit(self, b, m);
   if (ch == nullptr) {
+    return;
+  }
+  // Before this batch counts as taken in: a commit here holds only the batches before it.
+  if (b.size() > 0 && st.journal && !catch_up_watermark(self)) {
     return;
   }
   if (b.size() > 0 && st.journal) {

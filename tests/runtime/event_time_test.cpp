@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "eddy/time/window_reference.hpp"
 #include "support.hpp"
 
 namespace {
@@ -198,4 +199,88 @@ TEST_CASE("events later than the watermark are reported late, exactly those the 
   CHECK(!late.empty());
   CHECK(got_late == late);
   CHECK(got_windows == windows);
+}
+
+namespace {
+
+using reading = event;
+
+/// Runs `assigner` with a sum of 1 per element (a count) over a seeded out-of-order stream,
+/// one partition and one record per batch, so that the operator sees the watermark after
+/// every element as the brute-force reference does.
+template <class Assigner>
+void check_windows_against_reference(Assigner assigner, int64_t max_delay, int64_t bound,
+                                     time_ms lateness, durability level) {
+  uint64_t count = 400;
+  uint64_t seed = 11;
+  test::temp_dir dir;
+  auto opts = test::test_options(dir);
+  opts.state.level = level;
+  opts.batch_events_max = 1;
+  engine eng{opts, test::test_common(dir)};
+  using out_t = window_output<int64_t, reading, int64_t>;
+  auto out = std::make_shared<collected<out_t>>();
+  auto ones = make_aggregate([] { return int64_t{0}; }, [](int64_t& acc, const auto&) { ++acc; },
+                             [](int64_t& into, const int64_t& from) { into += from; },
+                             [](const int64_t& acc) { return acc; });
+  job_builder jb{"windows"};
+  jb.partitions(1);
+  jb.source("events",
+            generator_source(
+              count, [seed, max_delay](uint64_t i) { return make_event(i, seed, max_delay); }))
+    .event_time([](const reading& e) { return e.ts; }, bounded_out_of_orderness(bound))
+    .key_by([](const reading& e) { return e.key; })
+    .window("windows", assigner, ones, lateness)
+    .sink("out", collector_sink(out));
+  test::run_ok(eng, jb);
+
+  std::vector<window_event<int64_t, int64_t>> events;
+  for (uint64_t i = 0; i < count; ++i) {
+    auto e = make_event(i, seed, max_delay);
+    events.push_back({e.key, e.ts, 1, static_cast<int64_t>(i)});
+  }
+  auto expected = reference_windows(events, bounded_out_of_orderness(bound),
+                                    window_assigner{assigner}, lateness, ones);
+  // Firings per key in the order they happened, and the late elements.
+  std::map<int64_t, std::vector<std::tuple<time_ms, time_ms, int64_t, bool>>> want;
+  std::multiset<std::pair<int64_t, time_ms>> want_late;
+  for (const auto& f : expected.firings) {
+    want[f.key].emplace_back(f.win.start, f.win.end, f.result, f.is_update);
+  }
+  for (const auto& l : expected.late) {
+    want_late.insert({l.key, l.ts});
+  }
+  std::map<int64_t, std::vector<std::tuple<time_ms, time_ms, int64_t, bool>>> got;
+  std::multiset<std::pair<int64_t, time_ms>> got_late;
+  for (const auto& o : out->values()) {
+    if (o.kind == "late") {
+      got_late.insert({o.key, o.ts});
+      CHECK(o.reason.find("late") != std::string::npos);
+    } else {
+      got[o.key].emplace_back(o.start, o.end, o.result, o.kind == "update");
+    }
+  }
+  CHECK(got == want);
+  CHECK(got_late == want_late);
+}
+
+} // namespace
+
+TEST_CASE("tumbling, sliding and session windows with allowed lateness equal the brute-force "
+          "reference, results, updates and late elements") {
+  for (auto level : {durability::none, durability::process}) {
+    CAPTURE(level);
+    SUBCASE("tumbling, nothing late") {
+      check_windows_against_reference(tumbling(100), 45, 50, 0, level);
+    }
+    SUBCASE("tumbling, late elements and updates") {
+      check_windows_against_reference(tumbling(100), 300, 40, 60, level);
+    }
+    SUBCASE("sliding") {
+      check_windows_against_reference(sliding(100, 30), 200, 40, 50, level);
+    }
+    SUBCASE("session") {
+      check_windows_against_reference(session(25), 200, 40, 50, level);
+    }
+  }
 }

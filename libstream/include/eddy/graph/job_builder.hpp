@@ -14,6 +14,7 @@
 #include "eddy/codec/records.hpp"
 #include "eddy/graph/job_graph.hpp"
 #include "eddy/graph/operators.hpp"
+#include "eddy/time/window_operator.hpp"
 
 namespace eddy {
 
@@ -257,6 +258,23 @@ public:
   template <class Out, class F>
   stream<Out> process(std::string name, F fn) {
     return process<Out>(std::move(name), std::move(fn), no_timer_fn{});
+  }
+
+  /// Event-time windows (see eddy/time/window_operator.hpp): `assigner` (tumbling, sliding,
+  /// session) groups each key's elements by their timestamps, `aggregate` folds them (a
+  /// sum_aggregate, count_aggregate, make_aggregate(...) or process_all(fn)); a window's
+  /// result goes out once the watermark passes its end, again as an update when an element
+  /// comes within `allowed_lateness` ms after that, and later elements go out as "late"
+  /// with the reason. The stream's records need event time (`event_time` on the source).
+  template <class A>
+  auto window(std::string name, window_assigner assigner, A aggregate,
+              time_ms allowed_lateness = 0) {
+    using fn_type = window_function<K, T, A>;
+    auto fn = std::make_shared<const fn_type>(assigner, std::move(aggregate), allowed_lateness);
+    return process<typename fn_type::output>(
+      std::move(name),
+      [fn](const T& value, auto& ctx, auto& out) { fn->on_element(value, ctx, out); },
+      [fn](const timer_fired& t, auto& ctx, auto& out) { fn->on_timer(t, ctx, out); });
   }
 
   /// The same with processing-time timers: `on_timer(const timer_fired&, keyed_context<K>&,

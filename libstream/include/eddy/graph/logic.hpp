@@ -136,6 +136,15 @@ public:
     (void) limit;
     return 0;
   }
+  /// The earliest event-time timer, committed or not.
+  [[nodiscard]] virtual std::optional<time_ms> next_event_timer() {
+    return std::nullopt;
+  }
+  /// Event time: the partition's watermark reached `watermark` and no timer is due at it
+  /// (the next records see it as `ctx.watermark()`).
+  virtual void set_watermark(time_ms watermark) {
+    (void) watermark;
+  }
 
   // Inspection and audited edits from `eddy console` (keyed logic only; the defaults throw
   // std::logic_error saying that the operator keeps no keyed state). Keys are spelled as

@@ -167,6 +167,22 @@ public:
     watermark_ = std::max(watermark_, watermark);
     return fire(event_timers_, watermark, out, limit);
   }
+  std::optional<time_ms> next_event_timer() override {
+    auto result = event_timers_.earliest();
+    if (journal_ != nullptr) {
+      auto stored = journal_->next_timer(event_timer_kind);
+      if (!stored) {
+        throw state_error(errc::io_failure, describe(stored.error()));
+      }
+      if (*stored && (!result || **stored < *result)) {
+        result = **stored;
+      }
+    }
+    return result;
+  }
+  void set_watermark(time_ms watermark) override {
+    watermark_ = std::max(watermark_, watermark);
+  }
   std::optional<time_ms> next_timer() override {
     auto result = timers_.earliest();
     if (journal_ != nullptr) {
