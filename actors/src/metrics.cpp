@@ -48,6 +48,10 @@ std::vector<operator_totals> totals_by_operator(const job_handle& job) {
     if (spec.input) {
       // Sent to it and not taken in: in channels, mailboxes, parked while paused.
       auto [records, batches] = sent[job.graph().node(*spec.input).name];
+      for (auto m : spec.more_inputs) {
+        records += sent[job.graph().node(m).name].first;
+        batches += sent[job.graph().node(m).name].second;
+      }
       t.has_input = true;
       t.lag = records > t.events_in ? records - t.events_in : 0;
       t.mailbox = batches > t.batches_in ? batches - t.batches_in : 0;

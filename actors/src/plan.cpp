@@ -274,12 +274,15 @@ plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit,
     if (!spec.input) {
       continue;
     }
-    auto u = *spec.input;
-    auto senders = g.instances(u);
-    for (uint32_t i = 0; i < senders; ++i) {
-      for (auto j : receivers_of(i, senders, g.instances(n), spec.kind == node_kind::keyed)) {
-        plan[first[u] + i].targets.emplace_back(first[n] + j, next_channel++);
-        plan[first[n] + j].init->input_count++;
+    std::vector<size_t> inputs{*spec.input};
+    inputs.insert(inputs.end(), spec.more_inputs.begin(), spec.more_inputs.end());
+    for (auto u : inputs) {
+      auto senders = g.instances(u);
+      for (uint32_t i = 0; i < senders; ++i) {
+        for (auto j : receivers_of(i, senders, g.instances(n), spec.kind == node_kind::keyed)) {
+          plan[first[u] + i].targets.emplace_back(first[n] + j, next_channel++);
+          plan[first[n] + j].init->input_count++;
+        }
       }
     }
   }

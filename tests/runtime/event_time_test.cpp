@@ -284,3 +284,86 @@ TEST_CASE("tumbling, sliding and session windows with allowed lateness equal the
     }
   }
 }
+
+namespace {
+
+struct order {
+  int64_t key = 0;
+  int64_t ts = 0;
+  int64_t id = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(order, key, ts, id)
+
+struct payment {
+  int64_t key = 0;
+  int64_t ts = 0;
+  int64_t id = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(payment, key, ts, id)
+
+struct matched {
+  int64_t order = 0;
+  int64_t payment = 0;
+  friend auto operator<=>(const matched&, const matched&) = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(matched, order, payment)
+
+template <class T>
+T make_side(uint64_t i, uint64_t seed, int64_t spacing, int64_t max_delay) {
+  auto h = mix(i * 131 + seed);
+  return T{static_cast<int64_t>(h % 5),
+           static_cast<int64_t>(i) * spacing - static_cast<int64_t>((h >> 8) % (max_delay + 1)),
+           static_cast<int64_t>(i)};
+}
+
+} // namespace
+
+TEST_CASE("an interval join of two out-of-order streams pairs exactly the records the brute "
+          "force pairs, each pair once") {
+  uint64_t orders = 800;
+  uint64_t payments = 600;
+  int64_t lower = -20;
+  int64_t upper = 60;
+  for (auto level : {durability::none, durability::process}) {
+    CAPTURE(level);
+    test::temp_dir dir;
+    auto opts = test::test_options(dir);
+    opts.state.level = level;
+    opts.batch_events_max = 16;
+    engine eng{opts, test::test_common(dir)};
+    auto out = std::make_shared<collected<matched>>();
+    job_builder jb{"join"};
+    jb.partitions(4);
+    auto left =
+      jb.source("orders",
+                generator_source(orders, [](uint64_t i) { return make_side<order>(i, 3, 10, 40); }))
+        .event_time([](const order& o) { return o.ts; }, bounded_out_of_orderness(50));
+    auto right = jb.source("payments",
+                           generator_source(
+                             payments, [](uint64_t i) { return make_side<payment>(i, 4, 13, 40); }))
+                   .event_time([](const payment& p) { return p.ts; }, bounded_out_of_orderness(50));
+    connect(left, right, "both")
+      .key_by([](const either<order, payment>& e) { return e.is_left ? e.left.key : e.right.key; })
+      .interval_join<matched>("match", lower, upper,
+                              [](const order& o, const payment& p) {
+                                return matched{o.id, p.id};
+                              })
+      .sink("out", collector_sink(out));
+    test::run_ok(eng, jb);
+    std::vector<matched> want;
+    for (uint64_t i = 0; i < orders; ++i) {
+      auto o = make_side<order>(i, 3, 10, 40);
+      for (uint64_t j = 0; j < payments; ++j) {
+        auto p = make_side<payment>(j, 4, 13, 40);
+        if (o.key == p.key && o.ts + lower <= p.ts && p.ts <= o.ts + upper) {
+          want.push_back(matched{o.id, p.id});
+        }
+      }
+    }
+    auto got = out->values();
+    std::sort(got.begin(), got.end());
+    std::sort(want.begin(), want.end());
+    CHECK(want.size() > 100);
+    CHECK(got == want);
+  }
+}

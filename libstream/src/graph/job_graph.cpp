@@ -54,6 +54,12 @@ caf::error validate_node(const job_graph& g, const node_spec& n) {
   bool has_logic =
     (n.kind == node_kind::source && n.make_source) || (n.kind == node_kind::sink && n.make_sink) ||
     ((n.kind == node_kind::transform || n.kind == node_kind::keyed) && n.make_transform);
+  for (auto m : n.more_inputs) {
+    if (!n.input || m >= g.nodes().size() || g.node(m).out_type == nullptr ||
+        *g.node(m).out_type != *n.in_type) {
+      return graph_error(who + " unites streams of different types");
+    }
+  }
   if (n.watermarks && n.kind != node_kind::source) {
     return graph_error(who + " sets event time: timestamps and watermarks belong to sources");
   }

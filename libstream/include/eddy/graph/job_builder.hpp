@@ -14,6 +14,7 @@
 #include "eddy/codec/records.hpp"
 #include "eddy/graph/job_graph.hpp"
 #include "eddy/graph/operators.hpp"
+#include "eddy/time/join.hpp"
 #include "eddy/time/window_operator.hpp"
 
 namespace eddy {
@@ -170,6 +171,15 @@ public:
                      }});
   }
 
+  /// One stream of the records of this one and `other` (an operator `name` reading both;
+  /// event time: its watermark is the lower of theirs).
+  stream<T> union_with(const stream<T>& other, std::string name) {
+    auto united = map(std::move(name), [](const T& value) { return value; });
+    jb_->node(united.id_).more_inputs.push_back(other.id_);
+    jb_->node(other.id_).consumers.push_back(united.id_);
+    return united;
+  }
+
   /// Partitions the stream by `key_fn(const T&) -> K`; a stable hash of the key picks one
   /// of the job's P partitions.
   template <class F>
@@ -277,6 +287,20 @@ public:
       [fn](const timer_fired& t, auto& ctx, auto& out) { fn->on_timer(t, ctx, out); });
   }
 
+  /// On a keyed stream of `connect`ed records (`either<A, B>`): pairs every left record a
+  /// with every right record b of its key whose timestamp lies in [a.ts + lower, a.ts +
+  /// upper], emitting `fn(a, b)`; see eddy/time/join.hpp.
+  template <class Out, class F>
+  stream<Out> interval_join(std::string name, time_ms lower, time_ms upper, F fn) {
+    using A = decltype(std::declval<T>().left);
+    using B = decltype(std::declval<T>().right);
+    auto join =
+      std::make_shared<const interval_join_function<A, B, F>>(lower, upper, std::move(fn));
+    return process<Out>(
+      std::move(name), [join](const T& e, auto& ctx, auto& out) { join->on_element(e, ctx, out); },
+      [join](const timer_fired& t, auto& ctx, auto& out) { join->on_timer(t, ctx, out); });
+  }
+
   /// The same with processing-time timers: `on_timer(const timer_fired&, keyed_context<K>&,
   /// collector<Out>&)` runs for a key when a timer it registered falls due.
   template <class Out, class F, class OnTimer>
@@ -330,6 +354,16 @@ stream<T> job_builder::source(std::string name, source_def<T> def) {
   };
   set_codec<T>(spec);
   return stream<T>{*this, add(std::move(spec), std::nullopt)};
+}
+
+/// One stream of the records of `a` and `b` as `either<A, B>` (two maps and a union named
+/// after `name`), to key by a key both share and process with shared state, e.g.
+/// `interval_join`.
+template <class A, class B>
+stream<either<A, B>> connect(stream<A> a, stream<B> b, const std::string& name) {
+  auto left = a.map(name + "_left", [](const A& x) { return either<A, B>{true, x, B{}}; });
+  auto right = b.map(name + "_right", [](const B& x) { return either<A, B>{false, A{}, x}; });
+  return left.union_with(right, name);
 }
 
 } // namespace eddy

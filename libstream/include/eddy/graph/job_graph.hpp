@@ -42,6 +42,9 @@ struct node_spec {
   bool parallelism_set = false;
   /// The node this one reads from (none for sources).
   std::optional<size_t> input;
+  /// More nodes it reads from, of the same type as `input` (a union; see
+  /// `stream::union_with`).
+  std::vector<size_t> more_inputs;
   /// The nodes reading this one's output (filled by the builder).
   std::vector<size_t> consumers;
   const std::type_info* in_type = nullptr;
