@@ -60,6 +60,10 @@ enum class work {
   keyed_count,
   /// generator of i mod N -> key_by -> count per key -> sink of the keys seen twice.
   restart,
+  /// Event time: generator of (key, ts) out of order -> sliding window count per key.
+  sliding_count,
+  /// Event time: two generators of (key, ts) -> connect -> interval join per key.
+  interval_join,
 };
 
 /// How a variant runs in its child process.
@@ -76,6 +80,8 @@ struct variant_info {
   /// supervision restarts the job from its journals each time (backoff 0: the restart itself
   /// is measured, not the waiting).
   uint32_t failures = 0;
+  /// The job of this variant when it is not the case's.
+  std::optional<work> job = std::nullopt;
 };
 
 /// A reported ratio of two variants' median throughputs.
@@ -137,6 +143,17 @@ const case_info cases[] = {
    {{"clean", runner::engine, durability::process},
     {"failures", runner::engine, durability::process, 3}},
    {{"failures_clean_ratio", "failures", "clean", 0}}},
+  {"event_time",
+   "generator of (key of 1000, ts) out of order by up to 20 ms -> key_by -> a count per key "
+   "(the baseline) / a sliding window count (10 s every 1 s) / an interval join (+-5 ms) of "
+   "two such streams of half the events each",
+   5'000'000,
+   work::keyed_count,
+   {{"keyed_count", runner::engine, durability::none, 0, work::keyed_count},
+    {"sliding_count", runner::engine, durability::none, 0, work::sliding_count},
+    {"interval_join", runner::engine, durability::none, 0, work::interval_join}},
+   {{"sliding_keyed_ratio", "sliding_count", "keyed_count", 0},
+    {"join_keyed_ratio", "interval_join", "keyed_count", 0}}},
   {"restart",
    "populate N distinct keys (durability process), then time a restart from engine start to "
    "the first new event at the sink",
@@ -242,7 +259,36 @@ std::optional<run_result> run_engine(const case_info& c, const variant_info& v, 
   auto probe = std::make_shared<sink_probe>();
   eddy::job_builder job{std::string{"bench-"} + c.name};
   job.partitions(rt.partitions);
-  switch (c.job) {
+  switch (v.job.value_or(c.job)) {
+    case work::sliding_count:
+      job.source("gen", eddy::generator_source(events, [](uint64_t i) { return timed_event(i); }))
+        .event_time([](const timed_key& e) { return e.ts; }, eddy::bounded_out_of_orderness(50))
+        .key_by([](const timed_key& e) { return e.key; })
+        .window("windows", eddy::sliding(10'000, 1'000), eddy::count_aggregate{})
+        .sink("sink", counting_sink_def<eddy::window_output<int64_t, timed_key, uint64_t>>(probe));
+      break;
+    case work::interval_join: {
+      auto half = events / 2;
+      auto make = [](uint64_t i) {
+        return timed_event(i * 2);
+      };
+      auto left =
+        job.source("left", eddy::generator_source(half, make))
+          .event_time([](const timed_key& e) { return e.ts; }, eddy::bounded_out_of_orderness(50));
+      auto right =
+        job
+          .source("right",
+                  eddy::generator_source(half, [](uint64_t i) { return timed_event(i * 2 + 1); }))
+          .event_time([](const timed_key& e) { return e.ts; }, eddy::bounded_out_of_orderness(50));
+      eddy::connect(left, right, "both")
+        .key_by([](const eddy::either<timed_key, timed_key>& e) {
+          return e.is_left ? e.left.key : e.right.key;
+        })
+        .interval_join<int64_t>("join", -5, 5,
+                                [](const timed_key& a, const timed_key& b) { return a.ts - b.ts; })
+        .sink("sink", counting_sink_def<int64_t>(probe));
+      break;
+    }
     case work::stateless:
       job
         .source("gen",
@@ -611,7 +657,10 @@ std::optional<case_report> measure_throughput(const case_info& c, uint64_t event
     // All variants must have done the same work.
     for (size_t k = 1; k < n; ++k) {
       // Keys held in memory: after a restart keys are loaded lazily, so fewer are held.
-      bool keys_differ = got[k].at("keys") != got[0].at("keys") && vs[k].info->failures == 0;
+      // Variants with jobs of their own (event_time) share only the input.
+      bool same_job = vs[k].info->job.value_or(c.job) == vs[0].info->job.value_or(c.job);
+      bool keys_differ =
+        got[k].at("keys") != got[0].at("keys") && vs[k].info->failures == 0 && same_job;
       if (got[k].at("events") != got[0].at("events") || keys_differ ||
           (c.job == work::stateless && got[k].at("out") != got[0].at("out"))) {
         std::cerr << "eddy-bench: error: variants disagree on " << c.name << ": "

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include <nlohmann/json.hpp>
+
 namespace bench {
 
 /// Distinct keys of keyed_count.
@@ -42,5 +44,18 @@ struct run_result {
   /// Engine only: seconds from engine start to the first record at the sink (-1: none).
   double first_out_seconds = -1;
 };
+
+/// Event time: a key of 1000 and a timestamp of about i / 100 ms, late by up to 20 ms.
+struct timed_key {
+  int64_t key = 0;
+  int64_t ts = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(timed_key, key, ts)
+
+inline timed_key timed_event(uint64_t i) noexcept {
+  auto h = (i * 0x9e3779b97f4a7c15ULL) >> 40;
+  auto ts = static_cast<int64_t>(i / 100) - static_cast<int64_t>(h % 20);
+  return timed_key{static_cast<int64_t>((i * 7919) % 1000), ts};
+}
 
 } // namespace bench
