@@ -100,6 +100,8 @@ constexpr command_info commands[] = {
    "job's pause at the switch",
    "moves"},
   {"state", "OPERATOR KEY", "a key's current state, read by its partition", "state count apple"},
+  {"timers", "OPERATOR KEY", "a key's pending timers (processing and event time), by time",
+   "timers windows sensor-7"},
   {"history", "OPERATOR KEY [--limit N]",
    "a key's last journaled changes with sequence numbers and origin", "history count apple"},
   {"set", "OPERATOR KEY JSON [--why TEXT]",
@@ -748,7 +750,7 @@ private:
 
   std::optional<caf::result<std::string>> run_live(const std::string& cmd,
                                                    std::vector<std::string> args) {
-    if (cmd == "state" || cmd == "history" || cmd == "set" || cmd == "replay") {
+    if (cmd == "state" || cmd == "history" || cmd == "set" || cmd == "replay" || cmd == "timers") {
       return key_command(cmd, std::move(args));
     }
     if (cmd == "tail") {
@@ -965,6 +967,20 @@ private:
                                                          "' (" + actor + " owns it and holds none)"
                                                      : "key '" + key + "' had no state at seq " +
                                                          std::to_string(seq));
+        }
+      } else if (cmd == "timers") {
+        for (auto& t : data) {
+          auto at = t.value("at", int64_t{0});
+          rows.push_back(json{{"key", key},
+                              {"actor", actor},
+                              {"kind", t.value("kind", std::string{})},
+                              {"at", at},
+                              {"at_utc", utc_text(at)},
+                              {"tag", t.value("tag", std::string{})}});
+        }
+        if (rows.empty()) {
+          throw std::invalid_argument("no timer of key '" + key + "' in '" + op + "' (" + actor +
+                                      " owns it)");
         }
       } else if (cmd == "history") {
         for (auto& e : data) {

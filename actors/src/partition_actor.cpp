@@ -568,7 +568,8 @@ nlohmann::json partition_info(partition_state& st) {
 /// The console requests only partitions answer; nullopt for the others.
 std::optional<std::string> partition_admin(self_ptr self, const admin_request& r) {
   auto& st = self->state;
-  bool keyed_cmd = r.cmd == "state" || r.cmd == "history" || r.cmd == "set" || r.cmd == "replay";
+  bool keyed_cmd = r.cmd == "state" || r.cmd == "history" || r.cmd == "set" || r.cmd == "replay" ||
+                   r.cmd == "timers";
   if (!keyed_cmd && r.cmd != "snapshot" && r.cmd != "replay-deadletters" && r.cmd != "info") {
     return std::nullopt;
   }
@@ -584,6 +585,9 @@ std::optional<std::string> partition_admin(self_ptr self, const admin_request& r
     }
     if (r.cmd == "history") {
       return admin_ok(st.logic->inspect_history(*r.key, r.limit));
+    }
+    if (r.cmd == "timers") {
+      return admin_ok(st.logic->inspect_timers(*r.key));
     }
     if (r.cmd == "replay") {
       return admin_ok(st.logic->replay_state(*r.key, r.seq, st.init->opts.state.keep_changes));

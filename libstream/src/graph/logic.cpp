@@ -16,6 +16,10 @@ std::string transform_logic::inspect_state(std::string_view) {
   no_keyed_state();
 }
 
+std::string transform_logic::inspect_timers(std::string_view) {
+  no_keyed_state();
+}
+
 std::string transform_logic::inspect_history(std::string_view, size_t) {
   no_keyed_state();
 }

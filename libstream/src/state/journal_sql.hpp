@@ -53,6 +53,7 @@ enum stmt_id : size_t {
   s_clear_log,
   s_trim_key,
   s_states_of,
+  s_timers_of,
   s_count,
 };
 
@@ -89,6 +90,7 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "DELETE FROM changes WHERE key = ?1 AND seq NOT IN "
   "(SELECT seq FROM changes WHERE key = ?1 ORDER BY seq DESC LIMIT ?2)",
   "SELECT name, value, version, seq FROM state WHERE key = ?1 ORDER BY name",
+  "SELECT kind, at_ms, key, tag FROM timers WHERE key = ?1 ORDER BY kind, at_ms, tag",
 };
 
 using sqlite::blob;

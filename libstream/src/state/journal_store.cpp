@@ -632,6 +632,19 @@ caf::expected<std::vector<timer_entry>> journal_store::due_timers(int kind, int6
   return result;
 }
 
+caf::expected<std::vector<timer_entry>> journal_store::timers_of(std::string_view key) {
+  std::vector<timer_entry> result;
+  auto on_row = [&](sqlite3_stmt* s) {
+    result.push_back(timer_entry{static_cast<int>(sqlite3_column_int64(s, 0)),
+                                 sqlite3_column_int64(s, 1), column_string(s, 2),
+                                 column_string(s, 3)});
+  };
+  if (auto err = query(stmt(s_timers_of), file_, "read", on_row, blob{key})) {
+    return err;
+  }
+  return result;
+}
+
 caf::expected<uint64_t> journal_store::key_count() {
   uint64_t result = 0;
   auto on_row = [&](sqlite3_stmt* s) {

@@ -301,4 +301,22 @@ std::optional<time_ms> timer_book::earliest() const {
   return result;
 }
 
+std::vector<timer_entry> timer_book::of_key(const std::string& key,
+                                            std::vector<timer_entry> committed) const {
+  std::vector<timer_entry> result;
+  for (auto& t : committed) {
+    if (t.kind == kind_ && removed_.count(timer_id{t.at_ms, t.key, t.tag}) == 0) {
+      result.push_back(std::move(t));
+    }
+  }
+  for (const auto* timers : {&memory_, &added_}) {
+    for (const auto& [at, k, tag] : *timers) {
+      if (k == key) {
+        result.push_back(timer_entry{kind_, at, k, tag});
+      }
+    }
+  }
+  return result;
+}
+
 } // namespace eddy

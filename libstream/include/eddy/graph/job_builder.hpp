@@ -15,6 +15,7 @@
 #include "eddy/graph/job_graph.hpp"
 #include "eddy/graph/operators.hpp"
 #include "eddy/time/join.hpp"
+#include "eddy/time/window_join.hpp"
 #include "eddy/time/window_operator.hpp"
 
 namespace eddy {
@@ -296,6 +297,19 @@ public:
     using B = decltype(std::declval<T>().right);
     auto join =
       std::make_shared<const interval_join_function<A, B, F>>(lower, upper, std::move(fn));
+    return process<Out>(
+      std::move(name), [join](const T& e, auto& ctx, auto& out) { join->on_element(e, ctx, out); },
+      [join](const timer_fired& t, auto& ctx, auto& out) { join->on_timer(t, ctx, out); });
+  }
+
+  /// On a keyed stream of `connect`ed records: emits `fn(a, b)` for every left and right
+  /// record of a key that share a window of `assigner` (tumbling or sliding), once per
+  /// shared window, when the watermark passes its end; see eddy/time/window_join.hpp.
+  template <class Out, class F>
+  stream<Out> window_join(std::string name, window_assigner assigner, F fn) {
+    using A = decltype(std::declval<T>().left);
+    using B = decltype(std::declval<T>().right);
+    auto join = std::make_shared<const window_join_function<A, B, F>>(assigner, std::move(fn));
     return process<Out>(
       std::move(name), [join](const T& e, auto& ctx, auto& out) { join->on_element(e, ctx, out); },
       [join](const timer_fired& t, auto& ctx, auto& out) { join->on_timer(t, ctx, out); });

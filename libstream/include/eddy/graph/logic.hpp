@@ -156,6 +156,9 @@ public:
   /// The current state of `key`: a JSON object text {"state name": value, ...}, "{}" when
   /// the key has none. Changes nothing: no cell is created, the cache is left as it is.
   [[nodiscard]] virtual std::string inspect_state(std::string_view key);
+  /// The timers of a key: a JSON array text of {"kind": "processing"|"event", "at", "tag"},
+  /// by kind and time.
+  [[nodiscard]] virtual std::string inspect_timers(std::string_view key);
   /// The newest `limit` journaled changes of `key`, newest first: a JSON array text of
   /// objects {"seq", "at_ms", "state" ("" for a clear of every state of the key), "value"
   /// (null when cleared), "origin"}. Needs durable state (std::logic_error otherwise).

@@ -202,6 +202,27 @@ public:
   std::string inspect_state(std::string_view key) override {
     return detail::json_text(store_.inspect(parse_key<K>(key), *catalog_));
   }
+  std::string inspect_timers(std::string_view key) override {
+    auto encoded = encode_key(parse_key<K>(key));
+    std::vector<timer_entry> committed;
+    if (journal_ != nullptr) {
+      auto rows = journal_->timers_of(encoded);
+      if (!rows) {
+        throw state_error(errc::io_failure, describe(rows.error()));
+      }
+      committed = std::move(*rows);
+    }
+    auto result = nlohmann::json::array();
+    for (const auto* book : {&timers_, &event_timers_}) {
+      for (const auto& t : book->of_key(encoded, committed)) {
+        result.push_back(
+          nlohmann::json{{"kind", t.kind == event_timer_kind ? "event" : "processing"},
+                         {"at", t.at_ms},
+                         {"tag", t.tag}});
+      }
+    }
+    return detail::json_text(result);
+  }
   /// A clear of every state of the key has the state name "".
   std::string inspect_history(std::string_view key, size_t limit) override {
     auto& journal = durable_journal("history");

@@ -188,6 +188,8 @@ public:
   /// Up to `limit` timers of `kind` due at or before `up_to_ms`, in (at_ms, key, tag) order.
   [[nodiscard]] caf::expected<std::vector<timer_entry>> due_timers(int kind, int64_t up_to_ms,
                                                                    size_t limit);
+  /// The committed timers of `key` (an encoded key), by kind and time.
+  [[nodiscard]] caf::expected<std::vector<timer_entry>> timers_of(std::string_view key);
   /// Number of keys that have at least one state.
   [[nodiscard]] caf::expected<uint64_t> key_count();
   /// Number of journal entries currently kept.

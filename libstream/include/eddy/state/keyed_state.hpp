@@ -527,6 +527,10 @@ public:
   std::vector<timer_entry> take_due(time_ms now, size_t limit);
   /// In memory: the earliest timer; durable: the earliest added and not yet committed.
   [[nodiscard]] std::optional<time_ms> earliest() const;
+  /// The timers of `key` (encoded): `committed` (durable: the journal's) with the changes
+  /// since the last commit applied; in memory the book's own.
+  [[nodiscard]] std::vector<timer_entry> of_key(const std::string& key,
+                                                std::vector<timer_entry> committed) const;
 
 private:
   /// A timer by (time, encoded key, tag), ordered by time.
