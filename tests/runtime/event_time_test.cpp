@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "eddy/time/window_reference.hpp"
+#include "join_streams.hpp"
 #include "support.hpp"
 
 namespace {
@@ -287,34 +288,10 @@ TEST_CASE("tumbling, sliding and session windows with allowed lateness equal the
 
 namespace {
 
-struct order {
-  int64_t key = 0;
-  int64_t ts = 0;
-  int64_t id = 0;
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(order, key, ts, id)
-
-struct payment {
-  int64_t key = 0;
-  int64_t ts = 0;
-  int64_t id = 0;
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(payment, key, ts, id)
-
-struct matched {
-  int64_t order = 0;
-  int64_t payment = 0;
-  friend auto operator<=>(const matched&, const matched&) = default;
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(matched, order, payment)
-
-template <class T>
-T make_side(uint64_t i, uint64_t seed, int64_t spacing, int64_t max_delay) {
-  auto h = mix(i * 131 + seed);
-  return T{static_cast<int64_t>(h % 5),
-           static_cast<int64_t>(i) * spacing - static_cast<int64_t>((h >> 8) % (max_delay + 1)),
-           static_cast<int64_t>(i)};
-}
+using test::make_side;
+using test::matched;
+using test::order;
+using test::payment;
 
 } // namespace
 
