@@ -6,9 +6,12 @@
 // sorts the generated events by event time.
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -343,4 +346,84 @@ TEST_CASE("an interval join of two out-of-order streams pairs exactly the record
     CHECK(want.size() > 100);
     CHECK(got == want);
   }
+}
+
+namespace {
+
+/// A source of two instances for the idleness test: instance 0 emits `count` events of key
+/// 1, 10 ms apart in event time, a few per poll; instance 1 emits nothing and stays open
+/// (as a quiet partition of a topic would) until instance 0 is done and `release` is set.
+class quiet_pair_source final : public source_logic {
+public:
+  quiet_pair_source(const instance_context& ctx, uint64_t count,
+                    std::shared_ptr<std::atomic<bool>> release)
+    : index_(ctx.index)
+    , count_(count)
+    , release_(std::move(release)) {}
+
+  bool poll(record_buffer& out, size_t max) override {
+    if (index_ == 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      return !release_->load();
+    }
+    auto& dst = typed<event>(out).records;
+    for (size_t n = 0; n < std::min<size_t>(max, 4) && next_ < count_; ++n, ++next_) {
+      dst.push_back(record<event>{event{1, static_cast<int64_t>(next_) * 10}, no_time, 0});
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (next_ >= count_) {
+      // Waits for the others to see what it sent, then lets the quiet instance end.
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      release_->store(true);
+      return false;
+    }
+    return true;
+  }
+  bool blocking() const noexcept override {
+    return true;
+  }
+
+private:
+  uint32_t index_;
+  uint64_t count_;
+  uint64_t next_ = 0;
+  std::shared_ptr<std::atomic<bool>> release_;
+};
+
+/// Windows that fired while the quiet instance was open (below the watermark of the last
+/// event, 399 * 10 - 1), with an idle timeout of `idle_ms`.
+size_t windows_before_end(uint32_t idle_ms) {
+  test::temp_dir dir;
+  auto opts = test::test_options(dir);
+  opts.state.level = durability::none;
+  engine eng{opts, test::test_common(dir)};
+  auto out = std::make_shared<collected<window_count>>();
+  auto release = std::make_shared<std::atomic<bool>>(false);
+  job_builder jb{"idle"};
+  jb.partitions(2);
+  source_def<event> quiet{[release](const instance_context& ctx) -> std::unique_ptr<source_logic> {
+                            return std::make_unique<quiet_pair_source>(ctx, 400, release);
+                          },
+                          2};
+  jb.source("events", quiet)
+    .parallelism(2)
+    .event_time([](const event& e) { return e.ts; }, bounded_out_of_orderness(0, idle_ms))
+    .key_by([](const event& e) { return e.key; })
+    .process<window_count>("windows", tumbling_count(), fire_window())
+    .sink("out", collector_sink(out));
+  test::run_ok(eng, jb);
+  auto got = out->values();
+  CHECK(got.size() == 40);
+  return static_cast<size_t>(std::count_if(
+    got.begin(), got.end(), [](const window_count& w) { return w.watermark < 399 * 10 - 1; }));
+}
+
+} // namespace
+
+TEST_CASE("an idle source instance holds the watermark back without an idle timeout, and "
+          "not with one") {
+  // Without: instance 1 never reports a watermark, so windows wait until it ends.
+  CHECK(windows_before_end(0) == 0);
+  // With 50 ms: instance 1 is idle and left out; windows fire while instance 0 runs.
+  CHECK(windows_before_end(50) > 20);
 }
