@@ -427,3 +427,61 @@ TEST_CASE("an idle source instance holds the watermark back without an idle time
   // With 50 ms: instance 1 is idle and left out; windows fire while instance 0 runs.
   CHECK(windows_before_end(50) > 20);
 }
+
+namespace {
+
+using global_out = window_output<int64_t, event, int64_t>;
+
+std::vector<global_out> run_global(bool by_count) {
+  test::temp_dir dir;
+  auto opts = test::test_options(dir);
+  opts.state.level = durability::process;
+  opts.batch_events_max = 16;
+  engine eng{opts, test::test_common(dir)};
+  auto out = std::make_shared<collected<global_out>>();
+  auto ones = make_aggregate([] { return int64_t{0}; }, [](int64_t& acc, const event&) { ++acc; },
+                             [](int64_t& into, const int64_t& from) { into += from; },
+                             [](const int64_t& acc) { return acc; });
+  job_builder jb{"global"};
+  jb.partitions(4);
+  auto keyed =
+    jb.source("events", generator_source(2000, [](uint64_t i) { return make_event(i, 9, 45); }))
+      .event_time([](const event& e) { return e.ts; }, bounded_out_of_orderness(50))
+      .key_by([](const event& e) { return e.key; });
+  if (by_count) {
+    keyed.global_window("counts", count_trigger{5}, ones).sink("out", collector_sink(out));
+  } else {
+    keyed.global_window("counts", period_trigger{100}, ones).sink("out", collector_sink(out));
+  }
+  test::run_ok(eng, jb);
+  return out->values();
+}
+
+} // namespace
+
+TEST_CASE("a global window with a count trigger fires every n elements of a key, and one "
+          "with a period trigger fires at period boundaries with everything the key got") {
+  std::map<int64_t, int64_t> per_key;
+  for (uint64_t i = 0; i < 2000; ++i) {
+    ++per_key[make_event(i, 9, 45).key];
+  }
+  // Count trigger: per key, full windows of 5; the rest of a key never fires (no trigger).
+  std::map<int64_t, int64_t> fired;
+  for (const auto& o : run_global(true)) {
+    CHECK(o.kind == "result");
+    CHECK(o.result == 5);
+    fired[o.key] += 5;
+  }
+  for (const auto& [key, n] : per_key) {
+    CHECK(fired[key] == n / 5 * 5);
+  }
+  // Period trigger: every element is counted once, over many firings per key.
+  std::map<int64_t, int64_t> counted;
+  size_t firings = 0;
+  for (const auto& o : run_global(false)) {
+    counted[o.key] += o.result;
+    ++firings;
+  }
+  CHECK(counted == per_key);
+  CHECK(firings > 100);
+}

@@ -14,6 +14,7 @@
 #include "eddy/codec/records.hpp"
 #include "eddy/graph/job_graph.hpp"
 #include "eddy/graph/operators.hpp"
+#include "eddy/time/global_window.hpp"
 #include "eddy/time/join.hpp"
 #include "eddy/time/window_join.hpp"
 #include "eddy/time/window_operator.hpp"
@@ -282,6 +283,19 @@ public:
               time_ms allowed_lateness = 0) {
     using fn_type = window_function<K, T, A>;
     auto fn = std::make_shared<const fn_type>(assigner, std::move(aggregate), allowed_lateness);
+    return process<typename fn_type::output>(
+      std::move(name),
+      [fn](const T& value, auto& ctx, auto& out) { fn->on_element(value, ctx, out); },
+      [fn](const timer_fired& t, auto& ctx, auto& out) { fn->on_timer(t, ctx, out); });
+  }
+
+  /// The global window of each key with a custom trigger (see eddy/time/global_window.hpp:
+  /// count_trigger{n}, period_trigger{ms}, or your own): the trigger says when the result of
+  /// `aggregate` over the key's elements goes out and when the window starts empty again.
+  template <class Trig, class A>
+  auto global_window(std::string name, Trig trigger, A aggregate) {
+    using fn_type = global_window_function<K, T, A, Trig>;
+    auto fn = std::make_shared<const fn_type>(std::move(trigger), std::move(aggregate));
     return process<typename fn_type::output>(
       std::move(name),
       [fn](const T& value, auto& ctx, auto& out) { fn->on_element(value, ctx, out); },
