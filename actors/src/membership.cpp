@@ -110,45 +110,47 @@ bool coordinating(const node_state& st) {
          clock_type::now() - st.started >= std::chrono::milliseconds(st.cfg.timeout_ms);
 }
 
-/// The coordinator as this node sees it. Only a side of the cluster that sees a majority
-/// of the seeds up has one, so that a network cut never leaves two (the minority waits).
-/// A member that coordinates keeps the role while it is up: a seed that comes back joins as
-/// a member, as Akka's oldest node keeps its singletons, so that the job it leads is not
-/// taken from it. Without one, the first seed in configured order that is up coordinates;
-/// of two that claim it (after a cut heals), the one earlier in the seeds.
-std::string elect(const node_state& st) {
+/// A seed that is up: its id and whether it says it coordinates.
+struct seed_up {
+  std::string id;
+  bool claims = false;
+};
+
+/// The seeds that are up (this node included), in configured order.
+std::vector<seed_up> seeds_up(const node_state& st) {
+  std::vector<seed_up> result;
+  for (const auto& seed : st.cfg.seeds) {
+    if (seed == st.address) {
+      result.push_back({st.cfg.id, coordinating(st)});
+    } else if (auto i = st.peers.find(seed); i != st.peers.end() &&
+                                             i->second.state == member_state::up &&
+                                             i->second.node && !i->second.id.empty()) {
+      result.push_back({i->second.id, i->second.coordinates});
+    }
+  }
+  return result;
+}
+
+/// The coordinator as this node sees it, among `up` (see `seeds_up`). Only a side of the
+/// cluster that sees a majority of the seeds up has one, so that a network cut never
+/// leaves two (the minority waits). A member that coordinates keeps the role while it is
+/// up: a seed that comes back joins as a member, as Akka's oldest node keeps its
+/// singletons, so that the job it leads is not taken from it. Without one, the first seed
+/// in configured order that is up coordinates; of two that claim it (after a cut heals),
+/// the one earlier in the seeds.
+std::string elect(const node_state& st, const std::vector<seed_up>& up) {
   if (st.cfg.seeds.empty()) {
     return st.cfg.id;
   }
-  size_t seeds_up = 0;
-  std::string first;
-  std::string claimed;
-  for (const auto& seed : st.cfg.seeds) {
-    std::string id;
-    bool claims = false;
-    if (seed == st.address) {
-      id = st.cfg.id;
-      claims = coordinating(st);
-    } else if (auto i = st.peers.find(seed);
-               i != st.peers.end() && i->second.state == member_state::up && i->second.node) {
-      id = i->second.id;
-      claims = i->second.coordinates;
-    }
-    if (id.empty()) {
-      continue;
-    }
-    ++seeds_up;
-    if (first.empty()) {
-      first = id;
-    }
-    if (claims && claimed.empty()) {
-      claimed = id;
-    }
-  }
-  if (2 * seeds_up <= st.cfg.seeds.size()) {
+  if (2 * up.size() <= st.cfg.seeds.size()) {
     return {};
   }
-  return claimed.empty() ? first : claimed;
+  for (const auto& s : up) {
+    if (s.claims) {
+      return s.id;
+    }
+  }
+  return up.front().id;
 }
 
 /// Publishes the membership for the inspector.
@@ -165,20 +167,15 @@ void publish_view(node_ptr self) {
     members.push_back(
       member_info{p.id.empty() ? address : p.id, address, p.state, false, silent, p.http});
   }
-  auto coordinator = elect(st);
+  auto up = seeds_up(st);
+  auto coordinator = elect(st, up);
   std::sort(members.begin() + 1, members.end(),
             [](const member_info& a, const member_info& b) { return a.id < b.id; });
+  // Who would coordinate if the coordinator went: the first other seed that is up.
   std::string successor;
-  for (const auto& seed : st.cfg.seeds) {
-    std::string id;
-    if (seed == st.address) {
-      id = st.cfg.id;
-    } else if (auto i = st.peers.find(seed);
-               i != st.peers.end() && i->second.state == member_state::up && i->second.node) {
-      id = i->second.id;
-    }
-    if (!id.empty() && id != coordinator) {
-      successor = id;
+  for (const auto& s : up) {
+    if (s.id != coordinator) {
+      successor = s.id;
       break;
     }
   }

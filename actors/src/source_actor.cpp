@@ -74,15 +74,13 @@ void advance_event_time(stage_actor::stateful_pointer<source_state> self, record
     return;
   }
   auto now = std::chrono::steady_clock::now();
-  time_ms watermark = spec.watermarks->watermark_after(st.max_ts);
   if (got > 0) {
     st.max_ts = std::max(st.max_ts, spec.stamp_times(buf, before));
     st.last_read = now;
-    watermark = spec.watermarks->watermark_after(st.max_ts);
-  } else if (spec.watermarks->idle_ms > 0 &&
-             now - st.last_read >= std::chrono::milliseconds(spec.watermarks->idle_ms)) {
-    watermark = idle_watermark;
   }
+  bool idle = got == 0 && spec.watermarks->idle_ms > 0 &&
+              now - st.last_read >= std::chrono::milliseconds(spec.watermarks->idle_ms);
+  auto watermark = idle ? idle_watermark : spec.watermarks->watermark_after(st.max_ts);
   st.out->set_watermark(watermark);
   st.init->metrics->watermark.store(watermark, std::memory_order_relaxed);
 }

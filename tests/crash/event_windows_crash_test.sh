@@ -80,19 +80,15 @@ for l in sorted(json.dumps(json.loads(x), sort_keys=True) for x in open(sys.argv
     print(l)' "$1"
 }
 
-for window in tumbling:60000 sliding:60000:20000 session:3000; do
-  name=${window%%:*}
-  args=(--window "$window" --bound-ms 5000 --job.partitions 8)
-  "$bin" "$work/in.jsonl" --output "$work/$name.calm.jsonl" --data-dir "$work/$name.calm" \
-    "${args[@]}" > /dev/null 2> "$work/$name.calm.err" || fail "$name: the calm run failed"
-  normalized "$work/$name.calm.jsonl" > "$work/$name.calm.sorted"
-  reference "$window" > "$work/$name.ref"
-  cmp -s "$work/$name.calm.sorted" "$work/$name.ref" ||
-    fail "$name: the calm run differs from the reference ($(wc -l < "$work/$name.calm.sorted") vs $(wc -l < "$work/$name.ref") windows)"
+# killed_run NAME ARGS...: runs the program on ARGS with --output $work/NAME.crash.jsonl and
+# --data-dir $work/NAME.crash, kills it with -9 three times while it runs (restarting it on
+# the same data dir), then lets it finish; the kills that hit a running job in $kills.
+killed_run() {
+  local name=$1 attempt pid
+  shift
   kills=0
   for attempt in 1 2 3 4 5 6; do
-    "$bin" "$work/in.jsonl" --output "$work/$name.crash.jsonl" --data-dir "$work/$name.crash" \
-      "${args[@]}" --runtime.source-rate 20000 \
+    "$bin" "$@" --output "$work/$name.crash.jsonl" --data-dir "$work/$name.crash" \
       > /dev/null 2>> "$work/$name.crash.err" &
     pid=$!
     if [ "$kills" -lt 3 ]; then
@@ -107,6 +103,18 @@ for window in tumbling:60000 sliding:60000:20000 session:3000; do
     fi
   done
   [ "$kills" -eq 3 ] || fail "$name: only $kills kills hit a running job"
+}
+
+for window in tumbling:60000 sliding:60000:20000 session:3000; do
+  name=${window%%:*}
+  args=(--window "$window" --bound-ms 5000 --job.partitions 8)
+  "$bin" "$work/in.jsonl" --output "$work/$name.calm.jsonl" --data-dir "$work/$name.calm" \
+    "${args[@]}" > /dev/null 2> "$work/$name.calm.err" || fail "$name: the calm run failed"
+  normalized "$work/$name.calm.jsonl" > "$work/$name.calm.sorted"
+  reference "$window" > "$work/$name.ref"
+  cmp -s "$work/$name.calm.sorted" "$work/$name.ref" ||
+    fail "$name: the calm run differs from the reference ($(wc -l < "$work/$name.calm.sorted") vs $(wc -l < "$work/$name.ref") windows)"
+  killed_run "$name" "$work/in.jsonl" "${args[@]}" --runtime.source-rate 20000
   normalized "$work/$name.crash.jsonl" > "$work/$name.crash.sorted"
   if ! cmp -s "$work/$name.crash.sorted" "$work/$name.calm.sorted"; then
     diff "$work/$name.crash.sorted" "$work/$name.calm.sorted" | head -5
@@ -144,23 +152,7 @@ for l in sorted(lines):
 PY
 jargs=("$work/left.jsonl" --join "$work/right.jsonl" --join-lower-ms -200 --join-upper-ms 300
   --bound-ms 5000 --job.partitions 8)
-kills=0
-for attempt in 1 2 3 4 5 6; do
-  "$bin" "${jargs[@]}" --output "$work/join.crash.jsonl" --data-dir "$work/join.crash" \
-    --runtime.source-rate 8000 > /dev/null 2>> "$work/join.crash.err" &
-  pid=$!
-  if [ "$kills" -lt 3 ]; then
-    sleep 0.$((4 + attempt))
-    if kill -9 "$pid" 2> /dev/null; then
-      kills=$((kills + 1))
-    fi
-    wait "$pid" 2> /dev/null
-  else
-    wait "$pid" || fail "join: the last run exited with $?"
-    break
-  fi
-done
-[ "$kills" -eq 3 ] || fail "join: only $kills kills hit a running job"
+killed_run join "${jargs[@]}" --runtime.source-rate 8000
 normalized "$work/join.crash.jsonl" > "$work/join.crash.sorted"
 if ! cmp -s "$work/join.crash.sorted" "$work/join.ref"; then
   diff "$work/join.crash.sorted" "$work/join.ref" | head -5

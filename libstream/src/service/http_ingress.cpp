@@ -268,41 +268,25 @@ private:
 };
 
 /// Answers the waiting clients, and appends the output lines (transactional).
-class response_sink final : public sink_logic {
+class response_sink final : public line_sink_logic {
 public:
   response_sink(std::shared_ptr<http_ingress::impl> in, const std::filesystem::path& output)
-    : in_(std::move(in))
-    , writer_(output, true) {}
+    : line_sink_logic(output, true)
+    , in_(std::move(in)) {}
 
   void write(record_buffer& in) override {
     for (auto& r : typed<response>(in).records) {
       if (!r.value.output.empty()) {
-        writer_.write_line(r.value.output);
+        writer().write_line(r.value.output);
       }
       if (r.value.id != 0) {
         in_->complete(r.value.id, r.value.status, r.value.body.dump());
       }
     }
   }
-  void flush() override {
-    writer_.flush();
-  }
-  bool transactional() const noexcept override {
-    return true;
-  }
-  void resume(uint64_t length) override {
-    writer_.truncate_to(length);
-  }
-  uint64_t length() const noexcept override {
-    return writer_.length();
-  }
-  void sync() override {
-    writer_.sync();
-  }
 
 private:
   std::shared_ptr<http_ingress::impl> in_;
-  line_writer writer_;
 };
 
 } // namespace

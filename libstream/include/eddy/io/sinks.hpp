@@ -42,20 +42,15 @@ private:
   std::filesystem::path path_;
 };
 
-/// Writes JSON lines. A file sink with durable state is transactional: the runtime records
-/// its committed length with its input positions, and after a crash cuts the file back to
-/// that length before the replay, so that no line is lost or written twice.
-template <json_codable T>
-class jsonl_sink_logic final : public sink_logic {
+/// A sink writing lines to a file through a line_writer. Transactional when asked: the
+/// runtime records its committed length with its input positions, and after a crash cuts
+/// the file back to that length before the replay, so that no line is lost or written
+/// twice. Derived sinks write their records' lines with `writer()`.
+class line_sink_logic : public sink_logic {
 public:
-  jsonl_sink_logic(const std::filesystem::path& path, bool transactional)
+  line_sink_logic(const std::filesystem::path& path, bool transactional)
     : writer_(path, transactional)
     , transactional_(transactional) {}
-  void write(record_buffer& in) override {
-    for (auto& r : typed<T>(in).records) {
-      writer_.write_line(to_json_line(r.value));
-    }
-  }
   void flush() override {
     writer_.flush();
   }
@@ -72,9 +67,26 @@ public:
     writer_.sync();
   }
 
+protected:
+  line_writer& writer() noexcept {
+    return writer_;
+  }
+
 private:
   line_writer writer_;
   bool transactional_;
+};
+
+/// Writes JSON lines (transactional with durable state, see line_sink_logic).
+template <json_codable T>
+class jsonl_sink_logic final : public line_sink_logic {
+public:
+  using line_sink_logic::line_sink_logic;
+  void write(record_buffer& in) override {
+    for (auto& r : typed<T>(in).records) {
+      writer().write_line(to_json_line(r.value));
+    }
+  }
 };
 
 /// One JSON line per record. With parallelism N > 1, instance i writes `path.i`.
