@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "eddy/codec/json.hpp"
 #include "eddy/graph/logic.hpp"
@@ -108,27 +109,35 @@ source_def<T> stdin_source() {
           1};
 }
 
+/// The observer of a generator that observes nothing.
+struct no_poll_observer {
+  template <class T>
+  void operator()(const std::vector<record<T>>&, size_t) const noexcept {}
+};
+
 /// A deterministic generator: emits `make(i)` for i = 0 .. count-1 (count 0: unbounded).
 /// Instance j of N emits the i with i mod N == j, so the union is independent of N.
-template <class T, class F>
+/// After each poll, `observe(records, first)` sees the records from index `first` on (the
+/// ones this poll added; a benchmark notes when which event time went out).
+template <class T, class F, class Observe = no_poll_observer>
 class generator_logic final : public source_logic {
 public:
-  generator_logic(uint64_t count, F make, const instance_context& ctx)
+  generator_logic(uint64_t count, F make, const instance_context& ctx, Observe observe = {})
     : count_(count)
     , make_(std::move(make))
+    , observe_(std::move(observe))
     , next_(ctx.index)
     , step_(ctx.instances)
     , producer_(ctx.producer) {}
 
   bool poll(record_buffer& out, size_t max) override {
     auto& dst = typed<T>(out).records;
-    for (size_t n = 0; n < max; ++n) {
-      if (count_ != 0 && next_ >= count_) {
-        return false;
-      }
+    auto first = dst.size();
+    for (size_t n = 0; n < max && (count_ == 0 || next_ < count_); ++n) {
       dst.push_back(record<T>{make_(next_), no_time, make_origin(producer_, next_ + 1)});
       next_ += step_;
     }
+    observe_(std::as_const(dst), first);
     return count_ == 0 || next_ < count_;
   }
 
@@ -156,17 +165,21 @@ public:
 private:
   uint64_t count_;
   F make_;
+  Observe observe_;
   uint64_t next_;
   uint64_t step_;
   uint32_t producer_;
 };
 
-template <class F>
-auto generator_source(uint64_t count, F make) {
+/// A source of `make(i)` for i = 0 .. count-1 (see generator_logic); `observe` (a copy per
+/// instance) sees what each poll made.
+template <class F, class Observe = no_poll_observer>
+auto generator_source(uint64_t count, F make, Observe observe = {}) {
   using T = std::decay_t<std::invoke_result_t<F&, uint64_t>>;
-  return source_def<T>{[count, make](const instance_context& ctx) -> std::unique_ptr<source_logic> {
-    return std::make_unique<generator_logic<T, F>>(count, make, ctx);
-  }};
+  return source_def<T>{
+    [count, make, observe](const instance_context& ctx) -> std::unique_ptr<source_logic> {
+      return std::make_unique<generator_logic<T, F, Observe>>(count, make, ctx, observe);
+    }};
 }
 
 } // namespace eddy

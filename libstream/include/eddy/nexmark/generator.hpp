@@ -10,7 +10,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <variant>
 
@@ -26,8 +25,13 @@ struct person {
   std::string city;
   std::string state;
   int64_t ts = 0;
+  [[nodiscard]] bool operator==(const person&) const = default;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(person, id, name, email, credit_card, city, state, ts)
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, person& x) {
+  return f(x.id, x.name, x.email, x.credit_card, x.city, x.state, x.ts);
+}
 
 struct auction {
   int64_t id = 0;
@@ -38,9 +42,14 @@ struct auction {
   int64_t expires = 0;
   int64_t seller = 0;
   int64_t category = 0;
+  [[nodiscard]] bool operator==(const auction&) const = default;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(auction, id, item_name, initial_bid, reserve, ts, expires,
                                    seller, category)
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, auction& x) {
+  return f(x.id, x.item_name, x.initial_bid, x.reserve, x.ts, x.expires, x.seller, x.category);
+}
 
 struct bid {
   int64_t auction = 0;
@@ -49,8 +58,13 @@ struct bid {
   int64_t price = 0;
   std::string channel;
   int64_t ts = 0;
+  [[nodiscard]] bool operator==(const bid&) const = default;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(bid, auction, bidder, price, channel, ts)
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, bid& x) {
+  return f(x.auction, x.bidder, x.price, x.channel, x.ts);
+}
 
 /// The generator's settings (the reference defaults).
 struct config {
@@ -88,6 +102,46 @@ struct config {
 
 using event = std::variant<person, auction, bid>;
 
+/// The random numbers of one event: splitmix64 over a seed made from (seed, i). Cheap to
+/// start (one word of state), unlike std::mt19937_64 whose seeding costs more than making
+/// an event; the generator makes one per event so that event i stays a pure function.
+class event_rng {
+public:
+  using result_type = uint64_t;
+  explicit event_rng(uint64_t seed) noexcept
+    : state_(seed) {}
+  static constexpr uint64_t min() noexcept {
+    return 0;
+  }
+  static constexpr uint64_t max() noexcept {
+    return ~uint64_t{0};
+  }
+  uint64_t operator()() noexcept {
+    uint64_t x = (state_ += 0x9e3779b97f4a7c15ULL);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+  }
+
+private:
+  uint64_t state_;
+};
+
+/// JSON of an event: {"person": {...}}, {"auction": {...}} or {"bid": {...}}.
+inline void to_json(nlohmann::json& j, const event& e) {
+  static const char* names[] = {"person", "auction", "bid"};
+  std::visit([&](const auto& x) { j = nlohmann::json{{names[e.index()], x}}; }, e);
+}
+inline void from_json(const nlohmann::json& j, event& e) {
+  if (j.contains("person")) {
+    e = j.at("person").get<person>();
+  } else if (j.contains("auction")) {
+    e = j.at("auction").get<auction>();
+  } else {
+    e = j.at("bid").get<bid>();
+  }
+}
+
 /// Event i of the stream configured by `c`.
 class generator {
 public:
@@ -104,7 +158,7 @@ public:
   }
 
   [[nodiscard]] event at(uint64_t i) const {
-    std::mt19937_64 rnd{mix(c_.seed * 0x100000001b3ULL ^ i)};
+    event_rng rnd{mix(c_.seed * 0x100000001b3ULL ^ i)};
     auto ts = time_of(i);
     if (c_.out_of_order_ms > 0) {
       ts -= static_cast<int64_t>(rnd() % static_cast<uint64_t>(c_.out_of_order_ms + 1));
@@ -143,28 +197,28 @@ private:
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
     return x ^ (x >> 31);
   }
-  static int64_t uniform(std::mt19937_64& rnd, int64_t lo, int64_t hi) {
+  static int64_t uniform(event_rng& rnd, int64_t lo, int64_t hi) {
     return lo + static_cast<int64_t>(rnd() % static_cast<uint64_t>(hi - lo + 1));
   }
-  static bool chance(std::mt19937_64& rnd, int64_t num, int64_t den) {
+  static bool chance(event_rng& rnd, int64_t num, int64_t den) {
     return static_cast<int64_t>(rnd() % static_cast<uint64_t>(den)) < num;
   }
   /// A price in cents, log-uniform from 1 to 10^6 dollars, as the reference's.
-  static int64_t price(std::mt19937_64& rnd) {
+  static int64_t price(event_rng& rnd) {
     auto u = static_cast<double>(rnd() >> 11) / static_cast<double>(1ULL << 53);
     return static_cast<int64_t>(std::llround(std::pow(10.0, u * 6.0) * 100.0));
   }
   /// A person 0-based among the active ones (or a few about to join).
-  int64_t some_person(uint64_t i, std::mt19937_64& rnd) const {
+  int64_t some_person(uint64_t i, event_rng& rnd) const {
     auto last = last_person(i);
     return uniform(rnd, std::max<int64_t>(0, last - c_.active_people), last + c_.id_lead);
   }
-  int64_t some_auction(uint64_t i, std::mt19937_64& rnd) const {
+  int64_t some_auction(uint64_t i, event_rng& rnd) const {
     auto last = std::max<int64_t>(0, last_auction(i));
     return uniform(rnd, std::max<int64_t>(0, last - c_.in_flight_auctions), last + c_.id_lead);
   }
 
-  person make_person(uint64_t i, int64_t ts, std::mt19937_64& rnd) const {
+  person make_person(uint64_t i, int64_t ts, event_rng& rnd) const {
     static const char* first[] = {"Peter", "Paul",  "Luke",  "John",   "Saul",  "Vicky",
                                   "Kate",  "Julie", "Sarah", "Deiter", "Walter"};
     static const char* last[] = {"Shultz", "Abrams", "Spencer", "White", "Bartels",
@@ -185,7 +239,7 @@ private:
     return p;
   }
 
-  auction make_auction(uint64_t i, int64_t ts, std::mt19937_64& rnd) const {
+  auction make_auction(uint64_t i, int64_t ts, event_rng& rnd) const {
     auction a;
     a.id = c_.first_auction_id + last_auction(i);
     auto seller = chance(rnd, c_.hot_seller_ratio - 1, c_.hot_seller_ratio)
@@ -202,7 +256,7 @@ private:
     return a;
   }
 
-  bid make_bid(uint64_t i, int64_t ts, std::mt19937_64& rnd) const {
+  bid make_bid(uint64_t i, int64_t ts, event_rng& rnd) const {
     static const char* channels[] = {"Google", "Facebook", "Baidu", "Apple"};
     bid b;
     auto auction =

@@ -1,0 +1,481 @@
+// The Nexmark benchmark (issue 9): generates the auction event stream, runs one query and
+// prints what it cost: events/s, events per CPU-second, peak RSS and the end-to-end latency
+// of its results.
+//
+//   build/bin/nexmark --query q5 --events 10000000
+//   build/bin/nexmark --query q3 --events 100000 --output q3.jsonl --state.durability process
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <mutex>
+
+#include "eddy/actors/engine.hpp"
+#include "eddy/eddy.hpp"
+#include "eddy/nexmark/reference.hpp"
+
+namespace {
+
+namespace nx = eddy::nexmark;
+using steady = std::chrono::steady_clock;
+
+/// When each event time first went out of a source: one entry per poll (the highest event
+/// time so far, the time of the poll), for the sinks to tell how long ago the input a result
+/// depends on entered the job.
+class emission_log {
+public:
+  void note(eddy::time_ms ts, size_t events) {
+    std::lock_guard guard{mtx_};
+    high_ = std::max(high_, ts);
+    entries_.emplace_back(high_, steady::now());
+    emitted_ += events;
+  }
+  /// When the first event at or after `ts` went out; nullopt if none did yet.
+  std::optional<steady::time_point> sent(eddy::time_ms ts) const {
+    std::lock_guard guard{mtx_};
+    auto at = std::lower_bound(entries_.begin(), entries_.end(), ts,
+                               [](const auto& e, eddy::time_ms t) { return e.first < t; });
+    if (at == entries_.end()) {
+      return std::nullopt;
+    }
+    return at->second;
+  }
+  uint64_t emitted() const {
+    std::lock_guard guard{mtx_};
+    return emitted_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  eddy::time_ms high_ = eddy::no_time;
+  std::vector<std::pair<eddy::time_ms, steady::time_point>> entries_;
+  uint64_t emitted_ = 0;
+};
+
+/// Latencies in buckets 1% wide from 1 us on: percentiles within 1%, in constant memory.
+class latency_histogram {
+public:
+  void add(double seconds) {
+    auto us = std::max(1.0, seconds * 1e6);
+    auto bucket = static_cast<size_t>(std::log(us) / std::log(growth));
+    std::lock_guard guard{mtx_};
+    ++counts_[std::min(bucket, counts_.size() - 1)];
+    ++total_;
+  }
+  /// The q-quantile in ms (0 without samples).
+  double quantile_ms(double q) const {
+    std::lock_guard guard{mtx_};
+    if (total_ == 0) {
+      return 0;
+    }
+    auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(total_)));
+    uint64_t seen = 0;
+    for (size_t b = 0; b < counts_.size(); ++b) {
+      seen += counts_[b];
+      if (seen >= std::max<uint64_t>(rank, 1)) {
+        return std::pow(growth, static_cast<double>(b) + 0.5) / 1000.0;
+      }
+    }
+    return 0;
+  }
+  uint64_t samples() const {
+    std::lock_guard guard{mtx_};
+    return total_;
+  }
+
+private:
+  static constexpr double growth = 1.01;
+  mutable std::mutex mtx_;
+  std::array<uint64_t, 2400> counts_{};
+  uint64_t total_ = 0;
+};
+
+/// How a query's results tell the time their input entered: by event time (looked up in the
+/// emission log) or, for processing-time windows, by the wall-clock time of the window's end.
+enum class clock_kind { event_time, processing_time };
+
+struct run_probe {
+  emission_log log;
+  latency_histogram latency;
+  std::atomic<uint64_t> results{0};
+  clock_kind clock = clock_kind::event_time;
+
+  template <class T>
+  void observe(const std::vector<eddy::record<T>>& records) {
+    results += records.size();
+    auto now = steady::now();
+    auto wall = nx::wall_ms();
+    for (const auto& r : records) {
+      if (r.time == eddy::no_time || r.time >= eddy::idle_watermark) {
+        continue;
+      }
+      if (clock == clock_kind::processing_time) {
+        latency.add(static_cast<double>(std::max<eddy::time_ms>(0, wall - r.time)) / 1000.0);
+      } else if (auto sent = log.sent(r.time)) {
+        latency.add(std::chrono::duration<double>(now - *sent).count());
+      }
+    }
+  }
+};
+
+/// Counts the results and their latency, writes nothing (the suites' blackhole sink).
+template <class T>
+class blackhole_sink final : public eddy::sink_logic {
+public:
+  explicit blackhole_sink(std::shared_ptr<run_probe> probe)
+    : probe_(std::move(probe)) {}
+  void write(eddy::record_buffer& in) override {
+    probe_->observe(eddy::typed<T>(in).records);
+  }
+
+private:
+  std::shared_ptr<run_probe> probe_;
+};
+
+/// Writes the results as JSON lines (transactional with durable state) and counts them.
+template <class T>
+class results_sink final : public eddy::line_sink_logic {
+public:
+  results_sink(const std::filesystem::path& path, bool transactional,
+               std::shared_ptr<run_probe> probe)
+    : line_sink_logic(path, transactional)
+    , probe_(std::move(probe)) {}
+  void write(eddy::record_buffer& in) override {
+    probe_->observe(eddy::typed<T>(in).records);
+    for (auto& r : eddy::typed<T>(in).records) {
+      writer().write_line(eddy::to_json_line(r.value));
+    }
+  }
+
+private:
+  std::shared_ptr<run_probe> probe_;
+};
+
+struct settings {
+  std::string query;
+  uint64_t events = 0;
+  nx::config gen;
+  uint32_t parallelism = 1;
+  std::optional<std::string> output;
+  eddy::time_ms bound_ms = 0;
+  bool progress = false;
+};
+
+/// Prints a progress bar on stderr until the job completes.
+void wait_with_progress(eddy::job_handle& job, const run_probe& probe, const settings& s) {
+  auto begin = steady::now();
+  while (!job.wait_for(200)) {
+    if (!s.progress) {
+      continue;
+    }
+    auto done = probe.log.emitted();
+    auto fraction = s.events == 0 ? 0.0 : static_cast<double>(done) / static_cast<double>(s.events);
+    auto width = 30;
+    auto filled = static_cast<int>(fraction * width);
+    auto secs = std::chrono::duration<double>(steady::now() - begin).count();
+    std::fprintf(stderr, "\r%s [%s%s] %5.1f%%  %.2f M events/s ", s.query.c_str(),
+                 std::string(static_cast<size_t>(filled), '#').c_str(),
+                 std::string(static_cast<size_t>(width - filled), '.').c_str(), fraction * 100,
+                 secs > 0 ? static_cast<double>(done) / secs / 1e6 : 0.0);
+  }
+  if (s.progress) {
+    std::fprintf(stderr, "\r%*s\r", 70, "");
+  }
+}
+
+double cpu_seconds(const rusage& ru) {
+  auto tv = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+/// Attaches the sink to the query's results, runs the job, prints the figures.
+template <class T>
+int run(eddy::command_line& cli, eddy::job_builder& job, eddy::stream<T> results, const settings& s,
+        std::shared_ptr<run_probe> probe) {
+  if (s.output) {
+    auto path = *s.output;
+    results.sink("results", eddy::sink_def<T>{[path, probe](const eddy::instance_context& ctx) {
+                                                return std::make_unique<results_sink<T>>(
+                                                  path, ctx.durable, probe);
+                                              },
+                                              1});
+  } else {
+    results.sink("results", eddy::sink_def<T>{[probe](const eddy::instance_context&) {
+                                                return std::make_unique<blackhole_sink<T>>(probe);
+                                              },
+                                              1});
+  }
+  auto graph = job.build();
+  if (!graph) {
+    std::cerr << "nexmark: error: " << eddy::describe(graph.error()) << "\n";
+    return 2;
+  }
+  eddy::install_signal_handlers();
+  eddy::engine engine{cli.runtime, cli.common};
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  auto begin = steady::now();
+  auto started = engine.start(std::move(*graph));
+  if (!started) {
+    std::cerr << "nexmark: error: " << eddy::describe(started.error()) << "\n";
+    return 2;
+  }
+  wait_with_progress(**started, *probe, s);
+  if (auto err = (*started)->wait_stopping_on_signal()) {
+    std::cerr << "nexmark: error: " << eddy::describe(err) << "\n";
+    return 1;
+  }
+  auto seconds = std::chrono::duration<double>(steady::now() - begin).count();
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  auto cpu = cpu_seconds(after) - cpu_seconds(before);
+  uint64_t events = 0;
+  for (const auto& a : (*started)->actors()) {
+    if (a.kind == eddy::node_kind::source) {
+      events += a.metrics->events_in;
+    }
+  }
+  auto rss_mb = static_cast<double>(after.ru_maxrss) / 1024.0;
+  auto p50 = probe->latency.quantile_ms(0.5);
+  auto p99 = probe->latency.quantile_ms(0.99);
+  auto rate = static_cast<double>(events) / seconds;
+  auto per_cpu = cpu > 0 ? static_cast<double>(events) / cpu : 0.0;
+  std::printf("nexmark %s: %llu events in %.2f s, %llu results\n", s.query.c_str(),
+              static_cast<unsigned long long>(events), seconds,
+              static_cast<unsigned long long>(probe->results.load()));
+  std::printf("  events/s           %12.0f\n", rate);
+  std::printf("  events/CPU-second  %12.0f   (%.2f CPU-s)\n", per_cpu, cpu);
+  std::printf("  peak RSS           %12.1f MB\n", rss_mb);
+  std::printf("  latency p50 / p99  %12.2f / %.2f ms   (%llu results timed)\n", p50, p99,
+              static_cast<unsigned long long>(probe->latency.samples()));
+  std::printf("query=%s events=%llu seconds=%.3f events_per_s=%.0f cpu_seconds=%.3f "
+              "events_per_cpu_s=%.0f peak_rss_mb=%.1f results=%llu latency_p50_ms=%.3f "
+              "latency_p99_ms=%.3f\n",
+              s.query.c_str(), static_cast<unsigned long long>(events), seconds, rate, cpu, per_cpu,
+              rss_mb, static_cast<unsigned long long>(probe->results.load()), p50, p99);
+  return 0;
+}
+
+using query_fn = std::function<int(eddy::command_line&, eddy::job_builder&, eddy::stream<nx::event>,
+                                   const settings&, std::shared_ptr<run_probe>)>;
+/// The reference computation's results as JSON lines.
+using reference_fn = std::function<std::vector<std::string>(const std::vector<nx::event>&)>;
+
+struct query_entry {
+  std::string about;
+  query_fn run;
+  reference_fn reference;
+};
+
+template <class T>
+std::vector<std::string> json_lines(const std::vector<T>& values) {
+  std::vector<std::string> lines;
+  for (const auto& v : values) {
+    lines.push_back(eddy::to_json_line(v));
+  }
+  return lines;
+}
+
+/// A query: what it computes, how to run it, its reference computation.
+template <class F, class R>
+query_entry entry(std::string about, F q, R reference) {
+  return {std::move(about),
+          [q](eddy::command_line& cli, eddy::job_builder& job, eddy::stream<nx::event> events,
+              const settings& s, std::shared_ptr<run_probe> probe) {
+            return run(cli, job, q(std::move(events), nx::query_params{}), s, std::move(probe));
+          },
+          [reference](const std::vector<nx::event>& events) {
+            return json_lines(reference(events));
+          }};
+}
+
+/// q12's reference: the bids of each bidder (its windows depend on processing time).
+std::vector<nx::bidder_count> bidder_totals(const std::vector<nx::event>& events) {
+  std::vector<nx::bidder_count> result;
+  for (const auto& [bidder, n] : nx::reference::bids_per_bidder(events)) {
+    result.push_back(nx::bidder_count{bidder, n, 0, 0});
+  }
+  return result;
+}
+
+const std::map<std::string, query_entry>& queries() {
+  namespace ref = nx::reference;
+  static const std::map<std::string, query_entry> all{
+    {"q0", entry(
+             "pass-through: every bid", [](auto e, auto p) { return nx::q0(e, p); },
+             [](const auto& e) { return ref::bids(e); })},
+    {"q1", entry(
+             "currency conversion: bids in euros", [](auto e, auto p) { return nx::q1(e, p); },
+             [](const auto& e) { return ref::q1(e); })},
+    {"q2", entry(
+             "selection: bids on every 123rd auction", [](auto e, auto p) { return nx::q2(e, p); },
+             [](const auto& e) { return ref::q2(e); })},
+    {"q3",
+     entry(
+       "local item suggestion: person/auction join", [](auto e, auto p) { return nx::q3(e, p); },
+       [](const auto& e) { return ref::q3(e); })},
+    {"q4", entry(
+             "average closing price per category", [](auto e, auto p) { return nx::q4(e, p); },
+             [](const auto& e) { return ref::q4(e); })},
+    {"q5", entry(
+             "hot items: most bids per sliding window", [](auto e, auto p) { return nx::q5(e, p); },
+             [](const auto& e) { return ref::q5(e); })},
+    {"q7", entry(
+             "highest bid per tumbling window", [](auto e, auto p) { return nx::q7(e, p); },
+             [](const auto& e) { return ref::q7(e); })},
+    {"q8", entry(
+             "new users: person/auction window join", [](auto e, auto p) { return nx::q8(e, p); },
+             [](const auto& e) { return ref::q8(e); })},
+    {"q11", entry(
+              "user sessions: bids per session", [](auto e, auto p) { return nx::q11(e, p); },
+              [](const auto& e) { return ref::q11(e); })},
+    {"q12", entry(
+              "bids per bidder per processing-time window",
+              [](auto e, auto p) { return nx::q12(e, p); }, bidder_totals)},
+  };
+  return all;
+}
+
+std::string query_names() {
+  std::string names;
+  for (const auto& [name, q] : queries()) {
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  return names;
+}
+
+/// --reference: the reference computation's results (all events in memory) to --output.
+int write_reference(const query_entry& q, const settings& s) {
+  if (!s.output) {
+    std::cerr << "nexmark: error: --reference needs --output FILE\n";
+    return 2;
+  }
+  nx::generator gen{s.gen};
+  std::vector<nx::event> events;
+  events.reserve(s.events);
+  for (uint64_t i = 0; i < s.events; ++i) {
+    events.push_back(gen.at(i));
+  }
+  eddy::line_writer out{*s.output};
+  for (const auto& line : q.reference(events)) {
+    out.write_line(line);
+  }
+  out.flush();
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  namespace po = boost::program_options;
+  eddy::command_line cli{"nexmark", "the Nexmark benchmark: one query over generated auction "
+                                    "events, with its throughput, CPU cost, memory and latency"};
+  cli.app_options().add_options()("query", po::value<std::string>(),
+                                  "q0, q1, q2, q3, q4, q5, "
+                                  "q7, q8, q11 or q12 "
+                                  "(required)")("list", "list the queries and exit")(
+    "events", po::value<int64_t>()->default_value(10'000'000),
+    "events to generate")("seed", po::value<int64_t>()->default_value(1), "the generator's seed")(
+    "event-rate", po::value<int64_t>()->default_value(10'000),
+    "events per second of event time (how fast the auction's clock runs)")(
+    "out-of-order-ms", po::value<int64_t>()->default_value(50),
+    "event timestamps lag by up to this (the watermark allows as much)")(
+    "rate", po::value<int64_t>()->default_value(0),
+    "events per second of wall time at most (0: as fast as possible)")(
+    "parallelism", po::value<int64_t>()->default_value(1),
+    "source instances")("output", po::value<std::string>(),
+                        "write the results as JSON lines here (default: count them only)")(
+    "resume", "keep the state of an earlier run of the query under --data-dir and resume "
+              "where it committed (default: start afresh)")(
+    "no-progress", "no progress bar (there is none when stderr is not a terminal)")(
+    "reference", "instead of running the query, write the results of its straightforward "
+                 "computation over all events in memory to --output (q4: the last average of "
+                 "each category; q12: the bids of each bidder)");
+  if (auto code = cli.parse(argc, argv)) {
+    return *code;
+  }
+  const auto& vm = cli.values();
+  if (vm.count("list")) {
+    for (const auto& [name, q] : queries()) {
+      std::printf("%-4s %s\n", name.c_str(), q.about.c_str());
+    }
+    return 0;
+  }
+  if (!vm.count("query")) {
+    return cli.usage_error("needs --query (one of " + query_names() + ")");
+  }
+  settings s;
+  s.query = vm["query"].as<std::string>();
+  auto q = queries().find(s.query);
+  if (q == queries().end()) {
+    return cli.usage_error("unknown query '" + s.query + "' (one of " + query_names() + ")");
+  }
+  auto events = vm["events"].as<int64_t>();
+  auto seed = vm["seed"].as<int64_t>();
+  auto event_rate = vm["event-rate"].as<int64_t>();
+  auto lag = vm["out-of-order-ms"].as<int64_t>();
+  auto rate = vm["rate"].as<int64_t>();
+  auto parallelism = vm["parallelism"].as<int64_t>();
+  if (events < 1 || event_rate < 1 || lag < 0 || rate < 0 || parallelism < 1 || parallelism > 64 ||
+      seed < 0) {
+    return cli.usage_error("--events and --event-rate must be positive, --out-of-order-ms, "
+                           "--rate and --seed not negative, --parallelism in 1..64");
+  }
+  s.events = static_cast<uint64_t>(events);
+  s.gen.seed = static_cast<uint64_t>(seed);
+  s.gen.events_per_second = static_cast<uint64_t>(event_rate);
+  s.gen.out_of_order_ms = lag;
+  s.parallelism = static_cast<uint32_t>(parallelism);
+  if (vm.count("output")) {
+    s.output = vm["output"].as<std::string>();
+  }
+  s.progress = !vm.count("no-progress") && isatty(STDERR_FILENO) != 0;
+  if (rate > 0) {
+    cli.runtime.source_rate = static_cast<uint64_t>(std::max<int64_t>(1, rate / parallelism));
+  }
+  if (vm["job.partitions"].defaulted()) {
+    // One journal per partition: a few per core rather than the general default.
+    cli.runtime.partitions = 4;
+  }
+  cli.runtime.state.reset = !vm.count("resume");
+  if (vm.count("reference")) {
+    return write_reference(q->second, s);
+  }
+
+  auto probe = std::make_shared<run_probe>();
+  probe->clock = s.query == "q12" ? clock_kind::processing_time : clock_kind::event_time;
+  nx::generator gen{s.gen};
+  eddy::job_builder job{"nexmark-" + s.query};
+  job.partitions(cli.runtime.partitions);
+  auto source =
+    job
+      .source("events",
+              eddy::generator_source(
+                s.events, [gen](uint64_t i) { return gen.at(i); },
+                [probe](const std::vector<eddy::record<nx::event>>& records, size_t first) {
+                  if (records.size() > first) {
+                    auto high = eddy::no_time;
+                    for (size_t i = first; i < records.size(); ++i) {
+                      high = std::max(
+                        high, std::visit([](const auto& x) { return x.ts; }, records[i].value));
+                    }
+                    probe->log.note(high, records.size() - first);
+                  }
+                }))
+      .parallelism(s.parallelism)
+      .event_time(
+        [](const nx::event& e) { return std::visit([](const auto& x) { return x.ts; }, e); },
+        eddy::bounded_out_of_orderness(lag));
+  return q->second.run(cli, job, source, s, probe);
+}
