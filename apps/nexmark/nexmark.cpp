@@ -269,8 +269,10 @@ int run(eddy::command_line& cli, eddy::job_builder& job, eddy::stream<T> results
 
 using query_fn = std::function<int(eddy::command_line&, eddy::job_builder&, eddy::stream<nx::event>,
                                    const settings&, std::shared_ptr<run_probe>)>;
-/// The reference computation's results as JSON lines.
-using reference_fn = std::function<std::vector<std::string>(const std::vector<nx::event>&)>;
+/// The reference computation: the number of its results, and, when `lines` is given, the
+/// results as JSON lines there.
+using reference_fn =
+  std::function<size_t(const std::vector<nx::event>&, std::vector<std::string>* lines)>;
 
 struct query_entry {
   std::string about;
@@ -278,14 +280,6 @@ struct query_entry {
   reference_fn reference;
 };
 
-template <class T>
-std::vector<std::string> json_lines(const std::vector<T>& values) {
-  std::vector<std::string> lines;
-  for (const auto& v : values) {
-    lines.push_back(eddy::to_json_line(v));
-  }
-  return lines;
-}
 
 /// A query: what it computes, how to run it, its reference computation.
 template <class F, class R>
@@ -295,8 +289,14 @@ query_entry entry(std::string about, F q, R reference) {
               const settings& s, std::shared_ptr<run_probe> probe) {
             return run(cli, job, q(std::move(events), nx::query_params{}), s, std::move(probe));
           },
-          [reference](const std::vector<nx::event>& events) {
-            return json_lines(reference(events));
+          [reference](const std::vector<nx::event>& events, std::vector<std::string>* lines) {
+            auto results = reference(events);
+            for (const auto& r : results) {
+              if (lines != nullptr) {
+                lines->push_back(eddy::to_json_line(r));
+              }
+            }
+            return results.size();
           }};
 }
 
@@ -355,23 +355,38 @@ std::string query_names() {
   return names;
 }
 
-/// --reference: the reference computation's results (all events in memory) to --output.
+/// --reference: the reference computation over all events in memory (generated first), its
+/// results to --output if given, and what it cost: the benchmark's baseline.
 int write_reference(const query_entry& q, const settings& s) {
-  if (!s.output) {
-    std::cerr << "nexmark: error: --reference needs --output FILE\n";
-    return 2;
-  }
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  auto begin = steady::now();
   nx::generator gen{s.gen};
   std::vector<nx::event> events;
   events.reserve(s.events);
   for (uint64_t i = 0; i < s.events; ++i) {
     events.push_back(gen.at(i));
   }
-  eddy::line_writer out{*s.output};
-  for (const auto& line : q.reference(events)) {
-    out.write_line(line);
+  auto results = q.reference(events, nullptr);
+  auto seconds = std::chrono::duration<double>(steady::now() - begin).count();
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  auto cpu = cpu_seconds(after) - cpu_seconds(before);
+  if (s.output) {
+    std::vector<std::string> lines;
+    q.reference(events, &lines);
+    eddy::line_writer out{*s.output};
+    for (const auto& line : lines) {
+      out.write_line(line);
+    }
+    out.flush();
   }
-  out.flush();
+  std::printf("query=%s-reference events=%llu seconds=%.3f events_per_s=%.0f cpu_seconds=%.3f "
+              "events_per_cpu_s=%.0f peak_rss_mb=%.1f results=%zu\n",
+              s.query.c_str(), static_cast<unsigned long long>(s.events), seconds,
+              static_cast<double>(s.events) / seconds, cpu,
+              cpu > 0 ? static_cast<double>(s.events) / cpu : 0.0,
+              static_cast<double>(after.ru_maxrss) / 1024.0, results);
   return 0;
 }
 
@@ -399,9 +414,10 @@ int main(int argc, char** argv) {
     "resume", "keep the state of an earlier run of the query under --data-dir and resume "
               "where it committed (default: start afresh)")(
     "no-progress", "no progress bar (there is none when stderr is not a terminal)")(
-    "reference", "instead of running the query, write the results of its straightforward "
-                 "computation over all events in memory to --output (q4: the last average of "
-                 "each category; q12: the bids of each bidder)");
+    "reference", "instead of the job, run the query's straightforward computation over all "
+                 "events in memory (the benchmark's baseline) and write its results to "
+                 "--output if given (q4: the last average of each category; q12: the bids of "
+                 "each bidder)");
   if (auto code = cli.parse(argc, argv)) {
     return *code;
   }
