@@ -168,6 +168,7 @@ struct settings {
   std::optional<std::string> output;
   eddy::time_ms bound_ms = 0;
   bool progress = false;
+  bool actors = false;
 };
 
 /// Prints a progress bar on stderr until the job completes.
@@ -244,6 +245,24 @@ int run(eddy::command_line& cli, eddy::job_builder& job, eddy::stream<T> results
   for (const auto& a : (*started)->actors()) {
     if (a.kind == eddy::node_kind::source) {
       events += a.metrics->events_in;
+    }
+  }
+  if (s.actors) {
+    for (const auto& a : (*started)->actors()) {
+      const auto& m = *a.metrics;
+      std::fprintf(stderr,
+                   "actor=%s events_in=%llu batches_in=%llu events_out=%llu batches_out=%llu "
+                   "commits=%llu commit_us_mean=%.0f keys=%llu\n",
+                   a.name.c_str(), static_cast<unsigned long long>(m.events_in.load()),
+                   static_cast<unsigned long long>(m.batches_in.load()),
+                   static_cast<unsigned long long>(m.events_out.load()),
+                   static_cast<unsigned long long>(m.batches_out.load()),
+                   static_cast<unsigned long long>(m.commit_latency.count.load()),
+                   m.commit_latency.count == 0
+                     ? 0.0
+                     : static_cast<double>(m.commit_latency.sum_us) /
+                         static_cast<double>(m.commit_latency.count),
+                   static_cast<unsigned long long>(m.keys.load()));
     }
   }
   auto rss_mb = static_cast<double>(after.ru_maxrss) / 1024.0;
@@ -413,6 +432,8 @@ int main(int argc, char** argv) {
                         "write the results as JSON lines here (default: count them only)")(
     "resume", "keep the state of an earlier run of the query under --data-dir and resume "
               "where it committed (default: start afresh)")(
+    "actors", "after the run, print every actor's counters (events, batches, commits) on "
+              "stderr")(
     "no-progress", "no progress bar (there is none when stderr is not a terminal)")(
     "reference", "instead of the job, run the query's straightforward computation over all "
                  "events in memory (the benchmark's baseline) and write its results to "
@@ -456,6 +477,7 @@ int main(int argc, char** argv) {
   if (vm.count("output")) {
     s.output = vm["output"].as<std::string>();
   }
+  s.actors = vm.count("actors") > 0;
   s.progress = !vm.count("no-progress") && isatty(STDERR_FILENO) != 0;
   if (rate > 0) {
     cli.runtime.source_rate = static_cast<uint64_t>(std::max<int64_t>(1, rate / parallelism));
