@@ -2,6 +2,7 @@
 // journal_store::compact).
 
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -117,7 +118,12 @@ caf::error journal_store::fold_log(size_t keep_per_key, bool& folded) {
   std::map<std::pair<std::string, std::string>, const logged_change_row*> latest;
   std::map<std::string, size_t, std::less<>> kept_per_key;
   std::vector<std::string> cleared;
+  // Keys that lost a state or all of it in this log: they may be gone after the fold.
+  std::set<std::string_view> shrunk;
   for (const auto& r : rows) {
+    if (r.name.empty() || !r.value) {
+      shrunk.insert(r.key);
+    }
     if (r.name.empty()) {
       cleared.push_back(r.key);
       auto i = latest.lower_bound({r.key, std::string{}});
@@ -142,10 +148,29 @@ caf::error journal_store::fold_log(size_t keep_per_key, bool& folded) {
       return err;
     }
   }
+  // A key whose state is gone takes its history with it: short-lived keys (a window's,
+  // a session's) would otherwise leave their last changes in the journal for ever, and
+  // writing them cost more than the rest of the compaction.
+  std::set<std::string_view> gone;
+  for (auto key : shrunk) {
+    bool exists = false;
+    auto on_row = [&](sqlite3_stmt*) {
+      exists = true;
+    };
+    if (auto err = query(stmt(s_key_exists), file_, "compact", on_row, blob{key})) {
+      return err;
+    }
+    if (!exists) {
+      gone.insert(key);
+      if (auto err = run(stmt(s_forget_history), file_, "compact", blob{key})) {
+        return err;
+      }
+    }
+  }
   // The journal of changes keeps the newest keep_per_key of each key: older ones of this
   // log would be dropped by the compaction right after, so they are not written at all.
   for (auto r = rows.rbegin(); r != rows.rend(); ++r) {
-    if (kept_per_key[r->key]++ >= keep_per_key) {
+    if (gone.count(r->key) > 0 || kept_per_key[r->key]++ >= keep_per_key) {
       continue;
     }
     if (auto err = run(stmt(s_insert_change), file_, "compact", to_int64(r->seq), blob{r->key},

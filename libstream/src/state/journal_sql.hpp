@@ -54,6 +54,8 @@ enum stmt_id : size_t {
   s_trim_key,
   s_states_of,
   s_timers_of,
+  s_key_exists,
+  s_forget_history,
   s_count,
 };
 
@@ -91,6 +93,8 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "(SELECT seq FROM changes WHERE key = ?1 ORDER BY seq DESC LIMIT ?2)",
   "SELECT name, value, version, seq FROM state WHERE key = ?1 ORDER BY name",
   "SELECT kind, at_ms, key, tag FROM timers WHERE key = ?1 ORDER BY kind, at_ms, tag",
+  "SELECT 1 FROM state WHERE key = ?1 LIMIT 1",
+  "DELETE FROM changes WHERE key = ?1",
 };
 
 using sqlite::blob;

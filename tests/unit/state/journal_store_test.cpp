@@ -483,6 +483,32 @@ TEST_CASE("deferred commits reach the state rows at the next compaction, in log 
   CHECK(store.last_seq() == 9);
 }
 
+TEST_CASE("a key whose state is gone after a compaction loses its history with it") {
+  temp_dir dir;
+  auto store = open_ok(dir / "p.db");
+  // "w" had history from an earlier compaction; "s" is born and dies within one log; "b"
+  // loses one of its two states; "c" is cleared whole.
+  commit_ok(store, deferred_of({set("w", "n", "1"), set("b", "n", "1"), set("b", "m", "1"),
+                                set("c", "n", "1")}));
+  REQUIRE(!store.compact(4));
+  REQUIRE(history_ok(store, "w").size() == 1);
+  commit_ok(store, deferred_of({set("w", "n", "2"), set("s", "n", "1"), clear("b", "m")}));
+  commit_ok(store,
+            deferred_of({clear("w", "n"), clear("s", "n"), state_change{"c", "", std::nullopt}}));
+  // Before the compaction the log still tells what happened.
+  CHECK(history_ok(store, "s").size() == 2);
+  REQUIRE(!store.compact(4));
+  CHECK(history_ok(store, "w").empty());
+  CHECK(history_ok(store, "s").empty());
+  CHECK(history_ok(store, "c").empty());
+  // A key with a state left keeps its history, the removal included.
+  CHECK(get_ok(store, "b", "n") == "1");
+  auto kept = history_ok(store, "b");
+  REQUIRE(kept.size() == 3);
+  CHECK(kept[0].name == "m");
+  CHECK(!kept[0].value);
+}
+
 TEST_CASE("a journal reopened with a log folds it before anything reads it") {
   temp_dir dir;
   auto file = dir / "p.db";
