@@ -144,7 +144,7 @@ bool commit_journal(self_ptr self, const std::string& origin) {
     }
   }
   bool empty = cb.changes.empty() && cb.positions.empty() && cb.timers_added.empty() &&
-               cb.timers_removed.empty() && cb.outbox_acked == 0;
+               cb.timers_removed.empty() && cb.timers_fired.empty() && cb.outbox_acked == 0;
   if (!empty) {
     cb.at_ms = now_ms();
     auto started = std::chrono::steady_clock::now();

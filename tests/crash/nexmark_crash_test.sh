@@ -69,7 +69,7 @@ killed_run() {
 }
 
 for q in $queries; do
-  "$bin" --query "$q" "${common[@]}" --reference --output "$work/$q.ref.jsonl" ||
+  "$bin" --query "$q" "${common[@]}" --reference --output "$work/$q.ref.jsonl" > /dev/null ||
     fail "$q: the reference failed"
   "$bin" --query "$q" "${common[@]}" --output "$work/$q.calm.jsonl" --data-dir "$work/$q.calm" \
     > /dev/null 2> "$work/$q.calm.err" || fail "$q: the calm run failed"

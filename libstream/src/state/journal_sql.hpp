@@ -56,6 +56,7 @@ enum stmt_id : size_t {
   s_timers_of,
   s_key_exists,
   s_forget_history,
+  s_delete_fired_timers,
   s_count,
 };
 
@@ -95,6 +96,7 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "SELECT kind, at_ms, key, tag FROM timers WHERE key = ?1 ORDER BY kind, at_ms, tag",
   "SELECT 1 FROM state WHERE key = ?1 LIMIT 1",
   "DELETE FROM changes WHERE key = ?1",
+  "DELETE FROM timers WHERE kind = ?1 AND (at_ms, key, tag) <= (?2, ?3, ?4)",
 };
 
 using sqlite::blob;

@@ -451,6 +451,13 @@ caf::error journal_store::apply(const commit_batch& batch, uint64_t& seq) {
     }
   }
   // Removals first, so that a batch may reschedule a timer by removing and adding it.
+  for (const auto& t : batch.timers_fired) {
+    EDDY_ASSERT(t.kind == 0 || t.kind == 1);
+    if (auto err = run(stmt(s_delete_fired_timers), file_, "commit to", int64_t{t.kind}, t.at_ms,
+                       blob{t.key}, text{t.tag})) {
+      return err;
+    }
+  }
   for (const auto& t : batch.timers_removed) {
     EDDY_ASSERT(t.kind == 0 || t.kind == 1);
     if (auto err = run(stmt(s_delete_timer), file_, "commit to", int64_t{t.kind}, t.at_ms,

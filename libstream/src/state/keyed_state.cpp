@@ -269,6 +269,14 @@ void timer_book::remove(std::string key, time_ms at, std::string tag, bool durab
   }
 }
 
+void timer_book::fired(std::string key, time_ms at, std::string tag) {
+  timer_id id{at, std::move(key), std::move(tag)};
+  added_.erase(id);
+  if (!fired_through_ || *fired_through_ < id) {
+    fired_through_ = std::move(id);
+  }
+}
+
 void timer_book::collect(commit_batch& batch) {
   auto move_out = [kind = kind_](std::set<timer_id>& from, std::vector<timer_entry>& to) {
     while (!from.empty()) {
@@ -279,6 +287,11 @@ void timer_book::collect(commit_batch& batch) {
   };
   move_out(added_, batch.timers_added);
   move_out(removed_, batch.timers_removed);
+  if (fired_through_) {
+    auto& [at, key, tag] = *fired_through_;
+    batch.timers_fired.push_back(timer_entry{kind_, at, std::move(key), std::move(tag)});
+    fired_through_.reset();
+  }
 }
 
 std::vector<timer_entry> timer_book::take_due(time_ms now, size_t limit) {
@@ -305,7 +318,9 @@ std::vector<timer_entry> timer_book::of_key(const std::string& key,
                                             std::vector<timer_entry> committed) const {
   std::vector<timer_entry> result;
   for (auto& t : committed) {
-    if (t.kind == kind_ && removed_.count(timer_id{t.at_ms, t.key, t.tag}) == 0) {
+    timer_id id{t.at_ms, t.key, t.tag};
+    bool fired = fired_through_ && !(*fired_through_ < id);
+    if (t.kind == kind_ && !fired && removed_.count(id) == 0) {
       result.push_back(std::move(t));
     }
   }

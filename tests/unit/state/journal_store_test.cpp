@@ -16,6 +16,7 @@
 
 #include "eddy/core/error.hpp"
 #include "eddy/state/journal_store.hpp"
+#include "eddy/state/keyed_state.hpp"
 #include "support/journal_support.hpp"
 #include "support/temp_dir.hpp"
 
@@ -416,6 +417,35 @@ TEST_CASE("due timers come by kind in (at_ms, key) order up to a time and a limi
   CHECK(due_ok(store, 0, 1000) == std::vector<timer_entry>{{0, 300, "b", "x"}, {0, 900, "a", "x"}});
   CHECK(due_ok(store, 1, 1000).size() == 1);
   CHECK(store.last_seq() == 0);
+}
+
+TEST_CASE("fired timers go in one range: the due ones of their kind, not a re-registered one") {
+  temp_dir dir;
+  auto store = open_ok(dir / "p.db");
+  commit_batch batch;
+  batch.timers_added = {{1, 100, "a", "x"},
+                        {1, 100, "b", "x"},
+                        {1, 200, "a", "w"},
+                        {1, 300, "a", "x"},
+                        {0, 50, "a", "x"}};
+  commit_ok(store, batch);
+  // A partition fires the first two due timers (a limit of 2) through its timer book; the
+  // function of "b" registers it again.
+  auto due = due_ok(store, 1, 250, 2);
+  REQUIRE(due == std::vector<timer_entry>{{1, 100, "a", "x"}, {1, 100, "b", "x"}});
+  timer_book book{1};
+  for (const auto& t : due) {
+    book.fired(t.key, t.at_ms, t.tag);
+  }
+  book.add("b", 100, "x", true);
+  commit_batch fired;
+  book.collect(fired);
+  REQUIRE(fired.timers_fired == std::vector<timer_entry>{{1, 100, "b", "x"}});
+  commit_ok(store, fired);
+  CHECK(due_ok(store, 1, 1000) ==
+        std::vector<timer_entry>{{1, 100, "b", "x"}, {1, 200, "a", "w"}, {1, 300, "a", "x"}});
+  // The other kind is left alone.
+  CHECK(due_ok(store, 0, 1000) == std::vector<timer_entry>{{0, 50, "a", "x"}});
 }
 
 TEST_CASE("durability machine syncs FULL and process NORMAL, both in WAL mode") {

@@ -104,7 +104,7 @@ typename Inspector::result_type inspect(Inspector& f, timer_entry& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, commit_batch& x) {
   return f(x.changes, x.positions, x.outbox_added, x.outbox_acked, x.timers_added, x.timers_removed,
-           x.origin, x.deferred, x.at_ms);
+           x.timers_fired, x.origin, x.deferred, x.at_ms);
 }
 
 } // namespace eddy

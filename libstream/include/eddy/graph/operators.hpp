@@ -338,7 +338,7 @@ private:
     bool event_time = book.kind() == event_timer_kind;
     for (auto& t : due) {
       if (journal_ != nullptr) {
-        book.remove(t.key, t.at_ms, t.tag, true);
+        book.fired(t.key, t.at_ms, t.tag);
       }
       K key = decode_key<K>(t.key);
       keyed_context<K> ctx{key, store_, timers_, t.at_ms, &event_timers_, watermark_};

@@ -98,6 +98,11 @@ struct commit_batch {
   uint64_t outbox_acked = 0;
   std::vector<timer_entry> timers_added;
   std::vector<timer_entry> timers_removed;
+  /// Timers fired from the journal, one entry per kind: every timer of the kind at or
+  /// before this one in (at_ms, key, tag) order goes, in one statement (`due_timers` gave
+  /// the earliest ones, and nothing was committed since). Applied before the removals and
+  /// additions, so a fired timer registered again stays.
+  std::vector<timer_entry> timers_fired;
   /// Where the changes come from, kept in the journal for inspection.
   std::string origin = "batch";
   /// Writes the changes as one log entry instead of one state row and one journal row

@@ -521,6 +521,10 @@ public:
   }
   void add(std::string key, time_ms at, std::string tag, bool durable);
   void remove(std::string key, time_ms at, std::string tag, bool durable);
+  /// Durable: a timer read from the journal by `journal_store::due_timers` fired. The
+  /// commit deletes it with every earlier one of the kind in one statement (the due timers
+  /// come earliest first); registering it again keeps it.
+  void fired(std::string key, time_ms at, std::string tag);
   /// Moves the pending changes into `batch`.
   void collect(commit_batch& batch);
   /// In memory only: the due timers, earliest first, removed from the book.
@@ -540,6 +544,8 @@ private:
   std::set<timer_id> memory_;
   std::set<timer_id> added_;
   std::set<timer_id> removed_;
+  /// The latest timer fired from the journal since the last commit.
+  std::optional<timer_id> fired_through_;
 };
 
 /// The state of every key of one partition. In memory, or durable: attached to the
