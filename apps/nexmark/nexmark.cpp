@@ -328,9 +328,16 @@ std::vector<nx::bidder_count> bidder_totals(const std::vector<nx::event>& events
   return result;
 }
 
-const std::map<std::string, query_entry>& queries() {
+/// Query names in their numeric order (q2 before q11).
+struct by_number {
+  bool operator()(const std::string& a, const std::string& b) const {
+    return std::pair{a.size(), a} < std::pair{b.size(), b};
+  }
+};
+
+const std::map<std::string, query_entry, by_number>& queries() {
   namespace ref = nx::reference;
-  static const std::map<std::string, query_entry> all{
+  static const std::map<std::string, query_entry, by_number> all{
     {"q0", entry(
              "pass-through: every bid", [](auto e, auto p) { return nx::q0(e, p); },
              [](const auto& e) { return ref::bids(e); })},
