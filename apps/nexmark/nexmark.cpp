@@ -258,10 +258,9 @@ int run(eddy::command_line& cli, eddy::job_builder& job, eddy::stream<T> results
                    static_cast<unsigned long long>(m.events_out.load()),
                    static_cast<unsigned long long>(m.batches_out.load()),
                    static_cast<unsigned long long>(m.commit_latency.count.load()),
-                   m.commit_latency.count == 0
-                     ? 0.0
-                     : static_cast<double>(m.commit_latency.sum_us) /
-                         static_cast<double>(m.commit_latency.count),
+                   m.commit_latency.count == 0 ? 0.0
+                                               : static_cast<double>(m.commit_latency.sum_us) /
+                                                   static_cast<double>(m.commit_latency.count),
                    static_cast<unsigned long long>(m.keys.load()));
     }
   }
@@ -298,7 +297,6 @@ struct query_entry {
   query_fn run;
   reference_fn reference;
 };
-
 
 /// A query: what it computes, how to run it, its reference computation.
 template <class F, class R>
@@ -439,9 +437,9 @@ int main(int argc, char** argv) {
                         "write the results as JSON lines here (default: count them only)")(
     "resume", "keep the state of an earlier run of the query under --data-dir and resume "
               "where it committed (default: start afresh)")(
-    "actors", "after the run, print every actor's counters (events, batches, commits) on "
-              "stderr")(
-    "no-progress", "no progress bar (there is none when stderr is not a terminal)")(
+    "actors",
+    "after the run, print every actor's counters (events, batches, commits) on "
+    "stderr")("no-progress", "no progress bar (there is none when stderr is not a terminal)")(
     "reference", "instead of the job, run the query's straightforward computation over all "
                  "events in memory (the benchmark's baseline) and write its results to "
                  "--output if given (q4: the last average of each category; q12: the bids of "
