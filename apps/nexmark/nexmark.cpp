@@ -166,15 +166,20 @@ struct settings {
   nx::config gen;
   uint32_t parallelism = 1;
   std::optional<std::string> output;
-  eddy::time_ms bound_ms = 0;
   bool progress = false;
   bool actors = false;
 };
 
-/// Prints a progress bar on stderr until the job completes.
+/// Prints a progress bar on stderr until the job completes; the first SIGINT or SIGTERM
+/// stops the source (the job drains and the figures cover what it read).
 void wait_with_progress(eddy::job_handle& job, const run_probe& probe, const settings& s) {
   auto begin = steady::now();
+  bool stopping = false;
   while (!job.wait_for(200)) {
+    if (eddy::stop_requested() && !stopping) {
+      job.stop();
+      stopping = true;
+    }
     if (!s.progress) {
       continue;
     }
@@ -233,7 +238,7 @@ int run(eddy::command_line& cli, eddy::job_builder& job, eddy::stream<T> results
     return 2;
   }
   wait_with_progress(**started, *probe, s);
-  if (auto err = (*started)->wait_stopping_on_signal()) {
+  if (auto err = (*started)->wait()) {
     std::cerr << "nexmark: error: " << eddy::describe(err) << "\n";
     return 1;
   }
