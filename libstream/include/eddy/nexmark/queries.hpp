@@ -28,6 +28,8 @@ struct query_params {
 };
 
 // -- results ----------------------------------------------------------------------------------
+// Each with JSON hooks (output files, the console) and a CAF `inspect` (the binary encoding
+// of a partition's outbox, a few per cent faster than JSON there).
 
 /// q2: the bids on every 123rd auction.
 struct auction_price {
@@ -35,6 +37,10 @@ struct auction_price {
   int64_t price = 0;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(auction_price, auction, price)
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, auction_price& x) {
+  return f(x.auction, x.price);
+}
 
 /// q3: an auction of category 10 by a seller from OR, ID or CA.
 struct local_item {
@@ -44,6 +50,10 @@ struct local_item {
   int64_t auction = 0;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(local_item, name, city, state, auction)
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, local_item& x) {
+  return f(x.name, x.city, x.state, x.auction);
+}
 
 /// q4, first stage: an auction that closed with its highest bid.
 struct closed_auction {
@@ -52,6 +62,10 @@ struct closed_auction {
   int64_t price = 0;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(closed_auction, auction, category, price)
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, closed_auction& x) {
+  return f(x.auction, x.category, x.price);
+}
 
 /// q4: the average closing price of a category, updated at every closed auction.
 struct category_average {
@@ -60,6 +74,10 @@ struct category_average {
   double average = 0;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(category_average, category, auctions, average)
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, category_average& x) {
+  return f(x.category, x.auctions, x.average);
+}
 
 /// q5: an auction with the most bids of a sliding window (every one that ties).
 struct hot_item {
@@ -69,6 +87,10 @@ struct hot_item {
   time_ms end = 0;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(hot_item, auction, bids, start, end)
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hot_item& x) {
+  return f(x.auction, x.bids, x.start, x.end);
+}
 
 /// q7: a bid with the highest price of a tumbling window (every one that ties).
 struct highest_bid {
@@ -80,6 +102,10 @@ struct highest_bid {
   time_ms end = 0;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(highest_bid, auction, bidder, price, ts, start, end)
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, highest_bid& x) {
+  return f(x.auction, x.bidder, x.price, x.ts, x.start, x.end);
+}
 
 /// q8: a person who joined and opened an auction in the same tumbling window.
 struct new_user {
@@ -88,6 +114,10 @@ struct new_user {
   time_ms start = 0;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(new_user, id, name, start)
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, new_user& x) {
+  return f(x.id, x.name, x.start);
+}
 
 /// q11 (a session) and q12 (a processing-time window): the bids of one bidder.
 struct bidder_count {
@@ -97,6 +127,10 @@ struct bidder_count {
   time_ms end = 0;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(bidder_count, bidder, bids, start, end)
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, bidder_count& x) {
+  return f(x.bidder, x.bids, x.start, x.end);
+}
 
 // -- state of the keyed functions -------------------------------------------------------------
 

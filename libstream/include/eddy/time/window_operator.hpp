@@ -34,6 +34,14 @@ struct window_output {
   std::string reason;
 };
 
+/// The binary encoding of a window output (a partition's outbox keeps its outputs encoded
+/// until downstream committed them): CAF's, when its parts have one, else JSON's.
+template <class Inspector, class K, class T, class R>
+requires(caf_serializable<K>&& caf_serializable<T>&& caf_serializable<R>)
+  typename Inspector::result_type inspect(Inspector& f, window_output<K, T, R>& o) {
+  return f(o.kind, o.key, o.start, o.end, o.result, o.element, o.ts, o.reason);
+}
+
 template <class K, class T, class R>
 void to_json(nlohmann::json& j, const window_output<K, T, R>& o) {
   j = nlohmann::json{{"kind", o.kind}, {"key", o.key}};
