@@ -49,7 +49,10 @@ rows = [dict(kv.split("=", 1) for kv in l.split()) for l in open(sys.argv[1])]
 targets = {"q0": 1e6, "q1": 1e6, "q2": 1e6, "q3": 4e5, "q8": 4e5, "q4": 6e4,
            "q5": 1.5e5, "q7": 1.5e5, "q11": 1.5e5, "q12": 1.5e5}
 def med(q, key):
-    return statistics.median(float(r[key]) for r in rows if r["query"] == q)
+    values = [float(r[key]) for r in rows if r["query"] == q and r[key] != "na"]
+    return statistics.median(values) if values else float("nan")
+def fmt(v):
+    return "n/a" if v != v else f"{v:.2f}"
 queries = []
 for r in rows:
     if not r["query"].endswith("-reference") and r["query"] not in queries:
@@ -64,10 +67,10 @@ for q in queries:
     p50, p99 = med(q, "latency_p50_ms"), med(q, "latency_p99_ms")
     ref = med(q + "-reference", "events_per_cpu_s")
     t = targets.get(q, 0)
-    print(f"| {q} | {eps:,.0f} | {epc:,.0f} | {t:,.0f} | {'yes' if epc >= t else 'NO'} | {rss:.1f} | {p50:.2f} | {p99:.2f} | {ref:,.0f} | {epc / ref:.2f} |")
+    print(f"| {q} | {eps:,.0f} | {epc:,.0f} | {t:,.0f} | {'yes' if epc >= t else 'NO'} | {rss:.1f} | {fmt(p50)} | {fmt(p99)} | {ref:,.0f} | {epc / ref:.2f} |")
     lines.append(f"query={q} events_per_s={eps:.0f} events_per_cpu_s={epc:.0f} target={t:.0f} "
-                 f"met={'yes' if epc >= t else 'no'} peak_rss_mb={rss:.1f} latency_p50_ms={p50:.2f} "
-                 f"latency_p99_ms={p99:.2f} reference_events_per_cpu_s={ref:.0f} ratio={epc / ref:.3f}")
+                 f"met={'yes' if epc >= t else 'no'} peak_rss_mb={rss:.1f} latency_p50_ms={fmt(p50)} "
+                 f"latency_p99_ms={fmt(p99)} reference_events_per_cpu_s={ref:.0f} ratio={epc / ref:.3f}")
 print()
 print("\n".join(lines))
 PY

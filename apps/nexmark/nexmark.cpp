@@ -280,13 +280,24 @@ int run(eddy::command_line& cli, eddy::job_builder& job, eddy::stream<T> results
   std::printf("  events/s           %12.0f\n", rate);
   std::printf("  events/CPU-second  %12.0f   (%.2f CPU-s)\n", per_cpu, cpu);
   std::printf("  peak RSS           %12.1f MB\n", rss_mb);
-  std::printf("  latency p50 / p99  %12.2f / %.2f ms   (%llu results timed)\n", p50, p99,
-              static_cast<unsigned long long>(probe->latency.samples()));
+  if (probe->latency.samples() > 0) {
+    std::printf("  latency p50 / p99  %12.2f / %.2f ms   (%llu results timed)\n", p50, p99,
+                static_cast<unsigned long long>(probe->latency.samples()));
+  } else {
+    std::printf("  latency p50 / p99           n/a   (no result was timed: %s)\n",
+                probe->results == 0 ? "none came" : "they all came at the end of the input");
+  }
+  auto ms = [&](double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.3f", v);
+    return probe->latency.samples() > 0 ? std::string{text} : std::string{"na"};
+  };
   std::printf("query=%s events=%llu seconds=%.3f events_per_s=%.0f cpu_seconds=%.3f "
-              "events_per_cpu_s=%.0f peak_rss_mb=%.1f results=%llu latency_p50_ms=%.3f "
-              "latency_p99_ms=%.3f\n",
+              "events_per_cpu_s=%.0f peak_rss_mb=%.1f results=%llu latency_p50_ms=%s "
+              "latency_p99_ms=%s\n",
               s.query.c_str(), static_cast<unsigned long long>(events), seconds, rate, cpu, per_cpu,
-              rss_mb, static_cast<unsigned long long>(probe->results.load()), p50, p99);
+              rss_mb, static_cast<unsigned long long>(probe->results.load()), ms(p50).c_str(),
+              ms(p99).c_str());
   return 0;
 }
 
