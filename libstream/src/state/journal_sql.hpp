@@ -90,8 +90,8 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "INSERT INTO log(seq, origin, at_ms, payload) VALUES(?1, ?2, ?3, ?4)",
   "SELECT seq, origin, at_ms, payload FROM log ORDER BY seq",
   "DELETE FROM log",
-  "DELETE FROM changes WHERE key = ?1 AND seq NOT IN "
-  "(SELECT seq FROM changes WHERE key = ?1 ORDER BY seq DESC LIMIT ?2)",
+  "DELETE FROM changes WHERE key = ?1 AND seq <= "
+  "(SELECT seq FROM changes WHERE key = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
   "SELECT name, value, version, seq FROM state WHERE key = ?1 ORDER BY name",
   "SELECT kind, at_ms, key, tag FROM timers WHERE key = ?1 ORDER BY kind, at_ms, tag",
   "SELECT 1 FROM state WHERE key = ?1 LIMIT 1",

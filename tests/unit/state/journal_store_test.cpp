@@ -539,6 +539,31 @@ TEST_CASE("a key whose state is gone after a compaction loses its history with i
   CHECK(!kept[0].value);
 }
 
+TEST_CASE("folding a log trims each key's history to the newest N across compactions") {
+  temp_dir dir;
+  auto store = open_ok(dir / "p.db");
+  for (int round = 1; round <= 3; ++round) {
+    // Three changes of "k" per compaction, one of "j" in the first.
+    std::vector<state_change> changes;
+    for (int i = 0; i < 3; ++i) {
+      changes.push_back(set("k", "n", std::to_string(round * 10 + i)));
+    }
+    if (round == 1) {
+      changes.push_back(set("j", "n", "1"));
+    }
+    commit_ok(store, deferred_of(changes));
+    REQUIRE(!store.compact(4));
+    auto kept = history_ok(store, "k");
+    REQUIRE(kept.size() == std::min<size_t>(3 * round, 4));
+    CHECK(kept.front().value == std::to_string(round * 10 + 2));
+  }
+  CHECK(history_ok(store, "j").size() == 1);
+  // Keeping none drops every change.
+  commit_ok(store, deferred_of({set("k", "n", "99")}));
+  REQUIRE(!store.compact(0));
+  CHECK(history_ok(store, "k").empty());
+}
+
 TEST_CASE("a journal reopened with a log folds it before anything reads it") {
   temp_dir dir;
   auto file = dir / "p.db";
