@@ -82,6 +82,26 @@ std::string seconds(uint64_t us) {
 
 } // namespace
 
+std::string actor_counters_line(const actor_info& actor) {
+  const auto& m = *actor.metrics;
+  auto commits = m.commit_latency.count.load();
+  auto mean_us = commits == 0 ? 0 : m.commit_latency.sum_us.load() / commits;
+  std::string line = "actor=" + actor.name;
+  for (const auto& [key, value] : {std::pair{"events_in", m.events_in.load()},
+                                   {"batches_in", m.batches_in.load()},
+                                   {"events_out", m.events_out.load()},
+                                   {"batches_out", m.batches_out.load()},
+                                   {"commits", commits},
+                                   {"commit_us_mean", mean_us},
+                                   {"queued_peak", m.queued_batches_peak.load()},
+                                   {"buffered_peak", m.buffered_events_peak.load()},
+                                   {"keys", m.keys.load()},
+                                   {"duplicates_dropped", m.duplicates_dropped.load()}}) {
+    line += std::string{" "} + key + "=" + std::to_string(value);
+  }
+  return line;
+}
+
 std::string prometheus_text(const job_handle& job) {
   auto ops = totals_by_operator(job);
   std::string out;

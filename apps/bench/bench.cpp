@@ -43,6 +43,7 @@
 #include "caf_baseline.hpp"
 #include "eddy/actors/engine.hpp"
 #include "eddy/actors/messages.hpp"
+#include "eddy/actors/metrics.hpp"
 #include "eddy/eddy.hpp"
 #include "sqlite_baseline.hpp"
 #include "work.hpp"
@@ -377,18 +378,7 @@ std::optional<run_result> run_engine(const case_info& c, const variant_info& v, 
   if (std::getenv("EDDY_BENCH_ACTORS") != nullptr) {
     // Diagnostics: per-actor counters (mean batch sizes, queue peaks).
     for (const auto& a : h->actors()) {
-      const auto& m = *a.metrics;
-      std::fprintf(stderr,
-                   "actor=%s events_in=%llu batches_in=%llu events_out=%llu batches_out=%llu "
-                   "queued_peak=%llu buffered_peak=%llu keys=%llu duplicates_dropped=%llu\n",
-                   a.name.c_str(), static_cast<unsigned long long>(m.events_in.load()),
-                   static_cast<unsigned long long>(m.batches_in.load()),
-                   static_cast<unsigned long long>(m.events_out.load()),
-                   static_cast<unsigned long long>(m.batches_out.load()),
-                   static_cast<unsigned long long>(m.queued_batches_peak.load()),
-                   static_cast<unsigned long long>(m.buffered_events_peak.load()),
-                   static_cast<unsigned long long>(m.keys.load()),
-                   static_cast<unsigned long long>(m.duplicates_dropped.load()));
+      std::fprintf(stderr, "%s\n", eddy::actor_counters_line(a).c_str());
     }
   }
   r.out = probe->records.load();

@@ -20,6 +20,7 @@
 #include <mutex>
 
 #include "eddy/actors/engine.hpp"
+#include "eddy/actors/metrics.hpp"
 #include "eddy/eddy.hpp"
 #include "eddy/nexmark/reference.hpp"
 
@@ -39,15 +40,19 @@ public:
     entries_.emplace_back(high_, steady::now());
     emitted_ += events;
   }
-  /// When the first event at or after `ts` went out; nullopt if none did yet.
-  std::optional<steady::time_point> sent(eddy::time_ms ts) const {
+  /// For each event time in `times`, the seconds from when the first event at or after it
+  /// went out until `now`, into `seconds` (none for a time no event reached yet). One lock
+  /// for a sink's whole batch.
+  void ages(const std::vector<eddy::time_ms>& times, steady::time_point now,
+            std::vector<double>& seconds) const {
     std::lock_guard guard{mtx_};
-    auto at = std::lower_bound(entries_.begin(), entries_.end(), ts,
-                               [](const auto& e, eddy::time_ms t) { return e.first < t; });
-    if (at == entries_.end()) {
-      return std::nullopt;
+    for (auto ts : times) {
+      auto at = std::lower_bound(entries_.begin(), entries_.end(), ts,
+                                 [](const auto& e, eddy::time_ms t) { return e.first < t; });
+      if (at != entries_.end()) {
+        seconds.push_back(std::chrono::duration<double>(now - at->second).count());
+      }
     }
-    return at->second;
   }
   uint64_t emitted() const {
     std::lock_guard guard{mtx_};
@@ -64,12 +69,14 @@ private:
 /// Latencies in buckets 1% wide from 1 us on: percentiles within 1%, in constant memory.
 class latency_histogram {
 public:
-  void add(double seconds) {
-    auto us = std::max(1.0, seconds * 1e6);
-    auto bucket = static_cast<size_t>(std::log(us) / std::log(growth));
+  void add(const std::vector<double>& seconds) {
     std::lock_guard guard{mtx_};
-    ++counts_[std::min(bucket, counts_.size() - 1)];
-    ++total_;
+    for (auto s : seconds) {
+      auto us = std::max(1.0, s * 1e6);
+      auto bucket = static_cast<size_t>(std::log(us) / std::log(growth));
+      ++counts_[std::min(bucket, counts_.size() - 1)];
+    }
+    total_ += seconds.size();
   }
   /// The q-quantile in ms (0 without samples).
   double quantile_ms(double q) const {
@@ -109,22 +116,32 @@ struct run_probe {
   std::atomic<uint64_t> results{0};
   clock_kind clock = clock_kind::event_time;
 
+  /// Counts a batch of results and adds their latencies (the sink is one instance, so
+  /// the buffers are its own).
   template <class T>
   void observe(const std::vector<eddy::record<T>>& records) {
     results += records.size();
-    auto now = steady::now();
-    auto wall = nx::wall_ms();
+    times_.clear();
+    seconds_.clear();
     for (const auto& r : records) {
-      if (r.time == eddy::no_time || r.time >= eddy::idle_watermark) {
-        continue;
-      }
-      if (clock == clock_kind::processing_time) {
-        latency.add(static_cast<double>(std::max<eddy::time_ms>(0, wall - r.time)) / 1000.0);
-      } else if (auto sent = log.sent(r.time)) {
-        latency.add(std::chrono::duration<double>(now - *sent).count());
+      if (r.time != eddy::no_time && r.time < eddy::idle_watermark) {
+        times_.push_back(r.time);
       }
     }
+    if (clock == clock_kind::processing_time) {
+      auto wall = nx::wall_ms();
+      for (auto t : times_) {
+        seconds_.push_back(static_cast<double>(std::max<eddy::time_ms>(0, wall - t)) / 1000.0);
+      }
+    } else {
+      log.ages(times_, steady::now(), seconds_);
+    }
+    latency.add(seconds_);
   }
+
+private:
+  std::vector<eddy::time_ms> times_;
+  std::vector<double> seconds_;
 };
 
 /// Counts the results and their latency, writes nothing (the suites' blackhole sink).
@@ -254,19 +271,7 @@ int run(eddy::command_line& cli, eddy::job_builder& job, eddy::stream<T> results
   }
   if (s.actors) {
     for (const auto& a : (*started)->actors()) {
-      const auto& m = *a.metrics;
-      std::fprintf(stderr,
-                   "actor=%s events_in=%llu batches_in=%llu events_out=%llu batches_out=%llu "
-                   "commits=%llu commit_us_mean=%.0f keys=%llu\n",
-                   a.name.c_str(), static_cast<unsigned long long>(m.events_in.load()),
-                   static_cast<unsigned long long>(m.batches_in.load()),
-                   static_cast<unsigned long long>(m.events_out.load()),
-                   static_cast<unsigned long long>(m.batches_out.load()),
-                   static_cast<unsigned long long>(m.commit_latency.count.load()),
-                   m.commit_latency.count == 0 ? 0.0
-                                               : static_cast<double>(m.commit_latency.sum_us) /
-                                                   static_cast<double>(m.commit_latency.count),
-                   static_cast<unsigned long long>(m.keys.load()));
+      std::fprintf(stderr, "%s\n", eddy::actor_counters_line(a).c_str());
     }
   }
   auto rss_mb = static_cast<double>(after.ru_maxrss) / 1024.0;

@@ -80,30 +80,8 @@ for l in sorted(json.dumps(json.loads(x), sort_keys=True) for x in open(sys.argv
     print(l)' "$1"
 }
 
-# killed_run NAME ARGS...: runs the program on ARGS with --output $work/NAME.crash.jsonl and
-# --data-dir $work/NAME.crash, kills it with -9 three times while it runs (restarting it on
-# the same data dir), then lets it finish; the kills that hit a running job in $kills.
-killed_run() {
-  local name=$1 attempt pid
-  shift
-  kills=0
-  for attempt in 1 2 3 4 5 6; do
-    "$bin" "$@" --output "$work/$name.crash.jsonl" --data-dir "$work/$name.crash" \
-      > /dev/null 2>> "$work/$name.crash.err" &
-    pid=$!
-    if [ "$kills" -lt 3 ]; then
-      sleep 0.$((4 + attempt))
-      if kill -9 "$pid" 2> /dev/null; then
-        kills=$((kills + 1))
-      fi
-      wait "$pid" 2> /dev/null
-    else
-      wait "$pid" || fail "$name: the last run exited with $?"
-      break
-    fi
-  done
-  [ "$kills" -eq 3 ] || fail "$name: only $kills kills hit a running job"
-}
+# killed_run: see killed_run.sh.
+source "$(dirname "$0")/killed_run.sh"
 
 for window in tumbling:60000 sliding:60000:20000 session:3000; do
   name=${window%%:*}

@@ -42,31 +42,9 @@ for l in sorted(json.dumps(r, sort_keys=True) for r in rows):
 PY
 }
 
-# killed_run QUERY: runs the query at 15 000 events/s with --output $work/QUERY.crash.jsonl,
-# kills it with -9 three times while it runs (restarting with --resume), then lets it
-# finish; the kills that hit a running job in $kills.
-killed_run() {
-  local q=$1 attempt pid resume=()
-  kills=0
-  for attempt in 1 2 3 4 5 6; do
-    "$bin" --query "$q" "${common[@]}" --rate 15000 "${resume[@]}" \
-      --output "$work/$q.crash.jsonl" --data-dir "$work/$q.crash" \
-      > /dev/null 2>> "$work/$q.crash.err" &
-    pid=$!
-    resume=(--resume)
-    if [ "$kills" -lt 3 ]; then
-      sleep 0.$((4 + attempt))
-      if kill -9 "$pid" 2> /dev/null; then
-        kills=$((kills + 1))
-      fi
-      wait "$pid" 2> /dev/null
-    else
-      wait "$pid" || fail "$q: the last run exited with $?"
-      break
-    fi
-  done
-  [ "$kills" -eq 3 ] || fail "$q: only $kills kills hit a running job"
-}
+# killed_run: see killed_run.sh; the restarts resume the killed run's state.
+source "$(dirname "$0")/killed_run.sh"
+restart_args=(--resume)
 
 for q in $queries; do
   "$bin" --query "$q" "${common[@]}" --reference --output "$work/$q.ref.jsonl" > /dev/null ||
@@ -78,7 +56,7 @@ for q in $queries; do
   [ -s "$work/$q.ref.sorted" ] || fail "$q: the reference has no results"
   cmp -s "$work/$q.calm.sorted" "$work/$q.ref.sorted" ||
     fail "$q: the calm run differs from the reference ($(wc -l < "$work/$q.calm.sorted") vs $(wc -l < "$work/$q.ref.sorted") results)"
-  killed_run "$q"
+  killed_run "$q" --query "$q" "${common[@]}" --rate 15000
   normalized "$q" "$work/$q.crash.jsonl" > "$work/$q.crash.sorted"
   if ! cmp -s "$work/$q.crash.sorted" "$work/$q.calm.sorted"; then
     diff "$work/$q.crash.sorted" "$work/$q.calm.sorted" | head -5

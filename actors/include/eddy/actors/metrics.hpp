@@ -40,6 +40,11 @@ struct operator_totals {
 /// The totals of every operator of `job`, in the graph's order.
 std::vector<operator_totals> totals_by_operator(const job_handle& job);
 
+/// One actor's counters as one line of key=value pairs (diagnostics of the benchmarks):
+/// events and batches in and out, commits and their mean time, queue and buffer peaks,
+/// keys, replayed duplicates dropped.
+std::string actor_counters_line(const actor_info& actor);
+
 /// Prometheus text: events in/out, dead letters, restarts, mailbox depth and lag per
 /// operator, the commit latency histogram of keyed operators, the job's restarts.
 std::string prometheus_text(const job_handle& job);
