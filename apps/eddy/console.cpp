@@ -1,5 +1,5 @@
 // `eddy console HOST:PORT`: the interactive inspection console. It connects to a node's
-// inspector over CAF's middleman (see actors/src/inspector.cpp), sends each command line
+// inspector over CAF's middleman (see actors/src/inspect/inspector.cpp), sends each command line
 // and renders the JSON answer: arrays of objects as tables, in the order of their keys, so
 // that new inspector commands need nothing here. Line editing, history and tab completion
 // come from libedit; `-c "command"` runs one command for scripts, `--json` prints the answer

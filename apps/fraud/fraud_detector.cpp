@@ -10,10 +10,10 @@
 #include <iostream>
 #include <map>
 
-#include "../services/service_options.hpp"
 #include "card_state.hpp"
 #include "eddy/actors/engine.hpp"
 #include "eddy/eddy.hpp"
+#include "eddy/service/serve.hpp"
 #include "fraud_http.hpp"
 #include "rules.hpp"
 
@@ -129,8 +129,8 @@ void add_options(eddy::command_line& cli) {
     "commands {\"cmd\":\"unblock\",\"card\"} (required); - reads stdin; http serves "
     "POST /transactions, POST /cards/{card}/unblock and GET /cards/{card} on --http.port");
   // --output, and the --http.* options of --input http.
-  eddy::apps::add_service_options(cli, "JSONL file of the alerts, rejections and unblocks "
-                                       "(required)");
+  eddy::service::add_service_options(cli, "JSONL file of the alerts, rejections and unblocks "
+                                          "(required)");
   cli.app_options().add_options()(
     "fraud.velocity-count", po::value<int64_t>()->default_value(defaults.velocity_count),
     "more transactions of a card than this within the window flag it")(

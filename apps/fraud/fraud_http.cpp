@@ -3,10 +3,10 @@
 #include <string>
 #include <variant>
 
-#include "../services/service_options.hpp"
 #include "card_state.hpp"
 #include "eddy/actors/engine.hpp"
 #include "eddy/service/http_ingress.hpp"
+#include "eddy/service/serve.hpp"
 
 namespace fraud {
 
@@ -125,8 +125,8 @@ response apply(const request& r, const thresholds& limits, card_context& ctx) {
 
 int serve_http(eddy::command_line& cli, const thresholds& limits,
                const std::filesystem::path& output) {
-  eddy::apps::service_settings service;
-  if (auto problem = eddy::apps::read_service_options(cli, service_name, service)) {
+  eddy::service::service_settings service;
+  if (auto problem = eddy::service::read_service_options(cli, service_name, service)) {
     return cli.usage_error(*problem);
   }
   service.output = output;
@@ -144,7 +144,7 @@ int serve_http(eddy::command_line& cli, const thresholds& limits,
                            r, ctx, keep_ms, [&] { return apply(r, limits, ctx); }));
                        })
     .sink("responses", http.responses(output));
-  return eddy::apps::serve(cli, http, service_name, job.build(), "alerts in " + output.string());
+  return eddy::service::serve(cli, http, service_name, job.build(), "alerts in " + output.string());
 }
 
 } // namespace fraud

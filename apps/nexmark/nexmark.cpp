@@ -22,7 +22,7 @@
 #include "eddy/actors/engine.hpp"
 #include "eddy/actors/metrics.hpp"
 #include "eddy/eddy.hpp"
-#include "eddy/nexmark/reference.hpp"
+#include "nexmark/reference.hpp"
 
 namespace {
 

@@ -17,7 +17,7 @@
 #include "eddy/actors/metrics.hpp"
 #include "eddy/eddy.hpp"
 #include "eddy/service/http_ingress.hpp"
-#include "service_options.hpp"
+#include "eddy/service/serve.hpp"
 
 namespace {
 
@@ -32,7 +32,7 @@ struct cart {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(cart, items, version)
 
-constexpr int64_t max_qty = 1000;
+constexpr int64_t qty_max = 1000;
 
 nlohmann::json items_json(const cart& c) {
   auto items = nlohmann::json::array();
@@ -60,8 +60,8 @@ response apply(const request& r, const std::string& user, cart& c) {
     auto sku = p.at("sku").get<std::string>();
     auto i = c.items.find(sku);
     auto qty = (i == c.items.end() ? 0 : i->second) + p.at("qty").get<int64_t>();
-    if (qty > max_qty) {
-      return error(409, "qty", "a cart holds at most " + std::to_string(max_qty) + " of a sku");
+    if (qty > qty_max) {
+      return error(409, "qty", "a cart holds at most " + std::to_string(qty_max) + " of a sku");
     }
     c.items[sku] = qty;
   } else if (r.route == "set_item") {
@@ -156,14 +156,14 @@ void add_routes(eddy::service::http_ingress& http) {
   http.route("POST", user + "/items", "add_item", [](const http_call& call) {
     auto r = keyed(call);
     body_fields body{call.body};
-    r.params = {{"sku", body.id("sku")}, {"qty", body.integer("qty", 1, max_qty)}};
+    r.params = {{"sku", body.id("sku")}, {"qty", body.integer("qty", 1, qty_max)}};
     return r;
   });
   http.route("PUT", user + "/items/([^/]+)", "set_item", [](const http_call& call) {
     auto r = keyed(call);
     body_fields body{call.body};
     r.params = {{"sku", require_id(call.params.at(1), "sku")},
-                {"qty", body.integer("qty", 0, max_qty)}};
+                {"qty", body.integer("qty", 0, qty_max)}};
     return r;
   });
   http.route("DELETE", user + "/items/([^/]+)", "remove_item", [](const http_call& call) {
@@ -179,7 +179,7 @@ void add_routes(eddy::service::http_ingress& http) {
 int main(int argc, char** argv) {
   namespace po = boost::program_options;
   eddy::command_line cli{"cart-service", "shopping carts as keyed state, served over HTTP"};
-  eddy::apps::add_service_options(
+  eddy::service::add_service_options(
     cli, "orders and cart_abandoned events as JSON lines (default: <data-dir>/cart-service.jsonl)");
   cli.app_options().add_options()(
     "cart.abandon-after", po::value<std::string>()->default_value("30min"),
@@ -187,14 +187,14 @@ int main(int argc, char** argv) {
   if (auto code = cli.parse(argc, argv)) {
     return *code;
   }
-  eddy::apps::service_settings service;
-  if (auto problem = eddy::apps::read_service_options(cli, "cart-service", service)) {
+  eddy::service::service_settings service;
+  if (auto problem = eddy::service::read_service_options(cli, "cart-service", service)) {
     return cli.usage_error(*problem);
   }
   cart_settings settings;
   settings.idempotency_keep_ms = service.idempotency_keep_ms;
   auto abandon =
-    eddy::apps::parse_duration_ms(cli.values()["cart.abandon-after"].as<std::string>());
+    eddy::service::parse_duration_ms(cli.values()["cart.abandon-after"].as<std::string>());
   if (!abandon) {
     return cli.usage_error("--cart.abandon-after must be a duration such as 30min, 90s, 1500ms");
   }
@@ -210,6 +210,6 @@ int main(int argc, char** argv) {
     .declare_state<eddy::value_state<cart>>("cart")
     .process<response>("carts", cart_function(settings), abandon_function())
     .sink("responses", http.responses(output));
-  return eddy::apps::serve(cli, http, "cart-service", job.build(),
-                           "orders and events in " + output.string());
+  return eddy::service::serve(cli, http, "cart-service", job.build(),
+                              "orders and events in " + output.string());
 }

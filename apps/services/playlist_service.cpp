@@ -23,7 +23,7 @@
 #include "eddy/actors/engine.hpp"
 #include "eddy/eddy.hpp"
 #include "eddy/service/http_ingress.hpp"
-#include "service_options.hpp"
+#include "eddy/service/serve.hpp"
 
 namespace {
 
@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
   namespace po = boost::program_options;
   eddy::command_line cli{"playlist-service",
                          "playlists (ordered song ids) as keyed state, served over HTTP"};
-  eddy::apps::add_service_options(
+  eddy::service::add_service_options(
     cli, "JSON lines of events (none so far; default: <data-dir>/playlist-service.jsonl)");
   cli.app_options().add_options()(
     "playlist.max-songs", po::value<int64_t>()->default_value(10'000),
@@ -189,8 +189,8 @@ int main(int argc, char** argv) {
   if (auto code = cli.parse(argc, argv)) {
     return *code;
   }
-  eddy::apps::service_settings service;
-  if (auto problem = eddy::apps::read_service_options(cli, "playlist-service", service)) {
+  eddy::service::service_settings service;
+  if (auto problem = eddy::service::read_service_options(cli, "playlist-service", service)) {
     return cli.usage_error(*problem);
   }
   playlist_settings settings;
@@ -210,6 +210,6 @@ int main(int argc, char** argv) {
     .declare_state<eddy::value_state<playlist>>("playlist")
     .process<response>("playlists", playlist_function(settings))
     .sink("responses", http.responses(output));
-  return eddy::apps::serve(cli, http, "playlist-service", job.build(),
-                           "events in " + output.string());
+  return eddy::service::serve(cli, http, "playlist-service", job.build(),
+                              "events in " + output.string());
 }

@@ -1,7 +1,7 @@
 // Bounded memory under a slow sink: credit-based flow control must hold back a fast source
 // instead of letting batches pile up in front of the slow stage.
 //
-// The bound, from actors/src/emitter.cpp, output_channel.cpp and the stage actors. Let
+// The bound, from actors/src/stage/emitter.cpp, output_channel.cpp and the stage actors. Let
 // B = batch_events_max, C = credit_batches_max, `out` the actor's output channels and `in`
 // its input channels.
 // - A channel holds one builder (< B records after every commit, since seal_if_full seals

@@ -15,9 +15,9 @@
 #include <tuple>
 #include <vector>
 
-#include "eddy/time/window_reference.hpp"
 #include "join_streams.hpp"
 #include "support.hpp"
+#include "support/window_reference.hpp"
 
 namespace {
 

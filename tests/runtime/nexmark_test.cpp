@@ -1,7 +1,7 @@
-// The Nexmark queries (eddy/nexmark/queries.hpp) run as jobs on generated events, out of
+// The Nexmark queries (apps/nexmark/queries.hpp) run as jobs on generated events, out of
 // order within the watermark's bound, with two source instances, small batches, 4
 // partitions and durable state, and their results equal the straightforward computations
-// of eddy/nexmark/reference.hpp (as multisets; q4 by its last update per category; q12,
+// of apps/nexmark/reference.hpp (as multisets; q4 by its last update per category; q12,
 // whose windows depend on processing time, by the bids of each bidder).
 
 #include <algorithm>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "eddy/nexmark/reference.hpp"
+#include "nexmark/reference.hpp"
 #include "support.hpp"
 
 namespace {

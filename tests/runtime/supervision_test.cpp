@@ -280,7 +280,7 @@ TEST_SUITE("supervision") {
     constexpr int64_t count = 10'000;
     write_visits(dir / "visits.jsonl", count);
     auto opts = supervised(dir);
-    opts.supervision.max_restarts = 2;
+    opts.supervision.restarts_max = 2;
     // More attempts than restarts: the record is not dead-lettered as poison first.
     opts.supervision.poison_attempts = 10;
     std::shared_ptr<eddy::job_handle> job;
@@ -471,7 +471,7 @@ TEST_SUITE("supervision") {
     small.rlim_cur = 512 * 1024;
     REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
     auto opts = supervised(dir);
-    opts.supervision.max_restarts = 2;
+    opts.supervision.restarts_max = 2;
     opts.state.compact_every = 1'000'000;
     std::shared_ptr<eddy::job_handle> job;
     auto err = run(opts, &job);

@@ -48,7 +48,7 @@ const char* to_string(durability d) noexcept {
 }
 
 caf::error supervision_options::validate() const {
-  if (max_restarts > 1000) {
+  if (restarts_max > 1000) {
     return config_error("--supervision.max-restarts must be in 0..1000");
   }
   if (window_s < 1 || window_s > 86400) {
@@ -267,7 +267,7 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     (err = take(values_, "http.port", 0, 65535, common.http_port)) ||
     (err = take(values_, "node.heartbeat-ms", 10, 600000, common.heartbeat_ms)) ||
     (err = take(values_, "node.timeout-ms", 20, 3600000, common.heartbeat_timeout_ms)) ||
-    (err = take(values_, "node.max-moves", 1, 64, common.max_moves)) ||
+    (err = take(values_, "node.max-moves", 1, 64, common.moves_max)) ||
     (err = take(values_, "job.partitions", 1, partitions_max, runtime.partitions)) ||
     (err = take(values_, "runtime.threads", 0, 256, runtime.threads)) ||
     (err = take(values_, "runtime.batch-events-max", 1, 1 << 20, runtime.batch_events_max)) ||
@@ -277,7 +277,7 @@ std::optional<int> command_line::parse(int argc, const char* const* argv) {
     (err = take(values_, "state.cache-mb", 0, 1 << 20, runtime.state.cache_mb)) ||
     (err = take(values_, "state.keep-changes", 1, 1 << 20, runtime.state.keep_changes)) ||
     (err = take(values_, "state.compact-every", 1, 1 << 30, runtime.state.compact_every)) ||
-    (err = take(values_, "supervision.max-restarts", 0, 1000, runtime.supervision.max_restarts)) ||
+    (err = take(values_, "supervision.max-restarts", 0, 1000, runtime.supervision.restarts_max)) ||
     (err = take(values_, "supervision.window-s", 1, 86400, runtime.supervision.window_s)) ||
     (err = take(values_, "supervision.backoff-ms", 0, 600000, runtime.supervision.backoff_ms)) ||
     (err = take(values_, "supervision.backoff-max-ms", 0, 600000,

@@ -290,7 +290,7 @@ TEST_CASE("a malformed or out-of-range value returns 2 and names the option") {
 TEST_CASE("supervision flags are parsed with their defaults") {
   command_line defaults{"eddy-test", "test"};
   REQUIRE(run(defaults, {}).code == std::nullopt);
-  CHECK(defaults.runtime.supervision.max_restarts == 5);
+  CHECK(defaults.runtime.supervision.restarts_max == 5);
   CHECK(defaults.runtime.supervision.window_s == 10);
   CHECK(defaults.runtime.supervision.backoff_ms == 100);
   CHECK(defaults.runtime.supervision.poison_attempts == 3);
@@ -305,7 +305,7 @@ TEST_CASE("supervision flags are parsed with their defaults") {
   CAPTURE(r.err);
   REQUIRE(r.code == std::nullopt);
   const auto& s = cl.runtime.supervision;
-  CHECK(s.max_restarts == 2);
+  CHECK(s.restarts_max == 2);
   CHECK(s.window_s == 60);
   CHECK(s.backoff_ms == 10);
   CHECK(s.backoff_max_ms == 500);

@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "eddy/nexmark/generator.hpp"
+#include "nexmark/generator.hpp"
 
 using namespace eddy::nexmark;
 

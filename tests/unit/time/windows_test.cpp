@@ -12,8 +12,8 @@
 
 #include "eddy/codec/binary.hpp"
 #include "eddy/time/window_aggregate.hpp"
-#include "eddy/time/window_reference.hpp"
 #include "eddy/time/windows.hpp"
+#include "support/window_reference.hpp"
 
 using namespace eddy;
 

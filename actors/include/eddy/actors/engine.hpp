@@ -181,7 +181,7 @@ private:
   /// The published inspector (an untyped caf::actor, held as a strong pointer so that this
   /// header needs no CAF actor headers), stopped by the destructor.
   caf::strong_actor_ptr inspector_;
-  /// The published node actor (membership, the console's entry; see membership.hpp).
+  /// The published node actor (membership, the console's entry; see cluster/node_actor.hpp).
   caf::strong_actor_ptr node_;
   uint16_t inspector_port_ = 0;
   /// In a cluster (--node.seeds): the node's host actor and its jobs (see host.hpp) and

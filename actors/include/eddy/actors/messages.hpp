@@ -157,7 +157,7 @@ CAF_ADD_ATOM(eddy, eddy, admin_atom, "admin")
 /// Stage -> inspector: `tap, tap id, actor, lines` carries records seen by a tapped stage
 /// (`tail`): a JSON array text of {"key", "record"}.
 CAF_ADD_ATOM(eddy, eddy, tap_atom, "tap")
-/// Node -> node (membership.cpp): `join, id, address` answers the members it knows as a
+/// Node -> node (cluster/node_actor.cpp): `join, id, address` answers the members it knows as a
 /// JSON array text of {"id", "address"}.
 CAF_ADD_ATOM(eddy, eddy, join_atom, "node_join")
 /// Node -> node: `member, id, address` tells of a member that joined.

@@ -35,7 +35,7 @@ struct common_options {
   // may lose the last commits
   bool standby_sync = true;
   // Default: 1 partition copying its journal to a new node at a time (moves, rebalances)
-  uint32_t max_moves = 1;
+  uint32_t moves_max = 1;
   // Default: true; a member that joins gets its share of the partitions (a rebalance)
   bool rebalance_on_join = true;
   // Default: false; true publishes the inspector for `eddy console` on node.host:node.port
@@ -70,7 +70,7 @@ struct state_options {
 /// the design notes).
 struct supervision_options {
   // Default: 5 restarts caused by one actor within the window; one more marks it failed
-  uint32_t max_restarts = 5;
+  uint32_t restarts_max = 5;
   // Default: 10 s
   uint32_t window_s = 10;
   // Default: 100 ms before the first restart, doubled for each further one in the window

@@ -41,8 +41,8 @@
 //   - Order: firings caused by one watermark advance come by window end, then key (the
 //     timer order; the runtime's timers order keys by their encoding, and across partitions
 //     only the order per key is defined); firings caused by an element (updates) when it is
-//     processed, by window end. See window_reference.hpp, which computes all of this by
-//     brute force.
+//     processed, by window end. See tests/support/window_reference.hpp, which computes all of this
+//     by brute force.
 //
 // Recipe for the keyed operator (per key; `ctx` the keyed_context):
 //   on element (ts, value), W = ctx.watermark():
