@@ -218,8 +218,49 @@ TEST_CASE("a file that is not SQLite is refused naming it and left byte for byte
   write_bytes(file, garbage);
   auto log = ingress_log::open(file, durability::machine);
   REQUIRE(!log);
-  CHECK(mentions(log.error(), file.string()));
+  CHECK(code_of(log.error()) == errc::corrupt_journal);
+  CHECK(mentions(log.error(), file.string() + " is not a valid Eddy ingress log"));
   CHECK(read_bytes(file) == garbage);
+}
+
+TEST_CASE("an SQLite file whose ingress table has other columns is refused as corrupt") {
+  temp_dir dir;
+  auto file = dir / "ingress.db";
+  {
+    eddy::test::raw_db other{file};
+    REQUIRE(other.exec("CREATE TABLE ingress(id INTEGER PRIMARY KEY, payload BLOB)") == SQLITE_OK);
+  }
+  auto log = ingress_log::open(file, durability::process);
+  REQUIRE(!log);
+  CHECK(code_of(log.error()) == errc::corrupt_journal);
+  CHECK(mentions(log.error(), file.string() + " is not a valid Eddy ingress log"));
+}
+
+TEST_CASE("a body with NUL bytes and an empty body come back whole") {
+  temp_dir dir;
+  auto log = open_ok(dir / "ingress.db");
+  std::string with_nul{"a\0b", 3};
+  CHECK(append_ok(log, with_nul) == 1);
+  CHECK(append_ok(log, std::string_view{}) == 2);
+  CHECK(keep_ok(log, 3, std::string_view{}) == 3);
+  CHECK(read_ok(log, 0) == entries{{1, with_nul}, {2, ""}, {3, ""}});
+}
+
+TEST_CASE(
+  "a lock another connection holds fails an append after the busy timeout, naming the file") {
+  temp_dir dir;
+  auto file = dir / "ingress.db";
+  auto log = open_ok(file);
+  append_ok(log, "one");
+  eddy::test::raw_db other{file};
+  REQUIRE(other.exec("BEGIN IMMEDIATE") == SQLITE_OK);
+  auto seq = log.append("two");
+  REQUIRE(!seq);
+  CHECK(code_of(seq.error()) == errc::io_failure);
+  CHECK(mentions(seq.error(), "cannot append to ingress log " + file.string()));
+  CHECK(mentions(seq.error(), "held its lock for more than"));
+  REQUIRE(other.exec("ROLLBACK") == SQLITE_OK);
+  CHECK(append_ok(log, "two") == 2);
 }
 
 TEST_SUITE_END();
