@@ -2,20 +2,12 @@
 
 #include <algorithm>
 #include <array>
-#include <limits>
 #include <mutex>
 #include <string_view>
 #include <system_error>
 #include <utility>
 
-#include <cerrno>
-#include <cstring>
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <sqlite3.h>
-
-#include "core/sqlite_call.hpp"
+#include "core/sqlite_file.hpp"
 #include "eddy/core/assert.hpp"
 #include "eddy/core/error.hpp"
 
@@ -40,7 +32,6 @@ constexpr const char* schema_sql =
 enum stmt_id : size_t {
   s_begin,
   s_commit,
-  s_rollback,
   s_insert,
   s_list,
   s_count,
@@ -53,7 +44,6 @@ enum stmt_id : size_t {
 constexpr std::array<const char*, s_stmt_count> stmt_sql = {
   "BEGIN IMMEDIATE",
   "COMMIT",
-  "ROLLBACK",
   "INSERT INTO dead_letters(at_ms, job, op, partition, origin, key, record, payload, error,"
   " attempts) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
   "SELECT id, at_ms, job, op, partition, origin, key, record, payload, error, attempts, replayed"
@@ -64,90 +54,23 @@ constexpr std::array<const char*, s_stmt_count> stmt_sql = {
   "UPDATE dead_letters SET replayed = 1 WHERE id = ?1",
 };
 
-struct sqlite_closer {
-  void operator()(sqlite3* db) const noexcept {
-    sqlite3_close_v2(db);
-  }
-  void operator()(sqlite3_stmt* s) const noexcept {
-    sqlite3_finalize(s);
-  }
-};
-
-using db_ptr = std::unique_ptr<sqlite3, sqlite_closer>;
-using stmt_ptr = std::unique_ptr<sqlite3_stmt, sqlite_closer>;
-
-caf::error corrupt_error(const fs::path& file, std::string_view detail) {
-  return make_error(errc::corrupt_journal,
-                    file.string() +
-                      " is not a valid Eddy dead-letter journal (corrupted or not SQLite): " +
-                      std::string{detail} + "; restore it, move it away or use another --data-dir");
-}
-
-/// The one place that maps SQLite result codes to Eddy errors; `what` is a verb ("read").
-caf::error sqlite_error(int rc, sqlite3* db, const fs::path& file, std::string_view what) {
-  std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  switch (rc & 0xff) {
-    case SQLITE_FULL:
-      return make_error(errc::disk_full, "disk full writing " + file.string() + ": " + detail);
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return corrupt_error(file, detail);
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      detail += " (another process held its lock for more than " +
-                std::to_string(dead_letter_busy_timeout_ms) + " ms)";
-      break;
-    case SQLITE_READONLY:
-    case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-      detail += " (the journal and its directory must be writable: SQLite keeps -wal and -shm "
-                "files beside it)";
-      break;
-    default:
-      // SQLITE_IOERR and anything unexpected.
-      break;
-  }
-  return make_error(errc::io_failure, "cannot " + std::string{what} + " dead-letter journal " +
-                                        file.string() + ": " + detail);
-}
-
 using sqlite::blob;
-using sqlite::column_string;
 using sqlite::limit_param;
+using sqlite::row;
 using sqlite::text;
 
-/// Binds `xs` to `s`, steps it to completion calling `on_row(s)` for each row, resets it.
-template <class F, class... Ts>
-caf::error query(sqlite3_stmt* s, const fs::path& file, std::string_view what, F&& on_row,
-                 const Ts&... xs) {
-  int rc = sqlite::step_all(s, std::forward<F>(on_row), xs...);
-  return rc == SQLITE_OK ? caf::error{} : sqlite_error(rc, sqlite3_db_handle(s), file, what);
-}
-
-template <class... Ts>
-caf::error run(sqlite3_stmt* s, const fs::path& file, std::string_view what, const Ts&... xs) {
-  return query(
-    s, file, what, [](sqlite3_stmt*) {}, xs...);
-}
-
-/// Like query() for a statement used once: prepares and finalizes it.
-template <class F>
-caf::error query_once(sqlite3* db, const fs::path& file, std::string_view what, const char* sql,
-                      F&& on_row) {
-  int rc = sqlite::step_once(db, sql, std::forward<F>(on_row));
-  return rc == SQLITE_OK ? caf::error{} : sqlite_error(rc, db, file, what);
-}
-
-caf::error exec(sqlite3* db, const fs::path& file, std::string_view what, const char* sql) {
-  int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
-  return rc == SQLITE_OK ? caf::error{} : sqlite_error(rc, db, file, what);
-}
-
-void rollback(sqlite3* db) noexcept {
-  // Some errors (a full disk, for one) end the transaction already.
-  if (sqlite3_get_autocommit(db) == 0) {
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
+/// The dead-letter journal, as the SQLite layer opens it and names it in errors.
+const sqlite::file_kind& kind() {
+  static const sqlite::file_kind dead_letters{
+    .name = "dead-letter journal",
+    .busy_timeout_ms = dead_letter_busy_timeout_ms,
+    // The store serializes every use of the connection with its own mutex.
+    .serialized_by_owner = true,
+    .busy_hint = sqlite::lock_wait_hint("process", dead_letter_busy_timeout_ms),
+    .access_hint = sqlite::writable_hint("journal"),
+    .corrupt_hint = "restore it, move it away or use another --data-dir",
+  };
+  return dead_letters;
 }
 
 /// Origins use all 64 bits; SQLite integers are signed. The cast is a bijection (C++20).
@@ -155,63 +78,8 @@ int64_t origin_param(uint64_t origin) {
   return static_cast<int64_t>(origin);
 }
 
-caf::error create_parent(const fs::path& file) {
-  auto dir = file.parent_path();
-  if (dir.empty()) {
-    return {};
-  }
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) {
-    return make_error(errc::io_failure, "cannot create directory " + dir.string() +
-                                          " for dead-letter journal " + file.string() + ": " +
-                                          ec.message());
-  }
-  return {};
-}
-
-/// fsyncs the directory of a file just created, so that the file survives a power loss.
-caf::error sync_parent(const fs::path& file) {
-  auto dir = file.parent_path().empty() ? fs::path{"."} : file.parent_path();
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0 || ::fsync(fd) != 0) {
-    auto err = make_error(errc::io_failure, "cannot sync directory " + dir.string() +
-                                              " of dead-letter journal " + file.string() + ": " +
-                                              std::strerror(errno));
-    if (fd >= 0) {
-      ::close(fd);
-    }
-    return err;
-  }
-  ::close(fd);
-  return {};
-}
-
-caf::expected<db_ptr> open_db(const fs::path& file) {
-  sqlite3* raw = nullptr;
-  // NOMUTEX: the store serializes every use of the connection with its own mutex.
-  int rc = sqlite3_open_v2(
-    file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  // SQLite allocates a handle even when opening fails; it carries the message.
-  db_ptr db{raw};
-  if (rc != SQLITE_OK) {
-    return sqlite_error(rc, db.get(), file, "open");
-  }
-  // SQLite silently opens an unwritable file read-only; its first read would then leave
-  // read-only -wal/-shm files behind that keep the journal unwritable after a fix.
-  if (sqlite3_db_readonly(db.get(), "main") == 1) {
-    return make_error(errc::io_failure,
-                      "dead-letter journal " + file.string() +
-                        " is readonly (its file or file system is not writable); fix its "
-                        "permissions or use another --data-dir");
-  }
-  sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), dead_letter_busy_timeout_ms);
-  return db;
-}
-
 /// What the header and the catalog of an SQLite file say about it.
-struct file_kind {
+struct file_header {
   int64_t application_id = 0;
   int64_t user_version = 0;
   int64_t tables = 0;
@@ -221,114 +89,87 @@ struct file_kind {
   }
 };
 
-caf::expected<file_kind> inspect(sqlite3* db, const fs::path& file) {
-  file_kind k;
+caf::expected<file_header> inspect(sqlite::file_ref f) {
+  file_header h;
   auto int_of = [](int64_t& into) {
-    return [&into](sqlite3_stmt* s) {
-      into = sqlite3_column_int64(s, 0);
+    return [&into](row r) {
+      into = r.int64_at(0);
     };
   };
-  if (auto err = query_once(db, file, "read", "PRAGMA application_id", int_of(k.application_id))) {
+  if (auto err = f.query_once("read", "PRAGMA application_id", int_of(h.application_id))) {
     return err;
   }
-  if (auto err = query_once(db, file, "read", "PRAGMA user_version", int_of(k.user_version))) {
+  if (auto err = f.query_once("read", "PRAGMA user_version", int_of(h.user_version))) {
     return err;
   }
-  if (auto err =
-        query_once(db, file, "read", "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-                   int_of(k.tables))) {
+  if (auto err = f.query_once("read", "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                              int_of(h.tables))) {
     return err;
   }
-  return k;
+  return h;
 }
 
 /// Refuses anything but a dead-letter journal this Eddy can read.
-caf::error check_kind(const file_kind& k, const fs::path& file) {
-  if (k.application_id != dead_letter_application_id) {
-    return corrupt_error(file, "it is an SQLite database of another application (application_id " +
-                                 std::to_string(k.application_id) + ", " +
-                                 std::to_string(k.tables) + " tables)");
+caf::error check_kind(const file_header& h, sqlite::file_ref f) {
+  if (h.application_id != dead_letter_application_id) {
+    return f.corrupt("it is an SQLite database of another application (application_id " +
+                     std::to_string(h.application_id) + ", " + std::to_string(h.tables) +
+                     " tables)");
   }
-  if (k.user_version < 1) {
-    return corrupt_error(file, "it has no format version");
+  if (h.user_version < 1) {
+    return f.corrupt("it has no format version");
   }
-  if (k.user_version > dead_letter_format_version) {
+  if (h.user_version > dead_letter_format_version) {
     return make_error(
       errc::state_mismatch,
-      "dead-letter journal " + file.string() + " was written by a newer Eddy (format " +
-        std::to_string(k.user_version) + ", this Eddy reads up to format " +
+      "dead-letter journal " + f.path().string() + " was written by a newer Eddy (format " +
+        std::to_string(h.user_version) + ", this Eddy reads up to format " +
         std::to_string(dead_letter_format_version) + "); upgrade Eddy or use another --data-dir");
   }
   return {};
 }
 
-caf::error create_schema(sqlite3* db, const fs::path& file) {
+caf::error create_schema(sqlite::file_ref f) {
   auto pragmas = "PRAGMA application_id = " + std::to_string(dead_letter_application_id) +
                  "; PRAGMA user_version = " + std::to_string(dead_letter_format_version) + ";";
-  auto err = exec(db, file, "create", schema_sql);
-  if (!err) {
-    err = exec(db, file, "create", pragmas.c_str());
-  }
-  return err;
+  auto err = f.exec("create", schema_sql);
+  return err ? err : f.exec("create", pragmas.c_str());
 }
 
 /// Creates the schema in a fresh file, or checks the kind of an existing one. Another
 /// process may create the same file at the same time: the check is repeated under the
 /// write lock, so exactly one of them creates the schema.
-caf::error prepare_file(sqlite3* db, const fs::path& file) {
-  auto kind = inspect(db, file);
-  if (!kind) {
-    return kind.error();
+caf::error prepare_file(sqlite::file_ref f) {
+  auto header = inspect(f);
+  if (!header) {
+    return header.error();
   }
-  if (!kind->fresh()) {
-    return check_kind(*kind, file);
+  if (!header->fresh()) {
+    return check_kind(*header, f);
   }
-  if (auto err = exec(db, file, "create", "BEGIN IMMEDIATE")) {
-    return err;
-  }
-  kind = inspect(db, file);
-  caf::error err = kind ? caf::error{} : kind.error();
-  if (!err) {
-    err = kind->fresh() ? create_schema(db, file) : check_kind(*kind, file);
-  }
-  if (!err) {
-    err = exec(db, file, "create", "COMMIT");
-  }
-  if (err) {
-    rollback(db);
-  }
-  return err;
+  return f.in_transaction("create", [&] {
+    header = inspect(f);
+    if (!header) {
+      return header.error();
+    }
+    return header->fresh() ? create_schema(f) : check_kind(*header, f);
+  });
 }
 
-caf::error configure(sqlite3* db, const fs::path& file) {
-  std::string mode;
-  auto on_mode = [&](sqlite3_stmt* s) {
-    mode = column_string(s, 0);
-  };
-  if (auto err = query_once(db, file, "open", "PRAGMA journal_mode=WAL", on_mode)) {
-    return err;
-  }
-  if (mode != "wal") {
-    return make_error(errc::io_failure, "cannot open dead-letter journal " + file.string() +
-                                          ": the file system does not support WAL mode");
-  }
-  return exec(db, file, "open", "PRAGMA synchronous=FULL");
-}
-
-failed_record read_row(sqlite3_stmt* s) {
+failed_record read_row(row from) {
   failed_record r;
-  r.id = sqlite3_column_int64(s, 0);
-  r.at_ms = sqlite3_column_int64(s, 1);
-  r.job = column_string(s, 2);
-  r.op = column_string(s, 3);
-  r.partition = static_cast<uint32_t>(sqlite3_column_int64(s, 4));
-  r.origin = static_cast<uint64_t>(sqlite3_column_int64(s, 5));
-  r.key = column_string(s, 6);
-  r.record = column_string(s, 7);
-  r.payload = column_string(s, 8);
-  r.error = column_string(s, 9);
-  r.attempts = static_cast<uint32_t>(sqlite3_column_int64(s, 10));
-  r.replayed = sqlite3_column_int64(s, 11) != 0;
+  r.id = from.int64_at(0);
+  r.at_ms = from.int64_at(1);
+  r.job = from.string_at(2);
+  r.op = from.string_at(3);
+  r.partition = static_cast<uint32_t>(from.int64_at(4));
+  r.origin = static_cast<uint64_t>(from.int64_at(5));
+  r.key = from.string_at(6);
+  r.record = from.string_at(7);
+  r.payload = from.string_at(8);
+  r.error = from.string_at(9);
+  r.attempts = static_cast<uint32_t>(from.int64_at(10));
+  r.replayed = from.int64_at(11) != 0;
   return r;
 }
 
@@ -339,8 +180,12 @@ struct dead_letter_store::impl {
   // Serializes every use of the connection and its statements.
   std::mutex mtx;
   // Declared before the statements so that they are finalized before it closes.
-  db_ptr db;
-  std::vector<stmt_ptr> stmts;
+  sqlite::connection db;
+  std::vector<sqlite::statement> stmts;
+
+  [[nodiscard]] sqlite::file_ref sql() const noexcept {
+    return {db.get(), file, kind()};
+  }
 
   [[nodiscard]] sqlite3_stmt* stmt(stmt_id id) const noexcept {
     return stmts[id].get();
@@ -348,17 +193,13 @@ struct dead_letter_store::impl {
 
   caf::error prepare_all() {
     stmts.reserve(s_stmt_count);
-    for (const char* sql : stmt_sql) {
-      sqlite3_stmt* raw = nullptr;
-      int rc = sqlite3_prepare_v3(db.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
-      stmts.emplace_back(raw);
-      if ((rc & 0xff) == SQLITE_ERROR) {
-        // The file has our application_id but not our tables or columns.
-        return corrupt_error(file, sqlite3_errmsg(db.get()));
+    for (const char* statement_sql : stmt_sql) {
+      // A file with our application_id but not our tables or columns is refused as corrupt.
+      auto prepared = sql().prepare(statement_sql);
+      if (!prepared) {
+        return prepared.error();
       }
-      if (rc != SQLITE_OK) {
-        return sqlite_error(rc, db.get(), file, "open");
-      }
+      stmts.push_back(std::move(*prepared));
     }
     return {};
   }
@@ -366,23 +207,13 @@ struct dead_letter_store::impl {
   /// Runs `body` in a write transaction, rolled back when it fails.
   template <class F>
   caf::error in_transaction(F&& body) {
-    if (auto err = run(stmt(s_begin), file, "write to")) {
-      return err;
-    }
-    auto err = body();
-    if (!err) {
-      err = run(stmt(s_commit), file, "write to");
-    }
-    if (err) {
-      rollback(db.get());
-    }
-    return err;
+    return sql().in_transaction("write to", std::forward<F>(body), {stmt(s_begin), stmt(s_commit)});
   }
 
   template <class F>
   caf::error select(stmt_id id, const failed_record_query& q, F&& on_row) {
-    return query(stmt(id), file, "read", std::forward<F>(on_row), text{q.job}, text{q.op},
-                 int64_t{q.pending_only ? 1 : 0}, limit_param(q.limit));
+    return sql().query(stmt(id), "read", std::forward<F>(on_row), text{q.job}, text{q.op},
+                       int64_t{q.pending_only ? 1 : 0}, limit_param(q.limit));
   }
 };
 
@@ -400,24 +231,26 @@ const fs::path& dead_letter_store::path() const noexcept {
 }
 
 caf::expected<std::unique_ptr<dead_letter_store>> dead_letter_store::open(const fs::path& file) {
-  if (auto err = create_parent(file)) {
+  if (auto err = sqlite::create_parent(file, kind())) {
     return err;
   }
   std::error_code ec;
   bool existed = fs::exists(file, ec);
-  auto db = open_db(file);
+  auto db = sqlite::open(file, kind());
   if (!db) {
     return db.error();
   }
+  sqlite::file_ref f{db->get(), file, kind()};
   // Check an existing file before changing anything in it (even its journal mode).
-  if (auto err = prepare_file(db->get(), file)) {
+  if (auto err = prepare_file(f)) {
     return err;
   }
-  if (auto err = configure(db->get(), file)) {
+  // Dead letters are rare, and each one is a record nobody may lose: always power-loss safe.
+  if (auto err = f.use_wal(sqlite::sync_mode_of(durability::machine))) {
     return err;
   }
   if (!existed) {
-    if (auto err = sync_parent(file)) {
+    if (auto err = sqlite::sync_parent(file, kind())) {
       return err;
     }
   }
@@ -435,11 +268,12 @@ caf::expected<bool> dead_letter_store::add(const failed_record& r) {
   std::lock_guard guard{self.mtx};
   bool added = false;
   auto err = self.in_transaction([&] {
-    auto inserted = run(self.stmt(s_insert), self.file, "write to", r.at_ms, text{r.job},
-                        text{r.op}, int64_t{r.partition}, origin_param(r.origin), text{r.key},
-                        text{r.record}, blob{r.payload}, text{r.error}, int64_t{r.attempts});
+    auto inserted =
+      self.sql().run(self.stmt(s_insert), "write to", r.at_ms, text{r.job}, text{r.op},
+                     int64_t{r.partition}, origin_param(r.origin), text{r.key}, text{r.record},
+                     blob{r.payload}, text{r.error}, int64_t{r.attempts});
     // ON CONFLICT DO NOTHING changes no row for an origin dead-lettered before.
-    added = !inserted && sqlite3_changes(self.db.get()) == 1;
+    added = !inserted && self.sql().changes() == 1;
     return inserted;
   });
   if (err) {
@@ -453,8 +287,8 @@ dead_letter_store::list(const failed_record_query& q) const {
   auto& self = *impl_;
   std::lock_guard guard{self.mtx};
   std::vector<failed_record> result;
-  auto on_row = [&](sqlite3_stmt* s) {
-    result.push_back(read_row(s));
+  auto on_row = [&](row r) {
+    result.push_back(read_row(r));
   };
   if (auto err = self.select(s_list, q, on_row)) {
     return err;
@@ -469,8 +303,8 @@ caf::expected<uint64_t> dead_letter_store::count(const failed_record_query& q) c
   auto& self = *impl_;
   std::lock_guard guard{self.mtx};
   uint64_t result = 0;
-  auto on_row = [&](sqlite3_stmt* s) {
-    result = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+  auto on_row = [&](row r) {
+    result = static_cast<uint64_t>(r.int64_at(0));
   };
   if (auto err = self.select(s_count, q, on_row)) {
     return err;
@@ -486,7 +320,7 @@ caf::error dead_letter_store::mark_replayed(const std::vector<int64_t>& ids) {
   std::lock_guard guard{self.mtx};
   return self.in_transaction([&] {
     for (auto id : ids) {
-      if (auto err = run(self.stmt(s_mark), self.file, "write to", id)) {
+      if (auto err = self.sql().run(self.stmt(s_mark), "write to", id)) {
         return err;
       }
     }

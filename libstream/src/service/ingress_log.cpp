@@ -1,40 +1,86 @@
 #include "eddy/service/ingress_log.hpp"
 
 #include <algorithm>
+#include <string>
 
-#include <sqlite3.h>
-
+#include "core/sqlite_file.hpp"
 #include "eddy/core/error.hpp"
+
+namespace fs = std::filesystem;
 
 namespace eddy::service {
 
-caf::expected<ingress_log> ingress_log::open(const std::filesystem::path& file, durability level) {
-  std::error_code ec;
-  std::filesystem::create_directories(file.parent_path(), ec);
+namespace {
+
+/// How long a call waits for the lock of another connection to the same file (a host keeps
+/// a copy where this node's ingress writes once it leads) before it fails.
+/// Default: 250
+constexpr int ingress_busy_timeout_ms = 250;
+
+/// An ingress log, as the SQLite layer opens it and names it in errors.
+const sqlite::file_kind& kind() {
+  static const sqlite::file_kind ingress{
+    .name = "ingress log",
+    .busy_timeout_ms = ingress_busy_timeout_ms,
+    // The log is not thread-safe, but its owners call it from changing threads (the HTTP
+    // server's, under the ingress's mutex), so SQLite keeps its own mutex as before.
+    .serialized_by_owner = false,
+    .busy_hint = sqlite::lock_wait_hint("connection", ingress_busy_timeout_ms),
+    .access_hint = sqlite::writable_hint("log"),
+    .corrupt_hint = "restore it or use another --data-dir",
+  };
+  return ingress;
+}
+
+constexpr const char* schema_sql =
+  "CREATE TABLE IF NOT EXISTS ingress(seq INTEGER PRIMARY KEY, body TEXT NOT NULL);"
+  "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);";
+
+constexpr const char* insert_sql = "INSERT INTO ingress(seq, body) VALUES(?, ?)";
+
+constexpr const char* select_sql =
+  "SELECT seq, body FROM ingress WHERE seq > ? ORDER BY seq LIMIT ?";
+
+// The highest number ever given, also when the entries up to it were truncated.
+constexpr const char* last_sql = "SELECT max(coalesce((SELECT max(seq) FROM ingress), 0),"
+                                 " coalesce((SELECT v FROM meta WHERE k = 'truncated'), 0))";
+
+sqlite::file_ref ref_of(sqlite3* db, const fs::path& file) {
+  return {db, file, kind()};
+}
+
+/// Sequence numbers as SQLite integers (signed); the cast is a bijection (C++20).
+int64_t seq_param(uint64_t seq) {
+  return static_cast<int64_t>(seq);
+}
+
+} // namespace
+
+caf::expected<ingress_log> ingress_log::open(const fs::path& file, durability level) {
+  if (auto err = sqlite::create_parent(file, kind())) {
+    return err;
+  }
+  auto db = sqlite::open(file, kind());
+  if (!db) {
+    return db.error();
+  }
   ingress_log log;
   log.file_ = file;
-  if (sqlite3_open_v2(file.c_str(), &log.db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                      nullptr) != SQLITE_OK) {
-    return log.fail("cannot open");
+  log.db_ = db->release();
+  auto f = ref_of(log.db_, log.file_);
+  if (auto err = f.use_wal(sqlite::sync_mode_of(level))) {
+    return err;
   }
-  std::string setup = "PRAGMA journal_mode=WAL; PRAGMA synchronous=";
-  setup += level == durability::machine ? "FULL;" : "NORMAL;";
-  setup += "CREATE TABLE IF NOT EXISTS ingress(seq INTEGER PRIMARY KEY, body TEXT NOT NULL);"
-           "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);";
-  if (sqlite3_exec(log.db_, setup.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(log.db_, "INSERT INTO ingress(seq, body) VALUES(?, ?)", -1, &log.insert_,
-                         nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(log.db_,
-                         "SELECT seq, body FROM ingress WHERE seq > ? ORDER BY seq LIMIT ?", -1,
-                         &log.select_, nullptr) != SQLITE_OK) {
-    return log.fail("cannot set up");
+  if (auto err = f.exec("open", schema_sql)) {
+    return err;
   }
-  // The highest number ever given, also when the entries up to it were truncated.
-  if (sqlite3_prepare_v2(log.db_,
-                         "SELECT max(coalesce((SELECT max(seq) FROM ingress), 0),"
-                         " coalesce((SELECT v FROM meta WHERE k = 'truncated'), 0))",
-                         -1, &log.last_stmt_, nullptr) != SQLITE_OK) {
-    return log.fail("cannot read");
+  for (auto [stmt, sql] : {std::pair{&log.insert_, insert_sql}, std::pair{&log.select_, select_sql},
+                           std::pair{&log.last_stmt_, last_sql}}) {
+    auto prepared = f.prepare(sql);
+    if (!prepared) {
+      return prepared.error();
+    }
+    *stmt = prepared->release();
   }
   if (auto err = log.refresh_last()) {
     return err;
@@ -73,28 +119,24 @@ void ingress_log::close() noexcept {
 }
 
 caf::error ingress_log::fail(const std::string& what) const {
-  auto code = db_ ? sqlite3_extended_errcode(db_) : SQLITE_CANTOPEN;
-  auto kind = (code & 0xff) == SQLITE_FULL ? errc::disk_full : errc::io_failure;
-  return make_error(kind, "ingress log " + file_.string() + ": " + what + ": " +
-                            (db_ ? sqlite3_errmsg(db_) : "out of memory"));
+  return ref_of(db_, file_).error(sqlite3_extended_errcode(db_), what);
 }
 
 caf::error ingress_log::refresh_last() {
-  sqlite3_reset(last_stmt_);
-  if (sqlite3_step(last_stmt_) != SQLITE_ROW) {
-    return fail("cannot read");
+  uint64_t stored = 0;
+  auto on_row = [&](sqlite::row r) {
+    stored = static_cast<uint64_t>(r.int64_at(0));
+  };
+  if (auto err = ref_of(db_, file_).query(last_stmt_, "read", on_row)) {
+    return err;
   }
-  last_ = std::max(last_, static_cast<uint64_t>(sqlite3_column_int64(last_stmt_, 0)));
-  sqlite3_reset(last_stmt_);
+  last_ = std::max(last_, stored);
   return {};
 }
 
 caf::error ingress_log::insert(uint64_t seq, std::string_view body) {
-  sqlite3_reset(insert_);
-  sqlite3_bind_int64(insert_, 1, static_cast<sqlite3_int64>(seq));
-  sqlite3_bind_text(insert_, 2, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
-  if (sqlite3_step(insert_) != SQLITE_DONE) {
-    return fail("cannot append");
+  if (auto err = ref_of(db_, file_).run(insert_, "append to", seq_param(seq), sqlite::text{body})) {
+    return err;
   }
   last_ = seq;
   return {};
@@ -130,17 +172,12 @@ caf::expected<uint64_t> ingress_log::keep(uint64_t seq, std::string_view body) {
 caf::expected<std::vector<std::pair<uint64_t, std::string>>> ingress_log::read_after(uint64_t seq,
                                                                                      size_t max) {
   std::vector<std::pair<uint64_t, std::string>> rows;
-  sqlite3_reset(select_);
-  sqlite3_bind_int64(select_, 1, static_cast<sqlite3_int64>(seq));
-  sqlite3_bind_int64(select_, 2, static_cast<sqlite3_int64>(max));
-  int rc = SQLITE_OK;
-  while ((rc = sqlite3_step(select_)) == SQLITE_ROW) {
-    auto text = reinterpret_cast<const char*>(sqlite3_column_text(select_, 1));
-    rows.emplace_back(static_cast<uint64_t>(sqlite3_column_int64(select_, 0)),
-                      std::string{text ? text : ""});
-  }
-  if (rc != SQLITE_DONE) {
-    return fail("cannot read");
+  auto on_row = [&](sqlite::row r) {
+    rows.emplace_back(static_cast<uint64_t>(r.int64_at(0)), r.string_at(1));
+  };
+  if (auto err = ref_of(db_, file_)
+                   .query(select_, "read", on_row, seq_param(seq), sqlite::limit_param(max))) {
+    return err;
   }
   return rows;
 }
@@ -149,11 +186,12 @@ caf::error ingress_log::truncate_through(uint64_t seq) {
   auto sql = "BEGIN; DELETE FROM ingress WHERE seq <= " + std::to_string(seq) +
              "; INSERT INTO meta(k, v) VALUES('truncated', " + std::to_string(seq) +
              ") ON CONFLICT(k) DO UPDATE SET v = max(v, excluded.v); COMMIT;";
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    return fail("cannot truncate");
+  auto f = ref_of(db_, file_);
+  auto err = f.exec("truncate", sql.c_str());
+  if (err) {
+    f.rollback();
   }
-  return {};
+  return err;
 }
 
 } // namespace eddy::service

@@ -61,50 +61,43 @@ void journal_store::encode_change(const state_change& change, uint64_t seq, std:
 
 caf::error journal_store::read_log(std::vector<logged_change_row>& out) {
   caf::error bad;
-  auto on_row = [&](sqlite3_stmt* s) {
+  auto on_row = [&](row r) {
     std::vector<logged_change> changes;
-    if (!decode_log(column_string(s, 3), changes)) {
-      bad = corrupt_error(file_, "log entry " + std::to_string(sqlite3_column_int64(s, 0)) +
-                                   " is malformed");
+    if (!decode_log(r.string_at(3), changes)) {
+      bad = file_of(*this).corrupt("log entry " + std::to_string(r.int64_at(0)) + " is malformed");
       return;
     }
-    auto origin = column_string(s, 1);
-    auto at = sqlite3_column_int64(s, 2);
+    auto origin = r.string_at(1);
+    auto at = r.int64_at(2);
     for (auto& c : changes) {
       out.push_back(logged_change_row{c.seq, std::move(c.key), std::move(c.name),
                                       std::move(c.value), origin, at});
     }
   };
-  if (auto err = query(stmt(s_read_log), file_, "read", on_row)) {
+  if (auto err = file_of(*this).query(stmt(s_read_log), "read", on_row)) {
     return err;
   }
   return bad;
 }
 
 caf::error journal_store::compact(size_t keep_per_key) {
-  if (auto err = run(stmt(s_begin), file_, "compact")) {
-    return err;
-  }
-  bool folded = false;
-  auto err = fold_log(keep_per_key, folded);
-  // Folding trims the keys it touched; a journal written without a log is trimmed whole.
-  if (!err && !folded) {
-    err = delete_old_changes(keep_per_key);
-  }
-  if (!err) {
-    err = save_last_seq();
-  }
-  if (!err) {
-    err = run(stmt(s_commit), file_, "compact");
-  }
-  if (err) {
-    rollback();
+  auto body = [&] {
+    bool folded = false;
+    auto err = fold_log(keep_per_key, folded);
+    // Folding trims the keys it touched; a journal written without a log is trimmed whole.
+    if (!err && !folded) {
+      err = delete_old_changes(keep_per_key);
+    }
+    return err ? err : save_last_seq();
+  };
+  if (auto err = file_of(*this).in_transaction("compact", body, {stmt(s_begin), stmt(s_commit)})) {
     return err;
   }
   return truncate_wal();
 }
 
 caf::error journal_store::fold_log(size_t keep_per_key, bool& folded) {
+  auto f = file_of(*this);
   std::vector<logged_change_row> rows;
   if (auto err = read_log(rows)) {
     return err;
@@ -135,15 +128,15 @@ caf::error journal_store::fold_log(size_t keep_per_key, bool& folded) {
     }
   }
   for (const auto& key : cleared) {
-    if (auto err = run(stmt(s_delete_key), file_, "compact", blob{key})) {
+    if (auto err = f.run(stmt(s_delete_key), "compact", blob{key})) {
       return err;
     }
   }
   for (const auto& [id, r] : latest) {
     auto s = to_int64(r->seq);
-    auto err = r->value ? run(stmt(s_upsert_state), file_, "compact", blob{r->key}, text{r->name},
-                              blob{*r->value}, int64_t{meta_.state_version}, s)
-                        : run(stmt(s_delete_state), file_, "compact", blob{r->key}, text{r->name});
+    auto err = r->value ? f.run(stmt(s_upsert_state), "compact", blob{r->key}, text{r->name},
+                                blob{*r->value}, int64_t{meta_.state_version}, s)
+                        : f.run(stmt(s_delete_state), "compact", blob{r->key}, text{r->name});
     if (err) {
       return err;
     }
@@ -154,15 +147,15 @@ caf::error journal_store::fold_log(size_t keep_per_key, bool& folded) {
   std::set<std::string_view> gone;
   for (auto key : shrunk) {
     bool exists = false;
-    auto on_row = [&](sqlite3_stmt*) {
+    auto on_row = [&](row) {
       exists = true;
     };
-    if (auto err = query(stmt(s_key_exists), file_, "compact", on_row, blob{key})) {
+    if (auto err = f.query(stmt(s_key_exists), "compact", on_row, blob{key})) {
       return err;
     }
     if (!exists) {
       gone.insert(key);
-      if (auto err = run(stmt(s_forget_history), file_, "compact", blob{key})) {
+      if (auto err = f.run(stmt(s_forget_history), "compact", blob{key})) {
         return err;
       }
     }
@@ -173,19 +166,19 @@ caf::error journal_store::fold_log(size_t keep_per_key, bool& folded) {
     if (gone.count(r->key) > 0 || kept_per_key[r->key]++ >= keep_per_key) {
       continue;
     }
-    if (auto err = run(stmt(s_insert_change), file_, "compact", to_int64(r->seq), blob{r->key},
-                       text{r->name}, r->value, text{r->origin}, r->at_ms)) {
+    if (auto err = f.run(stmt(s_insert_change), "compact", to_int64(r->seq), blob{r->key},
+                         text{r->name}, r->value, text{r->origin}, r->at_ms)) {
       return err;
     }
   }
   // Only the keys of this log got new journal rows: trimming them (through the key index)
   // costs what the log holds, not what the journal holds.
   for (const auto& [key, n] : kept_per_key) {
-    if (auto err = run(stmt(s_trim_key), file_, "compact", blob{key}, limit_param(keep_per_key))) {
+    if (auto err = f.run(stmt(s_trim_key), "compact", blob{key}, limit_param(keep_per_key))) {
       return err;
     }
   }
-  return run(stmt(s_clear_log), file_, "compact");
+  return f.run(stmt(s_clear_log), "compact");
 }
 
 caf::error journal_store::truncate_wal() {
@@ -193,7 +186,7 @@ caf::error journal_store::truncate_wal() {
     sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
   // SQLITE_BUSY: a reader keeps the WAL alive; the next compaction truncates it.
   if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-    return sqlite_error(rc, db_.get(), file_, "compact");
+    return file_of(*this).error(rc, "compact");
   }
   return {};
 }
@@ -201,9 +194,7 @@ caf::error journal_store::truncate_wal() {
 caf::error journal_store::delete_old_changes(size_t keep_per_key) {
   auto del = "DELETE FROM changes WHERE seq IN (SELECT seq FROM (SELECT seq, row_number() OVER"
              " (PARTITION BY key ORDER BY seq DESC) AS n FROM changes) WHERE n > ?1)";
-  auto none = [](sqlite3_stmt*) {
-  };
-  return query_once(db_.get(), file_, "compact", del, none, limit_param(keep_per_key));
+  return file_of(*this).run_once("compact", del, limit_param(keep_per_key));
 }
 
 caf::error journal_store::save_last_seq() {
@@ -211,8 +202,7 @@ caf::error journal_store::save_last_seq() {
   auto keep = "INSERT INTO meta(k, v) VALUES('last_seq', ?1) "
               "ON CONFLICT(k) DO UPDATE SET v = excluded.v";
   auto seq = std::to_string(last_seq_);
-  return query_once(
-    db_.get(), file_, "compact", keep, [](sqlite3_stmt*) {}, text{seq});
+  return file_of(*this).run_once("compact", keep, text{seq});
 }
 
 } // namespace eddy

@@ -1,35 +1,22 @@
 #pragma once
 
-// Private to journal_store: its prepared statements and the thin layer over the SQLite C API
-// that binds parameters, steps statements and maps result codes to Eddy errors. Shared by
-// journal_store.cpp (opening, commits, reads) and journal_log.cpp (the log, compaction).
+// Private to journal_store: its prepared statements and its kind of SQLite file (see
+// core/sqlite_file.hpp for the layer). Shared by journal_store.cpp (opening, commits, reads)
+// and journal_log.cpp (the log, compaction).
 
 #include <array>
-#include <cstdint>
 #include <filesystem>
-#include <limits>
-#include <memory>
-#include <optional>
-#include <string>
 #include <string_view>
-#include <utility>
 
-#include <sqlite3.h>
-
-#include "core/sqlite_call.hpp"
-#include "eddy/core/assert.hpp"
-#include "eddy/core/error.hpp"
+#include "core/sqlite_file.hpp"
 #include "eddy/state/journal_store.hpp"
 
 namespace eddy::journal_sql {
-
-namespace fs = std::filesystem;
 
 // The statements a store prepares once in open() and reuses for its lifetime.
 enum stmt_id : size_t {
   s_begin,
   s_commit,
-  s_rollback,
   s_get_state,
   s_upsert_state,
   s_delete_state,
@@ -63,7 +50,6 @@ enum stmt_id : size_t {
 inline constexpr std::array<const char*, s_count> stmt_sql = {
   "BEGIN IMMEDIATE",
   "COMMIT",
-  "ROLLBACK",
   "SELECT value, version, seq FROM state WHERE key = ?1 AND name = ?2",
   "INSERT INTO state(key, name, value, version, seq) VALUES(?1, ?2, ?3, ?4, ?5) "
   "ON CONFLICT(key, name) DO UPDATE SET value = excluded.value, version = excluded.version, "
@@ -100,64 +86,33 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
 };
 
 using sqlite::blob;
-using sqlite::column_optional;
-using sqlite::column_string;
 using sqlite::limit_param;
+using sqlite::row;
 using sqlite::text;
 using sqlite::to_int64;
 
-inline caf::error corrupt_error(const fs::path& file, std::string_view detail) {
-  return make_error(errc::corrupt_journal,
-                    file.string() + " is not a valid Eddy journal (corrupted or not SQLite): " +
-                      std::string{detail} + "; restore it or use another --data-dir");
+/// A partition's journal, as the SQLite layer opens it and names it in errors.
+inline const sqlite::file_kind& kind() {
+  static const sqlite::file_kind journal{
+    .name = "journal",
+    .busy_timeout_ms = journal_busy_timeout_ms,
+    // A store is used by one actor at a time (never concurrently), so SQLite's per-call
+    // connection mutex is pure overhead.
+    .serialized_by_owner = true,
+    .busy_hint = " (another connection holds its lock; is a second Eddy using this --data-dir?)",
+    .access_hint = "",
+    .corrupt_hint = "restore it or use another --data-dir",
+  };
+  return journal;
 }
 
-/// The one place that maps SQLite result codes to Eddy errors; `what` is a verb ("read").
-inline caf::error sqlite_error(int rc, sqlite3* db, const fs::path& file, std::string_view what) {
-  std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  switch (rc & 0xff) {
-    case SQLITE_FULL:
-      return make_error(errc::disk_full, "disk full writing " + file.string() + ": " + detail);
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return corrupt_error(file, detail);
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      detail += " (another connection holds its lock; is a second Eddy using this --data-dir?)";
-      break;
-    default:
-      // SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_IOERR and anything unexpected.
-      break;
-  }
-  return make_error(errc::io_failure,
-                    "cannot " + std::string{what} + " journal " + file.string() + ": " + detail);
+/// The SQLite file of `store`, for the layer's calls.
+inline sqlite::file_ref file_of(const journal_store& store) {
+  return {store.native_handle(), store.file(), kind()};
 }
 
-/// Binds `xs` to `s`, steps it to completion calling `on_row(s)` for each row, resets it.
-template <class F, class... Ts>
-caf::error query(sqlite3_stmt* s, const fs::path& file, std::string_view what, F&& on_row,
-                 const Ts&... xs) {
-  int rc = sqlite::step_all(s, std::forward<F>(on_row), xs...);
-  return rc == SQLITE_OK ? caf::error{} : sqlite_error(rc, sqlite3_db_handle(s), file, what);
-}
-
-template <class... Ts>
-caf::error run(sqlite3_stmt* s, const fs::path& file, std::string_view what, const Ts&... xs) {
-  return query(
-    s, file, what, [](sqlite3_stmt*) {}, xs...);
-}
-
-/// Like query() for a statement used once: prepares and finalizes it.
-template <class F, class... Ts>
-caf::error query_once(sqlite3* db, const fs::path& file, std::string_view what, const char* sql,
-                      F&& on_row, const Ts&... xs) {
-  int rc = sqlite::step_once(db, sql, std::forward<F>(on_row), xs...);
-  return rc == SQLITE_OK ? caf::error{} : sqlite_error(rc, db, file, what);
-}
-
-inline caf::error exec(sqlite3* db, const fs::path& file, std::string_view what, const char* sql) {
-  int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
-  return rc == SQLITE_OK ? caf::error{} : sqlite_error(rc, db, file, what);
+inline caf::error corrupt_error(const std::filesystem::path& file, std::string_view detail) {
+  return sqlite::file_ref{nullptr, file, kind()}.corrupt(detail);
 }
 
 } // namespace eddy::journal_sql

@@ -8,13 +8,6 @@
 #include <stdexcept>
 #include <system_error>
 
-#include <cerrno>
-#include <cstring>
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <sqlite3.h>
-
 #include "eddy/core/assert.hpp"
 #include "eddy/core/error.hpp"
 #include "journal_sql.hpp"
@@ -42,94 +35,33 @@ using meta_map = std::map<std::string, std::string, std::less<>>;
 
 using namespace journal_sql;
 
-caf::error create_parent(const fs::path& file) {
-  auto dir = file.parent_path();
-  if (dir.empty()) {
-    return {};
-  }
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) {
-    return make_error(errc::io_failure, "cannot create directory " + dir.string() +
-                                          " for journal " + file.string() + ": " + ec.message());
-  }
-  return {};
-}
-
-caf::expected<std::unique_ptr<sqlite3, sqlite_closer>> open_db(const fs::path& file) {
-  sqlite3* raw = nullptr;
-  // NOMUTEX: a store is used by one actor at a time (never concurrently), so SQLite's
-  // per-call connection mutex is pure overhead.
-  int rc = sqlite3_open_v2(
-    file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  // SQLite allocates a handle even when opening fails; it carries the message.
-  std::unique_ptr<sqlite3, sqlite_closer> db{raw};
-  if (rc != SQLITE_OK) {
-    return sqlite_error(rc, db.get(), file, "open");
-  }
-  // SQLite silently opens an unwritable file read-only; its first read would then leave
-  // read-only -wal/-shm files behind that keep the journal unwritable after a fix.
-  if (sqlite3_db_readonly(db.get(), "main") == 1) {
-    return make_error(errc::io_failure, "journal " + file.string() +
-                                          " is readonly (its file or file system is not writable); "
-                                          "fix its permissions or use another --data-dir");
-  }
-  sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), journal_busy_timeout_ms);
-  return db;
-}
-
-caf::error configure_wal(sqlite3* db, const fs::path& file) {
-  std::string mode;
-  auto on_mode = [&](sqlite3_stmt* s) {
-    mode = column_string(s, 0);
-  };
-  if (auto err = query_once(db, file, "open", "PRAGMA journal_mode=WAL", on_mode)) {
-    return err;
-  }
-  if (mode != "wal") {
-    return make_error(errc::io_failure, "cannot open journal " + file.string() +
-                                          ": the file system does not support WAL mode");
-  }
-  return {};
-}
-
-caf::error configure(sqlite3* db, const fs::path& file, durability d) {
-  if (auto err = configure_wal(db, file)) {
-    return err;
-  }
-  return exec(db, file, "open",
-              d == durability::machine ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-}
-
 /// Counts the tables in `db` and tells whether one of them is `meta`.
-caf::error inspect_tables(sqlite3* db, const fs::path& file, int64_t& tables, bool& has_meta) {
-  auto on_row = [&](sqlite3_stmt* s) {
-    tables = sqlite3_column_int64(s, 0);
-    has_meta = sqlite3_column_int64(s, 1) > 0;
+caf::error inspect_tables(sqlite::file_ref f, int64_t& tables, bool& has_meta) {
+  auto on_row = [&](row r) {
+    tables = r.int64_at(0);
+    has_meta = r.int64_at(1) > 0;
   };
-  return query_once(db, file, "read",
-                    "SELECT count(*), coalesce(sum(name = 'meta'), 0) FROM sqlite_master "
-                    "WHERE type = 'table'",
-                    on_row);
+  return f.query_once("read",
+                      "SELECT count(*), coalesce(sum(name = 'meta'), 0) FROM sqlite_master "
+                      "WHERE type = 'table'",
+                      on_row);
 }
 
-caf::expected<meta_map> read_meta(sqlite3* db, const fs::path& file) {
+caf::expected<meta_map> read_meta(sqlite::file_ref f) {
   meta_map result;
-  auto on_row = [&](sqlite3_stmt* s) {
-    result[column_string(s, 0)] = column_string(s, 1);
+  auto on_row = [&](row r) {
+    result[r.string_at(0)] = r.string_at(1);
   };
-  if (auto err = query_once(db, file, "read", "SELECT k, v FROM meta", on_row)) {
+  if (auto err = f.query_once("read", "SELECT k, v FROM meta", on_row)) {
     return err;
   }
   return result;
 }
 
-caf::error write_meta(sqlite3* db, const fs::path& file, const meta_map& values) {
+caf::error write_meta(sqlite::file_ref f, const meta_map& values) {
   for (const auto& [k, v] : values) {
-    auto sql = "INSERT INTO meta(k, v) VALUES(?1, ?2)";
-    if (auto err = query_once(
-          db, file, "create", sql, [](sqlite3_stmt*) {}, text{k}, text{v})) {
+    if (auto err =
+          f.run_once("create", "INSERT INTO meta(k, v) VALUES(?1, ?2)", text{k}, text{v})) {
       return err;
     }
   }
@@ -185,47 +117,22 @@ caf::error check_owner(const meta_map& stored, const journal_meta& meta, const f
   return {};
 }
 
-caf::error check_existing(sqlite3* db, const fs::path& file, const journal_meta& meta) {
-  auto stored = read_meta(db, file);
+caf::error check_existing(sqlite::file_ref f, const journal_meta& meta) {
+  auto stored = read_meta(f);
   if (!stored) {
     return stored.error();
   }
-  if (auto err = check_format(*stored, file)) {
+  if (auto err = check_format(*stored, f.path())) {
     return err;
   }
-  return check_owner(*stored, meta, file);
+  return check_owner(*stored, meta, f.path());
 }
 
-caf::error create_schema(sqlite3* db, const fs::path& file, const journal_meta& meta) {
-  if (auto err = exec(db, file, "create", "BEGIN IMMEDIATE")) {
-    return err;
-  }
-  auto err = exec(db, file, "create", schema_sql);
-  if (!err) {
-    err = write_meta(db, file, meta_values(meta));
-  }
-  if (!err) {
-    err = exec(db, file, "create", "COMMIT");
-  }
-  if (err && sqlite3_get_autocommit(db) == 0) {
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  return err;
-}
-
-/// fsyncs `path` (a file or a directory); a failure is an I/O error naming it.
-caf::error sync_path(const fs::path& path, int flags) {
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0 || ::fsync(fd) != 0) {
-    auto err =
-      make_error(errc::io_failure, "cannot sync " + path.string() + ": " + std::strerror(errno));
-    if (fd >= 0) {
-      ::close(fd);
-    }
-    return err;
-  }
-  ::close(fd);
-  return {};
+caf::error create_schema(sqlite::file_ref f, const journal_meta& meta) {
+  return f.in_transaction("create", [&] {
+    auto err = f.exec("create", schema_sql);
+    return err ? err : write_meta(f, meta_values(meta));
+  });
 }
 
 /// Creates a new journal atomically: builds it under a temporary name without syncing each
@@ -238,19 +145,18 @@ caf::error create_file(const fs::path& file, const journal_meta& meta, durabilit
   std::error_code ec;
   fs::remove(tmp, ec);
   {
-    auto db = open_db(tmp);
+    auto db = sqlite::open(tmp, kind());
     if (!db) {
       return db.error();
     }
-    auto err = exec(db->get(), tmp, "create", "PRAGMA synchronous=OFF");
+    sqlite::file_ref f{db->get(), tmp, kind()};
+    // Off before the switch to WAL too, so that not even the switch waits for a sync.
+    auto err = f.set_sync(sqlite::sync_mode::off);
     if (!err) {
-      err = configure_wal(db->get(), tmp);
+      err = f.use_wal(sqlite::sync_mode::off);
     }
     if (!err) {
-      err = exec(db->get(), tmp, "create", "PRAGMA synchronous=OFF");
-    }
-    if (!err) {
-      err = create_schema(db->get(), tmp, meta);
+      err = create_schema(f, meta);
     }
     if (err) {
       db->reset();
@@ -260,7 +166,7 @@ caf::error create_file(const fs::path& file, const journal_meta& meta, durabilit
     // Closing the last connection checkpoints the WAL into the file and removes it.
   }
   if (d == durability::machine) {
-    if (auto err = sync_path(tmp, O_RDONLY)) {
+    if (auto err = sqlite::sync_file(tmp, kind())) {
       return err;
     }
   }
@@ -270,8 +176,7 @@ caf::error create_file(const fs::path& file, const journal_meta& meta, durabilit
                       "cannot create journal " + file.string() + ": " + ec.message());
   }
   if (d == durability::machine) {
-    return sync_path(file.parent_path().empty() ? fs::path{"."} : file.parent_path(),
-                     O_RDONLY | O_DIRECTORY);
+    return sqlite::sync_parent(file, kind());
   }
   return {};
 }
@@ -279,11 +184,11 @@ caf::error create_file(const fs::path& file, const journal_meta& meta, durabilit
 } // namespace
 
 void sqlite_closer::operator()(sqlite3* db) const noexcept {
-  sqlite3_close_v2(db);
+  sqlite::closer{}(db);
 }
 
 void sqlite_closer::operator()(sqlite3_stmt* stmt) const noexcept {
-  sqlite3_finalize(stmt);
+  sqlite::closer{}(stmt);
 }
 
 journal_store::journal_store(fs::path file, journal_meta meta, db_ptr db)
@@ -297,7 +202,7 @@ journal_store::~journal_store() = default;
 
 caf::expected<journal_store> journal_store::open(const fs::path& file, const journal_meta& meta,
                                                  durability d, size_t keep_per_key, bool recover) {
-  if (auto err = create_parent(file)) {
+  if (auto err = sqlite::create_parent(file, kind())) {
     return err;
   }
   if (std::error_code ec; !fs::exists(file, ec)) {
@@ -305,33 +210,34 @@ caf::expected<journal_store> journal_store::open(const fs::path& file, const jou
       return err;
     }
   }
-  auto db = open_db(file);
+  auto db = sqlite::open(file, kind());
   if (!db) {
     return db.error();
   }
+  sqlite::file_ref f{db->get(), file, kind()};
   // Check an existing file before changing anything in it (even its journal mode).
   int64_t tables = 0;
   bool has_meta = false;
-  if (auto err = inspect_tables(db->get(), file, tables, has_meta)) {
+  if (auto err = inspect_tables(f, tables, has_meta)) {
     return err;
   }
   if (tables > 0 && !has_meta) {
-    return corrupt_error(file, "it holds tables but no Eddy metadata");
+    return f.corrupt("it holds tables but no Eddy metadata");
   }
   if (tables > 0) {
-    if (auto err = check_existing(db->get(), file, meta)) {
+    if (auto err = check_existing(f, meta)) {
       return err;
     }
   }
-  if (auto err = configure(db->get(), file, d)) {
+  if (auto err = f.use_wal(sqlite::sync_mode_of(d))) {
     return err;
   }
   if (tables == 0) {
-    if (auto err = create_schema(db->get(), file, meta)) {
+    if (auto err = create_schema(f, meta)) {
       return err;
     }
   }
-  journal_store store{file, meta, std::move(*db)};
+  journal_store store{file, meta, db_ptr{db->release()}};
   if (auto err = store.prepare_all()) {
     return err;
   }
@@ -351,10 +257,10 @@ caf::error journal_store::recover(size_t keep_per_key) {
   // them; the restart costs at most one compaction interval. A journal without a log is
   // left as it is.
   int64_t logged = 0;
-  auto on_row = [&](sqlite3_stmt* s) {
-    logged = sqlite3_column_int64(s, 0);
+  auto on_row = [&](row r) {
+    logged = r.int64_at(0);
   };
-  if (auto err = query_once(db_.get(), file_, "read", "SELECT count(*) FROM log", on_row)) {
+  if (auto err = file_of(*this).query_once("read", "SELECT count(*) FROM log", on_row)) {
     return err;
   }
   return logged > 0 ? compact(keep_per_key) : caf::error{};
@@ -364,16 +270,12 @@ caf::error journal_store::prepare_all() {
   stmts_.clear();
   stmts_.reserve(s_count);
   for (const char* sql : stmt_sql) {
-    sqlite3_stmt* raw = nullptr;
-    int rc = sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
-    stmts_.emplace_back(raw);
-    if ((rc & 0xff) == SQLITE_ERROR) {
-      // The file has our metadata but not our tables or columns.
-      return corrupt_error(file_, sqlite3_errmsg(db_.get()));
+    // A file with our metadata but not our tables or columns is refused as corrupt.
+    auto prepared = file_of(*this).prepare(sql);
+    if (!prepared) {
+      return prepared.error();
     }
-    if (rc != SQLITE_OK) {
-      return sqlite_error(rc, db_.get(), file_, "open");
-    }
+    stmts_.emplace_back(prepared->release());
   }
   return {};
 }
@@ -384,33 +286,28 @@ caf::error journal_store::load_last_seq() {
              " coalesce((SELECT max(seq) FROM log), 0),"
              " coalesce((SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'last_seq'), 0))";
   int64_t seq = 0;
-  auto on_row = [&](sqlite3_stmt* s) {
-    seq = sqlite3_column_int64(s, 0);
+  auto on_row = [&](row r) {
+    seq = r.int64_at(0);
   };
-  if (auto err = query_once(db_.get(), file_, "read", sql, on_row)) {
+  auto f = file_of(*this);
+  if (auto err = f.query_once("read", sql, on_row)) {
     return err;
   }
   if (seq < 0) {
-    return corrupt_error(file_, "its journal has a negative sequence number");
+    return f.corrupt("its journal has a negative sequence number");
   }
   last_seq_ = static_cast<uint64_t>(seq);
   return {};
 }
 
 caf::error journal_store::commit(const commit_batch& batch) {
-  if (auto err = run(stmt(s_begin), file_, "commit to")) {
-    return err;
-  }
   uint64_t seq = last_seq_;
-  auto err = check_owner_epoch();
-  if (!err) {
-    err = apply(batch, seq);
-  }
-  if (!err) {
-    err = run(stmt(s_commit), file_, "commit to");
-  }
-  if (err) {
-    rollback();
+  auto body = [&] {
+    auto err = check_owner_epoch();
+    return err ? err : apply(batch, seq);
+  };
+  if (auto err =
+        file_of(*this).in_transaction("commit to", body, {stmt(s_begin), stmt(s_commit)})) {
     return err;
   }
   last_seq_ = seq;
@@ -418,13 +315,14 @@ caf::error journal_store::commit(const commit_batch& batch) {
 }
 
 caf::error journal_store::apply(const commit_batch& batch, uint64_t& seq) {
+  auto f = file_of(*this);
   if (batch.deferred && !batch.changes.empty()) {
     std::string payload;
     for (const auto& change : batch.changes) {
       encode_change(change, ++seq, payload);
     }
-    if (auto err = run(stmt(s_insert_log), file_, "commit to", to_int64(seq), text{batch.origin},
-                       batch.at_ms, blob{payload})) {
+    if (auto err = f.run(stmt(s_insert_log), "commit to", to_int64(seq), text{batch.origin},
+                         batch.at_ms, blob{payload})) {
       return err;
     }
   } else {
@@ -440,35 +338,35 @@ caf::error journal_store::apply(const commit_batch& batch, uint64_t& seq) {
     }
   }
   for (const auto& entry : batch.outbox_added) {
-    if (auto err = run(stmt(s_insert_outbox), file_, "commit to", to_int64(entry.first),
-                       to_int64(entry.last), blob{entry.payload})) {
+    if (auto err = f.run(stmt(s_insert_outbox), "commit to", to_int64(entry.first),
+                         to_int64(entry.last), blob{entry.payload})) {
       return err;
     }
   }
   if (batch.outbox_acked > 0) {
-    if (auto err = run(stmt(s_trim_outbox), file_, "commit to", to_int64(batch.outbox_acked))) {
+    if (auto err = f.run(stmt(s_trim_outbox), "commit to", to_int64(batch.outbox_acked))) {
       return err;
     }
   }
   // Removals first, so that a batch may reschedule a timer by removing and adding it.
   for (const auto& t : batch.timers_fired) {
     EDDY_ASSERT(t.kind == 0 || t.kind == 1);
-    if (auto err = run(stmt(s_delete_fired_timers), file_, "commit to", int64_t{t.kind}, t.at_ms,
-                       blob{t.key}, text{t.tag})) {
+    if (auto err = f.run(stmt(s_delete_fired_timers), "commit to", int64_t{t.kind}, t.at_ms,
+                         blob{t.key}, text{t.tag})) {
       return err;
     }
   }
   for (const auto& t : batch.timers_removed) {
     EDDY_ASSERT(t.kind == 0 || t.kind == 1);
-    if (auto err = run(stmt(s_delete_timer), file_, "commit to", int64_t{t.kind}, t.at_ms,
-                       blob{t.key}, text{t.tag})) {
+    if (auto err = f.run(stmt(s_delete_timer), "commit to", int64_t{t.kind}, t.at_ms, blob{t.key},
+                         text{t.tag})) {
       return err;
     }
   }
   for (const auto& t : batch.timers_added) {
     EDDY_ASSERT(t.kind == 0 || t.kind == 1);
-    if (auto err = run(stmt(s_insert_timer), file_, "commit to", int64_t{t.kind}, t.at_ms,
-                       blob{t.key}, text{t.tag})) {
+    if (auto err = f.run(stmt(s_insert_timer), "commit to", int64_t{t.kind}, t.at_ms, blob{t.key},
+                         text{t.tag})) {
       return err;
     }
   }
@@ -478,43 +376,41 @@ caf::error journal_store::apply(const commit_batch& batch, uint64_t& seq) {
 caf::error journal_store::apply_change(const state_change& change, const commit_batch& batch,
                                        uint64_t seq) {
   EDDY_ASSERT(seq > last_seq_);
+  auto f = file_of(*this);
   auto s = to_int64(seq);
   caf::error err;
   if (change.value) {
-    err = run(stmt(s_upsert_state), file_, "commit to", blob{change.key}, text{change.name},
-              blob{*change.value}, int64_t{meta_.state_version}, s);
+    err = f.run(stmt(s_upsert_state), "commit to", blob{change.key}, text{change.name},
+                blob{*change.value}, int64_t{meta_.state_version}, s);
   } else if (change.name.empty()) {
-    err = run(stmt(s_delete_key), file_, "commit to", blob{change.key});
+    err = f.run(stmt(s_delete_key), "commit to", blob{change.key});
   } else {
-    err = run(stmt(s_delete_state), file_, "commit to", blob{change.key}, text{change.name});
+    err = f.run(stmt(s_delete_state), "commit to", blob{change.key}, text{change.name});
   }
   if (err) {
     return err;
   }
-  return run(stmt(s_insert_change), file_, "commit to", s, blob{change.key}, text{change.name},
-             change.value, text{batch.origin}, batch.at_ms);
+  return f.run(stmt(s_insert_change), "commit to", s, blob{change.key}, text{change.name},
+               change.value, text{batch.origin}, batch.at_ms);
 }
 
 caf::error journal_store::apply_position(uint64_t channel, uint64_t seq) {
+  auto f = file_of(*this);
   std::optional<int64_t> stored;
-  auto on_row = [&](sqlite3_stmt* s) {
-    stored = sqlite3_column_int64(s, 0);
+  auto on_row = [&](row r) {
+    stored = r.int64_at(0);
   };
-  if (auto err = query(stmt(s_get_position), file_, "commit to", on_row, to_int64(channel))) {
+  if (auto err = f.query(stmt(s_get_position), "commit to", on_row, to_int64(channel))) {
     return err;
   }
   // Positions never move backwards: replay after a restore starts from the stored one.
   auto s = to_int64(seq);
   EDDY_ASSERT(!stored || s >= *stored);
-  return run(stmt(s_upsert_position), file_, "commit to", to_int64(channel), s);
+  return f.run(stmt(s_upsert_position), "commit to", to_int64(channel), s);
 }
 
 void journal_store::rollback() noexcept {
-  // Some errors (a full disk, for one) end the transaction already.
-  if (sqlite3_get_autocommit(db_.get()) == 0) {
-    sqlite3_step(stmt(s_rollback));
-    sqlite3_reset(stmt(s_rollback));
-  }
+  file_of(*this).rollback();
 }
 
 caf::expected<std::optional<std::string>> journal_store::get(std::string_view key,
@@ -532,11 +428,11 @@ caf::expected<std::optional<std::string>> journal_store::get(std::string_view ke
 caf::expected<std::optional<stored_state>> journal_store::read(std::string_view key,
                                                                std::string_view name) {
   std::optional<stored_state> result;
-  auto on_row = [&](sqlite3_stmt* s) {
-    result = stored_state{column_string(s, 0), static_cast<uint32_t>(sqlite3_column_int64(s, 1)),
-                          static_cast<uint64_t>(sqlite3_column_int64(s, 2))};
+  auto on_row = [&](row r) {
+    result = stored_state{r.string_at(0), static_cast<uint32_t>(r.int64_at(1)),
+                          static_cast<uint64_t>(r.int64_at(2))};
   };
-  if (auto err = query(stmt(s_get_state), file_, "read", on_row, blob{key}, text{name})) {
+  if (auto err = file_of(*this).query(stmt(s_get_state), "read", on_row, blob{key}, text{name})) {
     return err;
   }
   return result;
@@ -545,13 +441,12 @@ caf::expected<std::optional<stored_state>> journal_store::read(std::string_view 
 caf::expected<std::vector<std::pair<std::string, stored_state>>>
 journal_store::states_of(std::string_view key) {
   std::vector<std::pair<std::string, stored_state>> result;
-  auto on_row = [&](sqlite3_stmt* s) {
-    result.emplace_back(column_string(s, 0),
-                        stored_state{column_string(s, 1),
-                                     static_cast<uint32_t>(sqlite3_column_int64(s, 2)),
-                                     static_cast<uint64_t>(sqlite3_column_int64(s, 3))});
+  auto on_row = [&](row r) {
+    result.emplace_back(r.string_at(0),
+                        stored_state{r.string_at(1), static_cast<uint32_t>(r.int64_at(2)),
+                                     static_cast<uint64_t>(r.int64_at(3))});
   };
-  if (auto err = query(stmt(s_states_of), file_, "read", on_row, blob{key})) {
+  if (auto err = file_of(*this).query(stmt(s_states_of), "read", on_row, blob{key})) {
     return err;
   }
   return result;
@@ -559,12 +454,11 @@ journal_store::states_of(std::string_view key) {
 
 caf::expected<std::vector<outbox_entry>> journal_store::outbox_after(uint64_t position) {
   std::vector<outbox_entry> result;
-  auto on_row = [&](sqlite3_stmt* s) {
-    result.push_back(outbox_entry{static_cast<uint64_t>(sqlite3_column_int64(s, 0)),
-                                  static_cast<uint64_t>(sqlite3_column_int64(s, 1)),
-                                  column_string(s, 2)});
+  auto on_row = [&](row r) {
+    result.push_back(outbox_entry{static_cast<uint64_t>(r.int64_at(0)),
+                                  static_cast<uint64_t>(r.int64_at(1)), r.string_at(2)});
   };
-  if (auto err = query(stmt(s_outbox_after), file_, "read", on_row, to_int64(position))) {
+  if (auto err = file_of(*this).query(stmt(s_outbox_after), "read", on_row, to_int64(position))) {
     return err;
   }
   return result;
@@ -573,12 +467,12 @@ caf::expected<std::vector<outbox_entry>> journal_store::outbox_after(uint64_t po
 caf::expected<std::optional<int64_t>> journal_store::next_timer(int kind) {
   EDDY_ASSERT(kind == 0 || kind == 1);
   std::optional<int64_t> result;
-  auto on_row = [&](sqlite3_stmt* s) {
-    if (sqlite3_column_type(s, 0) != SQLITE_NULL) {
-      result = sqlite3_column_int64(s, 0);
+  auto on_row = [&](row r) {
+    if (!r.is_null(0)) {
+      result = r.int64_at(0);
     }
   };
-  if (auto err = query(stmt(s_next_timer), file_, "read", on_row, int64_t{kind})) {
+  if (auto err = file_of(*this).query(stmt(s_next_timer), "read", on_row, int64_t{kind})) {
     return err;
   }
   return result;
@@ -586,11 +480,10 @@ caf::expected<std::optional<int64_t>> journal_store::next_timer(int kind) {
 
 caf::expected<std::map<uint64_t, uint64_t>> journal_store::positions() {
   std::map<uint64_t, uint64_t> result;
-  auto on_row = [&](sqlite3_stmt* s) {
-    result[static_cast<uint64_t>(sqlite3_column_int64(s, 0))] =
-      static_cast<uint64_t>(sqlite3_column_int64(s, 1));
+  auto on_row = [&](row r) {
+    result[static_cast<uint64_t>(r.int64_at(0))] = static_cast<uint64_t>(r.int64_at(1));
   };
-  if (auto err = query(stmt(s_positions), file_, "read", on_row)) {
+  if (auto err = file_of(*this).query(stmt(s_positions), "read", on_row)) {
     return err;
   }
   return result;
@@ -599,12 +492,12 @@ caf::expected<std::map<uint64_t, uint64_t>> journal_store::positions() {
 caf::expected<std::vector<journal_entry>> journal_store::history(std::string_view key,
                                                                  size_t limit) {
   std::vector<journal_entry> result;
-  auto on_row = [&](sqlite3_stmt* s) {
-    result.push_back(journal_entry{static_cast<uint64_t>(sqlite3_column_int64(s, 0)),
-                                   column_string(s, 1), column_optional(s, 2), column_string(s, 3),
-                                   sqlite3_column_int64(s, 4)});
+  auto on_row = [&](row r) {
+    result.push_back(journal_entry{static_cast<uint64_t>(r.int64_at(0)), r.string_at(1),
+                                   r.optional_at(2), r.string_at(3), r.int64_at(4)});
   };
-  if (auto err = query(stmt(s_history), file_, "read", on_row, blob{key}, limit_param(limit))) {
+  if (auto err =
+        file_of(*this).query(stmt(s_history), "read", on_row, blob{key}, limit_param(limit))) {
     return err;
   }
   // Changes of deferred commits not folded yet are newer than every folded one.
@@ -627,13 +520,12 @@ caf::expected<std::vector<timer_entry>> journal_store::due_timers(int kind, int6
                                                                   size_t limit) {
   EDDY_ASSERT(kind == 0 || kind == 1);
   std::vector<timer_entry> result;
-  auto on_row = [&](sqlite3_stmt* s) {
-    result.push_back(timer_entry{static_cast<int>(sqlite3_column_int64(s, 0)),
-                                 sqlite3_column_int64(s, 1), column_string(s, 2),
-                                 column_string(s, 3)});
+  auto on_row = [&](row r) {
+    result.push_back(
+      timer_entry{static_cast<int>(r.int64_at(0)), r.int64_at(1), r.string_at(2), r.string_at(3)});
   };
-  if (auto err = query(stmt(s_due_timers), file_, "read", on_row, int64_t{kind}, up_to_ms,
-                       limit_param(limit))) {
+  if (auto err = file_of(*this).query(stmt(s_due_timers), "read", on_row, int64_t{kind}, up_to_ms,
+                                      limit_param(limit))) {
     return err;
   }
   return result;
@@ -641,12 +533,11 @@ caf::expected<std::vector<timer_entry>> journal_store::due_timers(int kind, int6
 
 caf::expected<std::vector<timer_entry>> journal_store::timers_of(std::string_view key) {
   std::vector<timer_entry> result;
-  auto on_row = [&](sqlite3_stmt* s) {
-    result.push_back(timer_entry{static_cast<int>(sqlite3_column_int64(s, 0)),
-                                 sqlite3_column_int64(s, 1), column_string(s, 2),
-                                 column_string(s, 3)});
+  auto on_row = [&](row r) {
+    result.push_back(
+      timer_entry{static_cast<int>(r.int64_at(0)), r.int64_at(1), r.string_at(2), r.string_at(3)});
   };
-  if (auto err = query(stmt(s_timers_of), file_, "read", on_row, blob{key})) {
+  if (auto err = file_of(*this).query(stmt(s_timers_of), "read", on_row, blob{key})) {
     return err;
   }
   return result;
@@ -654,10 +545,10 @@ caf::expected<std::vector<timer_entry>> journal_store::timers_of(std::string_vie
 
 caf::expected<uint64_t> journal_store::key_count() {
   uint64_t result = 0;
-  auto on_row = [&](sqlite3_stmt* s) {
-    result = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+  auto on_row = [&](row r) {
+    result = static_cast<uint64_t>(r.int64_at(0));
   };
-  if (auto err = query(stmt(s_key_count), file_, "read", on_row)) {
+  if (auto err = file_of(*this).query(stmt(s_key_count), "read", on_row)) {
     return err;
   }
   return result;
@@ -665,10 +556,10 @@ caf::expected<uint64_t> journal_store::key_count() {
 
 caf::expected<uint64_t> journal_store::journal_length() {
   uint64_t result = 0;
-  auto on_row = [&](sqlite3_stmt* s) {
-    result = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+  auto on_row = [&](row r) {
+    result = static_cast<uint64_t>(r.int64_at(0));
   };
-  if (auto err = query(stmt(s_journal_length), file_, "read", on_row)) {
+  if (auto err = file_of(*this).query(stmt(s_journal_length), "read", on_row)) {
     return err;
   }
   return result;
@@ -686,17 +577,17 @@ caf::error journal_store::copy_to(const fs::path& target) {
     }
   }
   sql += "'";
-  return exec(db_.get(), file_, "copy", sql.c_str());
+  return file_of(*this).exec("copy", sql.c_str());
 }
 
 caf::expected<uint64_t> journal_store::owner_epoch() {
   uint64_t epoch = 0;
-  auto on_row = [&epoch](sqlite3_stmt* s) {
-    auto v = column_string(s, 0);
+  auto on_row = [&epoch](row r) {
+    auto v = r.string_at(0);
     std::from_chars(v.data(), v.data() + v.size(), epoch);
   };
-  if (auto err = query_once(db_.get(), file_, "read", "SELECT v FROM meta WHERE k = 'owner_epoch'",
-                            on_row)) {
+  if (auto err =
+        file_of(*this).query_once("read", "SELECT v FROM meta WHERE k = 'owner_epoch'", on_row)) {
     return err;
   }
   return epoch;
@@ -704,9 +595,8 @@ caf::expected<uint64_t> journal_store::owner_epoch() {
 
 caf::error journal_store::set_owner_epoch(uint64_t epoch) {
   auto value = std::to_string(epoch);
-  auto err = query_once(
-    db_.get(), file_, "fence", "INSERT OR REPLACE INTO meta(k, v) VALUES('owner_epoch', ?1)",
-    [](sqlite3_stmt*) {}, text{value});
+  auto err = file_of(*this).run_once(
+    "fence", "INSERT OR REPLACE INTO meta(k, v) VALUES('owner_epoch', ?1)", text{value});
   if (!err) {
     owner_epoch_ = epoch;
   }
