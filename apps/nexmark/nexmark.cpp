@@ -182,6 +182,8 @@ struct settings {
   uint64_t events = 0;
   nx::config gen;
   uint32_t parallelism = 1;
+  /// Events per second of wall time at most (0: as fast as possible).
+  int64_t rate = 0;
   std::optional<std::string> output;
   bool progress = false;
   bool actors = false;
@@ -222,6 +224,97 @@ double cpu_seconds(const rusage& ru) {
   return tv(ru.ru_utime) + tv(ru.ru_stime);
 }
 
+/// What a finished run cost.
+struct run_figures {
+  uint64_t events = 0;
+  double seconds = 0;
+  double cpu = 0;
+  double rss_mb = 0;
+};
+
+/// The events the job's sources read.
+uint64_t source_events(const eddy::job_handle& job) {
+  uint64_t events = 0;
+  for (const auto& a : job.actors()) {
+    if (a.kind == eddy::node_kind::source) {
+      events += a.metrics->events_in;
+    }
+  }
+  return events;
+}
+
+/// The human-readable figures of a run, then one line of key=value fields for scripts.
+void print_figures(const settings& s, const run_probe& probe, const run_figures& f) {
+  auto p50 = probe.latency.quantile_ms(0.5);
+  auto p99 = probe.latency.quantile_ms(0.99);
+  auto rate = static_cast<double>(f.events) / f.seconds;
+  auto per_cpu = f.cpu > 0 ? static_cast<double>(f.events) / f.cpu : 0.0;
+  std::printf("nexmark %s: %llu events in %.2f s, %llu results\n", s.query.c_str(),
+              static_cast<unsigned long long>(f.events), f.seconds,
+              static_cast<unsigned long long>(probe.results.load()));
+  std::printf("  events/s           %12.0f\n", rate);
+  std::printf("  events/CPU-second  %12.0f   (%.2f CPU-s)\n", per_cpu, f.cpu);
+  std::printf("  peak RSS           %12.1f MB\n", f.rss_mb);
+  if (probe.latency.samples() > 0) {
+    std::printf("  latency p50 / p99  %12.2f / %.2f ms   (%llu results timed)\n", p50, p99,
+                static_cast<unsigned long long>(probe.latency.samples()));
+  } else {
+    std::printf("  latency p50 / p99           n/a   (no result was timed: %s)\n",
+                probe.results == 0 ? "none came" : "they all came at the end of the input");
+  }
+  auto ms = [&](double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.3f", v);
+    return probe.latency.samples() > 0 ? std::string{text} : std::string{"na"};
+  };
+  std::printf("query=%s events=%llu seconds=%.3f events_per_s=%.0f cpu_seconds=%.3f "
+              "events_per_cpu_s=%.0f peak_rss_mb=%.1f results=%llu latency_p50_ms=%s "
+              "latency_p99_ms=%s\n",
+              s.query.c_str(), static_cast<unsigned long long>(f.events), f.seconds, rate, f.cpu,
+              per_cpu, f.rss_mb, static_cast<unsigned long long>(probe.results.load()),
+              ms(p50).c_str(), ms(p99).c_str());
+}
+
+/// Builds and runs the job, prints the figures. Returns the exit code: 0, 2 when the job
+/// cannot be built or started, 1 when it failed.
+int run_job(eddy::command_line& cli, eddy::job_builder& job, const settings& s,
+            const run_probe& probe) {
+  auto graph = job.build();
+  if (!graph) {
+    std::cerr << "nexmark: error: " << eddy::describe(graph.error()) << "\n";
+    return 2;
+  }
+  eddy::install_signal_handlers();
+  eddy::engine engine{cli.runtime, cli.common};
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  auto begin = steady::now();
+  auto started = engine.start(std::move(*graph));
+  if (!started) {
+    std::cerr << "nexmark: error: " << eddy::describe(started.error()) << "\n";
+    return 2;
+  }
+  wait_with_progress(**started, probe, s);
+  if (auto err = (*started)->wait()) {
+    std::cerr << "nexmark: error: " << eddy::describe(err) << "\n";
+    return 1;
+  }
+  run_figures f;
+  f.seconds = std::chrono::duration<double>(steady::now() - begin).count();
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  f.cpu = cpu_seconds(after) - cpu_seconds(before);
+  f.events = source_events(**started);
+  if (s.actors) {
+    for (const auto& a : (*started)->actors()) {
+      std::fprintf(stderr, "%s\n", eddy::actor_counters_line(a).c_str());
+    }
+  }
+  f.rss_mb = static_cast<double>(after.ru_maxrss) / 1024.0;
+  print_figures(s, probe, f);
+  return 0;
+}
+
 /// Attaches the sink to the query's results, runs the job, prints the figures.
 template <class T>
 int run(eddy::command_line& cli, eddy::job_builder& job, eddy::stream<T> results, const settings& s,
@@ -239,71 +332,7 @@ int run(eddy::command_line& cli, eddy::job_builder& job, eddy::stream<T> results
                                               },
                                               1});
   }
-  auto graph = job.build();
-  if (!graph) {
-    std::cerr << "nexmark: error: " << eddy::describe(graph.error()) << "\n";
-    return 2;
-  }
-  eddy::install_signal_handlers();
-  eddy::engine engine{cli.runtime, cli.common};
-  rusage before{};
-  getrusage(RUSAGE_SELF, &before);
-  auto begin = steady::now();
-  auto started = engine.start(std::move(*graph));
-  if (!started) {
-    std::cerr << "nexmark: error: " << eddy::describe(started.error()) << "\n";
-    return 2;
-  }
-  wait_with_progress(**started, *probe, s);
-  if (auto err = (*started)->wait()) {
-    std::cerr << "nexmark: error: " << eddy::describe(err) << "\n";
-    return 1;
-  }
-  auto seconds = std::chrono::duration<double>(steady::now() - begin).count();
-  rusage after{};
-  getrusage(RUSAGE_SELF, &after);
-  auto cpu = cpu_seconds(after) - cpu_seconds(before);
-  uint64_t events = 0;
-  for (const auto& a : (*started)->actors()) {
-    if (a.kind == eddy::node_kind::source) {
-      events += a.metrics->events_in;
-    }
-  }
-  if (s.actors) {
-    for (const auto& a : (*started)->actors()) {
-      std::fprintf(stderr, "%s\n", eddy::actor_counters_line(a).c_str());
-    }
-  }
-  auto rss_mb = static_cast<double>(after.ru_maxrss) / 1024.0;
-  auto p50 = probe->latency.quantile_ms(0.5);
-  auto p99 = probe->latency.quantile_ms(0.99);
-  auto rate = static_cast<double>(events) / seconds;
-  auto per_cpu = cpu > 0 ? static_cast<double>(events) / cpu : 0.0;
-  std::printf("nexmark %s: %llu events in %.2f s, %llu results\n", s.query.c_str(),
-              static_cast<unsigned long long>(events), seconds,
-              static_cast<unsigned long long>(probe->results.load()));
-  std::printf("  events/s           %12.0f\n", rate);
-  std::printf("  events/CPU-second  %12.0f   (%.2f CPU-s)\n", per_cpu, cpu);
-  std::printf("  peak RSS           %12.1f MB\n", rss_mb);
-  if (probe->latency.samples() > 0) {
-    std::printf("  latency p50 / p99  %12.2f / %.2f ms   (%llu results timed)\n", p50, p99,
-                static_cast<unsigned long long>(probe->latency.samples()));
-  } else {
-    std::printf("  latency p50 / p99           n/a   (no result was timed: %s)\n",
-                probe->results == 0 ? "none came" : "they all came at the end of the input");
-  }
-  auto ms = [&](double v) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.3f", v);
-    return probe->latency.samples() > 0 ? std::string{text} : std::string{"na"};
-  };
-  std::printf("query=%s events=%llu seconds=%.3f events_per_s=%.0f cpu_seconds=%.3f "
-              "events_per_cpu_s=%.0f peak_rss_mb=%.1f results=%llu latency_p50_ms=%s "
-              "latency_p99_ms=%s\n",
-              s.query.c_str(), static_cast<unsigned long long>(events), seconds, rate, cpu, per_cpu,
-              rss_mb, static_cast<unsigned long long>(probe->results.load()), ms(p50).c_str(),
-              ms(p99).c_str());
-  return 0;
+  return run_job(cli, job, s, *probe);
 }
 
 using query_fn = std::function<int(eddy::command_line&, eddy::job_builder&, eddy::stream<nx::event>,
@@ -435,36 +464,106 @@ int write_reference(const query_entry& q, const settings& s) {
   return 0;
 }
 
+void declare_options(eddy::command_line& cli) {
+  namespace po = boost::program_options;
+  auto add = cli.app_options().add_options();
+  add("query", po::value<std::string>(), "q0, q1, q2, q3, q4, q5, q7, q8, q11 or q12 (required)");
+  add("list", "list the queries and exit");
+  add("events", po::value<int64_t>()->default_value(10'000'000), "events to generate");
+  add("seed", po::value<int64_t>()->default_value(1), "the generator's seed");
+  add("event-rate", po::value<int64_t>()->default_value(10'000),
+      "events per second of event time (how fast the auction's clock runs)");
+  add("out-of-order-ms", po::value<int64_t>()->default_value(50),
+      "event timestamps lag by up to this (the watermark allows as much)");
+  add("rate", po::value<int64_t>()->default_value(0),
+      "events per second of wall time at most (0: as fast as possible)");
+  add("parallelism", po::value<int64_t>()->default_value(1), "source instances");
+  add("output", po::value<std::string>(),
+      "write the results as JSON lines here (default: count them only)");
+  add("resume", "keep the state of an earlier run of the query under --data-dir and resume "
+                "where it committed (default: start afresh)");
+  add("actors", "after the run, print every actor's counters (events, batches, commits) on "
+                "stderr");
+  add("no-progress", "no progress bar (there is none when stderr is not a terminal)");
+  add("reference", "instead of the job, run the query's straightforward computation over all "
+                   "events in memory (the benchmark's baseline) and write its results to "
+                   "--output if given (q4: the last average of each category; q12: the bids of "
+                   "each bidder)");
+}
+
+/// Reads the generator's and the run's flags into `s`; an exit code after a bad one.
+std::optional<int> read_settings(const eddy::command_line& cli, settings& s) {
+  const auto& vm = cli.values();
+  auto events = vm["events"].as<int64_t>();
+  auto seed = vm["seed"].as<int64_t>();
+  auto event_rate = vm["event-rate"].as<int64_t>();
+  auto lag = vm["out-of-order-ms"].as<int64_t>();
+  auto rate = vm["rate"].as<int64_t>();
+  auto parallelism = vm["parallelism"].as<int64_t>();
+  if (events < 1 || event_rate < 1 || lag < 0 || rate < 0 || parallelism < 1 || parallelism > 64 ||
+      seed < 0) {
+    return cli.usage_error("--events and --event-rate must be positive, --out-of-order-ms, "
+                           "--rate and --seed not negative, --parallelism in 1..64");
+  }
+  s.events = static_cast<uint64_t>(events);
+  s.gen.seed = static_cast<uint64_t>(seed);
+  s.gen.events_per_second = static_cast<uint64_t>(event_rate);
+  s.gen.out_of_order_ms = lag;
+  s.parallelism = static_cast<uint32_t>(parallelism);
+  s.rate = rate;
+  if (vm.count("output")) {
+    s.output = vm["output"].as<std::string>();
+  }
+  s.actors = vm.count("actors") > 0;
+  s.progress = !vm.count("no-progress") && isatty(STDERR_FILENO) != 0;
+  return std::nullopt;
+}
+
+/// The runtime options the benchmark sets itself: the source rate, fewer partitions, and a
+/// fresh state unless --resume.
+void adjust_runtime(eddy::command_line& cli, const settings& s) {
+  const auto& vm = cli.values();
+  if (s.rate > 0) {
+    cli.runtime.source_rate =
+      static_cast<uint64_t>(std::max<int64_t>(1, s.rate / static_cast<int64_t>(s.parallelism)));
+  }
+  if (vm["job.partitions"].defaulted()) {
+    // One journal per partition: a few per core rather than the general default.
+    cli.runtime.partitions = 4;
+  }
+  cli.runtime.state.reset = !vm.count("resume");
+}
+
+/// The generated events with their event time; each poll notes in the probe's emission log
+/// the highest event time it sent.
+eddy::stream<nx::event> add_source(eddy::job_builder& job, const settings& s,
+                                   std::shared_ptr<run_probe> probe) {
+  nx::generator gen{s.gen};
+  return job
+    .source("events", eddy::generator_source(
+                        s.events, [gen](uint64_t i) { return gen.at(i); },
+                        [probe](const std::vector<eddy::record<nx::event>>& records, size_t first) {
+                          if (records.size() > first) {
+                            auto high = eddy::no_time;
+                            for (size_t i = first; i < records.size(); ++i) {
+                              high = std::max(high, std::visit([](const auto& x) { return x.ts; },
+                                                               records[i].value));
+                            }
+                            probe->log.note(high, records.size() - first);
+                          }
+                        }))
+    .parallelism(s.parallelism)
+    .event_time(
+      [](const nx::event& e) { return std::visit([](const auto& x) { return x.ts; }, e); },
+      eddy::bounded_out_of_orderness(s.gen.out_of_order_ms));
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
-  namespace po = boost::program_options;
   eddy::command_line cli{"nexmark", "the Nexmark benchmark: one query over generated auction "
                                     "events, with its throughput, CPU cost, memory and latency"};
-  cli.app_options().add_options()("query", po::value<std::string>(),
-                                  "q0, q1, q2, q3, q4, q5, "
-                                  "q7, q8, q11 or q12 "
-                                  "(required)")("list", "list the queries and exit")(
-    "events", po::value<int64_t>()->default_value(10'000'000),
-    "events to generate")("seed", po::value<int64_t>()->default_value(1), "the generator's seed")(
-    "event-rate", po::value<int64_t>()->default_value(10'000),
-    "events per second of event time (how fast the auction's clock runs)")(
-    "out-of-order-ms", po::value<int64_t>()->default_value(50),
-    "event timestamps lag by up to this (the watermark allows as much)")(
-    "rate", po::value<int64_t>()->default_value(0),
-    "events per second of wall time at most (0: as fast as possible)")(
-    "parallelism", po::value<int64_t>()->default_value(1),
-    "source instances")("output", po::value<std::string>(),
-                        "write the results as JSON lines here (default: count them only)")(
-    "resume", "keep the state of an earlier run of the query under --data-dir and resume "
-              "where it committed (default: start afresh)")(
-    "actors",
-    "after the run, print every actor's counters (events, batches, commits) on "
-    "stderr")("no-progress", "no progress bar (there is none when stderr is not a terminal)")(
-    "reference", "instead of the job, run the query's straightforward computation over all "
-                 "events in memory (the benchmark's baseline) and write its results to "
-                 "--output if given (q4: the last average of each category; q12: the bids of "
-                 "each bidder)");
+  declare_options(cli);
   if (auto code = cli.parse(argc, argv)) {
     return *code;
   }
@@ -484,62 +583,17 @@ int main(int argc, char** argv) {
   if (q == queries().end()) {
     return cli.usage_error("unknown query '" + s.query + "' (one of " + query_names() + ")");
   }
-  auto events = vm["events"].as<int64_t>();
-  auto seed = vm["seed"].as<int64_t>();
-  auto event_rate = vm["event-rate"].as<int64_t>();
-  auto lag = vm["out-of-order-ms"].as<int64_t>();
-  auto rate = vm["rate"].as<int64_t>();
-  auto parallelism = vm["parallelism"].as<int64_t>();
-  if (events < 1 || event_rate < 1 || lag < 0 || rate < 0 || parallelism < 1 || parallelism > 64 ||
-      seed < 0) {
-    return cli.usage_error("--events and --event-rate must be positive, --out-of-order-ms, "
-                           "--rate and --seed not negative, --parallelism in 1..64");
+  if (auto code = read_settings(cli, s)) {
+    return *code;
   }
-  s.events = static_cast<uint64_t>(events);
-  s.gen.seed = static_cast<uint64_t>(seed);
-  s.gen.events_per_second = static_cast<uint64_t>(event_rate);
-  s.gen.out_of_order_ms = lag;
-  s.parallelism = static_cast<uint32_t>(parallelism);
-  if (vm.count("output")) {
-    s.output = vm["output"].as<std::string>();
-  }
-  s.actors = vm.count("actors") > 0;
-  s.progress = !vm.count("no-progress") && isatty(STDERR_FILENO) != 0;
-  if (rate > 0) {
-    cli.runtime.source_rate = static_cast<uint64_t>(std::max<int64_t>(1, rate / parallelism));
-  }
-  if (vm["job.partitions"].defaulted()) {
-    // One journal per partition: a few per core rather than the general default.
-    cli.runtime.partitions = 4;
-  }
-  cli.runtime.state.reset = !vm.count("resume");
+  adjust_runtime(cli, s);
   if (vm.count("reference")) {
     return write_reference(q->second, s);
   }
-
   auto probe = std::make_shared<run_probe>();
   probe->clock = s.query == "q12" ? clock_kind::processing_time : clock_kind::event_time;
-  nx::generator gen{s.gen};
   eddy::job_builder job{"nexmark-" + s.query};
   job.partitions(cli.runtime.partitions);
-  auto source =
-    job
-      .source("events",
-              eddy::generator_source(
-                s.events, [gen](uint64_t i) { return gen.at(i); },
-                [probe](const std::vector<eddy::record<nx::event>>& records, size_t first) {
-                  if (records.size() > first) {
-                    auto high = eddy::no_time;
-                    for (size_t i = first; i < records.size(); ++i) {
-                      high = std::max(
-                        high, std::visit([](const auto& x) { return x.ts; }, records[i].value));
-                    }
-                    probe->log.note(high, records.size() - first);
-                  }
-                }))
-      .parallelism(s.parallelism)
-      .event_time(
-        [](const nx::event& e) { return std::visit([](const auto& x) { return x.ts; }, e); },
-        eddy::bounded_out_of_orderness(lag));
+  auto source = add_source(job, s, probe);
   return q->second.run(cli, job, source, s, probe);
 }

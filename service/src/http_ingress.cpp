@@ -83,9 +83,9 @@ struct http_ingress::impl {
     return {};
   }
 
-  void count(const std::string& route, int status) {
+  void count(const std::string& route_name, int status) {
     std::lock_guard guard{mtx};
-    ++by_route[{route, status}];
+    ++by_route[{route_name, status}];
   }
 
   /// Logs `r` and waits for its answer.

@@ -67,6 +67,30 @@ inline caf::error finish(job_handle& job) {
   return job.wait();
 }
 
+/// test_options with durable state at `level`; `reset` deletes the job's state first.
+inline runtime_options state_options(const temp_dir& dir, durability level, bool reset) {
+  auto opts = test_options(dir);
+  opts.state.level = level;
+  opts.state.reset = reset;
+  return opts;
+}
+
+/// Builds and runs `jb` to completion; returns the error of `engine::start` or of the job
+/// (a graph that does not build fails the test). `handle`, if given, receives the job.
+inline caf::error run_job(engine& eng, job_builder& jb,
+                          std::shared_ptr<job_handle>* handle = nullptr) {
+  auto graph = jb.build();
+  REQUIRE_MESSAGE(graph, (graph ? "" : describe(graph.error())));
+  auto job = eng.start(std::move(*graph));
+  if (!job) {
+    return job.error();
+  }
+  if (handle != nullptr) {
+    *handle = *job;
+  }
+  return finish(**job);
+}
+
 /// Builds `jb`, starts it on `eng` and waits for completion; fails the test on any error.
 inline std::shared_ptr<job_handle> run_ok(engine& eng, job_builder& jb) {
   auto graph = jb.build();

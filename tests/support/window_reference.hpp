@@ -156,6 +156,145 @@ bool fires_before(const window& a, const K& ka, const window& b, const K& kb) {
   return a.start < b.start;
 }
 
+/// The state of `replay_windows` between two steps: every key's windows not purged yet, the
+/// watermark and what was emitted so far. Lives for one call; not thread-safe.
+template <class K, class V, class A>
+class window_replay {
+public:
+  using group = reference_window<K, V>;
+  using emissions = window_emissions<K, V, aggregate_result_t<A>>;
+
+  window_replay(const window_assigner& assigner, time_ms lateness, const A& agg)
+    : assigner_(assigner)
+    , lateness_(lateness)
+    , agg_(agg) {}
+
+  /// The watermark moves to `next`: fires the windows due by (end, key, start), then purges.
+  void advance(time_ms next) {
+    if (next <= wm_) {
+      return;
+    }
+    std::vector<group*> due;
+    for (auto& g : live_) {
+      if (fires_at(g.win) > wm_ && fires_at(g.win) <= next) {
+        due.push_back(&g);
+      }
+    }
+    std::sort(due.begin(), due.end(), [](const group* a, const group* b) {
+      return fires_before(a->win, a->key, b->win, b->key);
+    });
+    for (auto* g : due) {
+      emit(*g, next);
+    }
+    wm_ = next;
+    std::erase_if(live_, [&](const group& g) { return is_late(g.win, wm_, lateness_); });
+  }
+
+  /// An element arrives: into its windows (sessions: merged with the ones it overlaps), or
+  /// into the late elements.
+  void take(const window_event<K, V>& e) {
+    reference_element<V> element{seq_++, e.ts, e.value};
+    if (auto reason = check_time(e.ts)) {
+      out_.late.push_back({e.key, e.ts, e.value, *reason, wm_});
+      return;
+    }
+    if (const auto* s = std::get_if<session_windows>(&assigner_)) {
+      take_session(e, element, s->gap);
+    } else {
+      take_assigned(e, element);
+    }
+  }
+
+  emissions finish() && {
+    return std::move(out_);
+  }
+
+private:
+  static bool same_key(const K& a, const K& b) {
+    return !(a < b) && !(b < a);
+  }
+
+  void emit(group& g, time_ms at) {
+    out_.firings.push_back({g.key, g.win, reference_result(agg_, g.elements), g.emitted, at});
+    g.emitted = true;
+  }
+
+  /// The element with every live session of its key that overlaps its own window; `joins`
+  /// marks those sessions.
+  group merge_session(const window_event<K, V>& e, const reference_element<V>& element, time_ms gap,
+                      std::vector<bool>& joins) const {
+    window own{e.ts, e.ts + gap};
+    group merged{e.key, own, {element}, false};
+    for (size_t i = 0; i < live_.size(); ++i) {
+      if (same_key(live_[i].key, e.key) && live_[i].win.overlaps(own)) {
+        joins[i] = true;
+        merged.elements.insert(merged.elements.end(), live_[i].elements.begin(),
+                               live_[i].elements.end());
+        merged.emitted = merged.emitted || live_[i].emitted;
+      }
+    }
+    time_ms lo = e.ts;
+    time_ms hi = e.ts;
+    for (const auto& x : merged.elements) {
+      lo = std::min(lo, x.ts);
+      hi = std::max(hi, x.ts);
+    }
+    merged.win = window{lo, hi + gap};
+    return merged;
+  }
+
+  void take_session(const window_event<K, V>& e, const reference_element<V>& element, time_ms gap) {
+    std::vector<bool> joins(live_.size(), false);
+    auto merged = merge_session(e, element, gap, joins);
+    if (is_late(merged.win, wm_, lateness_)) {
+      out_.late.push_back({e.key, e.ts, e.value, late_reason::too_late, wm_});
+      return;
+    }
+    std::vector<group> rest;
+    for (size_t i = 0; i < live_.size(); ++i) {
+      if (!joins[i]) {
+        rest.push_back(std::move(live_[i]));
+      }
+    }
+    live_ = std::move(rest);
+    live_.push_back(std::move(merged));
+    if (is_complete(live_.back().win, wm_)) {
+      emit(live_.back(), wm_);
+    }
+  }
+
+  void take_assigned(const window_event<K, V>& e, const reference_element<V>& element) {
+    bool taken = false;
+    for (const window& w : assign(assigner_, e.ts)) {
+      if (is_late(w, wm_, lateness_)) {
+        continue;
+      }
+      taken = true;
+      auto i = std::find_if(live_.begin(), live_.end(),
+                            [&](const group& g) { return g.win == w && same_key(g.key, e.key); });
+      if (i == live_.end()) {
+        live_.push_back(group{e.key, w, {}, false});
+        i = std::prev(live_.end());
+      }
+      i->elements.push_back(element);
+      if (is_complete(w, wm_)) {
+        emit(*i, wm_);
+      }
+    }
+    if (!taken) {
+      out_.late.push_back({e.key, e.ts, e.value, late_reason::too_late, wm_});
+    }
+  }
+
+  const window_assigner& assigner_;
+  time_ms lateness_;
+  const A& agg_;
+  emissions out_;
+  std::vector<group> live_;
+  time_ms wm_ = no_time;
+  size_t seq_ = 0;
+};
+
 } // namespace detail
 
 /// What a correct window operator emits for `steps` (see the top of this file). K needs
@@ -166,103 +305,15 @@ replay_windows(const std::vector<window_step<K, V>>& steps, const window_assigne
                time_ms lateness, const A& agg) {
   check_assigner(assigner);
   check_lateness(lateness);
-  using group = detail::reference_window<K, V>;
-  window_emissions<K, V, aggregate_result_t<A>> out;
-  std::vector<group> live; // every key's windows not purged yet
-  time_ms wm = no_time;
-  size_t seq = 0;
-  auto emit = [&](group& g, time_ms at) {
-    out.firings.push_back({g.key, g.win, detail::reference_result(agg, g.elements), g.emitted, at});
-    g.emitted = true;
-  };
+  detail::window_replay<K, V, A> replay{assigner, lateness, agg};
   for (const auto& step : steps) {
     if (const auto* adv = std::get_if<watermark_advance>(&step)) {
-      time_ms next = adv->watermark;
-      if (next <= wm) {
-        continue;
-      }
-      std::vector<group*> due;
-      for (auto& g : live) {
-        if (fires_at(g.win) > wm && fires_at(g.win) <= next) {
-          due.push_back(&g);
-        }
-      }
-      std::sort(due.begin(), due.end(), [](const group* a, const group* b) {
-        return detail::fires_before(a->win, a->key, b->win, b->key);
-      });
-      for (auto* g : due) {
-        emit(*g, next);
-      }
-      wm = next;
-      std::erase_if(live, [&](const group& g) { return is_late(g.win, wm, lateness); });
-      continue;
-    }
-    const auto& e = std::get<window_event<K, V>>(step);
-    detail::reference_element<V> element{seq++, e.ts, e.value};
-    if (auto reason = check_time(e.ts)) {
-      out.late.push_back({e.key, e.ts, e.value, *reason, wm});
-      continue;
-    }
-    if (const auto* s = std::get_if<session_windows>(&assigner)) {
-      // The element with every live session of its key that overlaps its own window.
-      window own{e.ts, e.ts + s->gap};
-      group merged{e.key, own, {element}, false};
-      std::vector<bool> joins(live.size(), false);
-      for (size_t i = 0; i < live.size(); ++i) {
-        if (!(live[i].key < e.key) && !(e.key < live[i].key) && live[i].win.overlaps(own)) {
-          joins[i] = true;
-          merged.elements.insert(merged.elements.end(), live[i].elements.begin(),
-                                 live[i].elements.end());
-          merged.emitted = merged.emitted || live[i].emitted;
-        }
-      }
-      time_ms lo = e.ts;
-      time_ms hi = e.ts;
-      for (const auto& x : merged.elements) {
-        lo = std::min(lo, x.ts);
-        hi = std::max(hi, x.ts);
-      }
-      merged.win = window{lo, hi + s->gap};
-      if (is_late(merged.win, wm, lateness)) {
-        out.late.push_back({e.key, e.ts, e.value, late_reason::too_late, wm});
-        continue;
-      }
-      std::vector<group> rest;
-      for (size_t i = 0; i < live.size(); ++i) {
-        if (!joins[i]) {
-          rest.push_back(std::move(live[i]));
-        }
-      }
-      live = std::move(rest);
-      live.push_back(std::move(merged));
-      if (is_complete(live.back().win, wm)) {
-        emit(live.back(), wm);
-      }
-      continue;
-    }
-    bool taken = false;
-    for (const window& w : assign(assigner, e.ts)) {
-      if (is_late(w, wm, lateness)) {
-        continue;
-      }
-      taken = true;
-      auto i = std::find_if(live.begin(), live.end(), [&](const group& g) {
-        return g.win == w && !(g.key < e.key) && !(e.key < g.key);
-      });
-      if (i == live.end()) {
-        live.push_back(group{e.key, w, {}, false});
-        i = std::prev(live.end());
-      }
-      i->elements.push_back(element);
-      if (is_complete(w, wm)) {
-        emit(*i, wm);
-      }
-    }
-    if (!taken) {
-      out.late.push_back({e.key, e.ts, e.value, late_reason::too_late, wm});
+      replay.advance(adv->watermark);
+    } else {
+      replay.take(std::get<window_event<K, V>>(step));
     }
   }
-  return out;
+  return std::move(replay).finish();
 }
 
 /// The steps an operator sees for `events` under `strategy`: each event in arrival order

@@ -313,18 +313,17 @@ void connect(node_ptr self, const std::string& address) {
     .then(
       [self, address, timeout](caf::node_id& nid, caf::strong_actor_ptr& ptr,
                                std::set<std::string>&) {
-        auto& st = self->state;
+        auto& now = self->state; // the state when the answer arrives
         if (nid == self->node() || !ptr) {
           // One of the seeds is this node under another name.
-          st.peers.erase(address);
+          now.peers.erase(address);
           return;
         }
         auto node = caf::actor_cast<caf::actor>(ptr);
-        self->request(node, timeout, join_atom::value, st.cfg.id, st.address)
+        self->request(node, timeout, join_atom::value, now.cfg.id, now.address)
           .then(
             [self, address, node](std::string& members) {
-              auto& st = self->state;
-              auto& p = st.peers[address];
+              auto& p = self->state.peers[address];
               p.connecting = false;
               p.node = node;
               p.answered = true;
@@ -355,13 +354,13 @@ void round(node_ptr self) {
     self->request(p.node, timeout, heartbeat_atom::value, st.cfg.id)
       .then(
         [self, address = address](std::string& id, bool coordinates, std::string& http) {
-          auto& p = self->state.peers[address];
-          p.id = id;
-          p.coordinates = coordinates;
-          p.http = std::move(http);
-          p.answered = true;
-          p.last_seen = clock_type::now();
-          if (p.node) {
+          auto& peer = self->state.peers[address];
+          peer.id = id;
+          peer.coordinates = coordinates;
+          peer.http = std::move(http);
+          peer.answered = true;
+          peer.last_seen = clock_type::now();
+          if (peer.node) {
             set_state(self, address, member_state::up);
           }
         },
@@ -556,10 +555,9 @@ std::string on_table(node_ptr self, const std::string& text) {
 
 caf::behavior node_actor(node_ptr self, membership_config cfg, caf::actor inspector,
                          std::shared_ptr<cluster_view> view) {
-  auto& st = self->state;
-  st.cfg = std::move(cfg);
-  st.inspector = std::move(inspector);
-  st.view = std::move(view);
+  self->state.cfg = std::move(cfg);
+  self->state.inspector = std::move(inspector);
+  self->state.view = std::move(view);
   self->set_down_handler([self](caf::down_msg& msg) { on_down(self, msg); });
   return {
     [self](inspect_atom, const std::string& line) {

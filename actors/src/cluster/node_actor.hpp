@@ -1,6 +1,6 @@
 #pragma once
 
-// Private to the runtime: cluster membership (see "Cluster" in the design notes). Every
+// Private to the runtime: cluster membership (see "Cluster" in docs/design.md). Every
 // node publishes one node actor on --node.host:--node.port. It answers the console (by
 // handing `inspect` requests to the inspector) and keeps the membership: it joins through
 // the seeds, learns the other members from them, monitors every member it is connected to

@@ -336,21 +336,21 @@ void copy_to_target(self_ptr self, uint64_t id, const caf::actor& host,
     self->request(instance, copy_timeout, standby_atom::value, host)
       .then(
         [self, id](std::string& answer) {
-          auto* t = find(self, id);
-          if (t == nullptr || t->state != phase::copying) {
+          auto* live = find(self, id);
+          if (live == nullptr || live->state != phase::copying) {
             return;
           }
           auto j = json::parse(answer, nullptr, false);
           if (j.is_object()) {
-            t->entries += j.value("entries", uint64_t{0});
+            live->entries += j.value("entries", uint64_t{0});
           }
-          if (--t->waiting == 0) {
-            if (t->standby_only) {
-              finish(self, *t, phase::done);
+          if (--live->waiting == 0) {
+            if (live->standby_only) {
+              finish(self, *live, phase::done);
               pump(self);
               return;
             }
-            t->state = phase::ready;
+            live->state = phase::ready;
             switch_ready(self);
           }
         },
@@ -392,33 +392,34 @@ void start(self_ptr self, move_task& t) {
   self->request(cluster->node, limits::relocation_peer_timeout, host_atom::value, t.to)
     .then(
       [self, id, fail](caf::actor& host) {
-        auto* t = find(self, id);
-        if (t == nullptr || t->state != phase::copying) {
+        auto* live = find(self, id);
+        if (live == nullptr || live->state != phase::copying) {
           return;
         }
-        auto partition = t->partition;
+        auto partition = live->partition;
         self
           ->request(self->state.cfg.job_actor, limits::relocation_peer_timeout, move_atom::value,
                     partition)
           .then(
             [self, id, host, fail](std::vector<caf::actor>& instances, std::string& standby) {
-              auto* t = find(self, id);
-              if (t == nullptr || t->state != phase::copying) {
+              auto* moving = find(self, id);
+              if (moving == nullptr || moving->state != phase::copying) {
                 return;
               }
-              if (standby == t->to && !t->standby_only) {
+              if (standby == moving->to && !moving->standby_only) {
                 // The incarnation runs with the target as standby: its copy is current.
-                t->state = phase::ready;
+                moving->state = phase::ready;
                 switch_ready(self);
                 return;
               }
               self
                 ->request(self->state.cfg.cluster->node, limits::relocation_peer_timeout,
-                          assignment_atom::value, t->partition, primary_of(self, t->partition),
-                          t->to)
+                          assignment_atom::value, moving->partition,
+                          primary_of(self, moving->partition), moving->to)
                 .then(
                   [self, id, host, instances](std::string&) {
-                    if (auto* t = find(self, id); t != nullptr && t->state == phase::copying) {
+                    if (auto* still = find(self, id);
+                        still != nullptr && still->state == phase::copying) {
                       copy_to_target(self, id, host, instances);
                     }
                   },

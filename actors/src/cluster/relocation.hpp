@@ -1,7 +1,7 @@
 #pragma once
 
 // Private to the runtime: the relocation actor of a job that runs on this node, its leader
-// in a cluster (see "Cluster" in the design notes). It moves key partitions between
+// in a cluster (see "Cluster" in docs/design.md). It moves key partitions between
 // members while the job runs, with a warm handoff:
 //   1. the target becomes the partition's standby: the coordinator's table says so, and
 //      the running partition copies a snapshot of its journal there in chunks while it

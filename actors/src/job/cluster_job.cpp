@@ -22,30 +22,30 @@ namespace {
 void prepare_remote(job_ptr self, uint64_t inc, std::shared_ptr<std::vector<instance_plan>> plan) {
   auto& st = self->state;
   auto finish = [self, plan] {
-    auto& st = self->state;
-    if (st.env.durable) {
+    auto& now = self->state;
+    if (now.env.durable) {
       plan_replay(*plan);
     }
-    auto successor = st.env.cluster->view->successor();
+    auto successor = now.env.cluster->view->successor();
     for (auto& p : *plan) {
       auto& init = *p.init;
       auto kind = init.graph->node(init.node).kind;
-      if (kind == node_kind::sink && init.journal && st.hosts.count(successor) > 0) {
+      if (kind == node_kind::sink && init.journal && now.hosts.count(successor) > 0) {
         // The sink's committed output, where the job would be taken over.
-        init.owner_epoch = st.table.epoch;
-        init.standby = st.hosts[successor];
-        init.sync_standby = st.env.cluster->standby_sync;
-        init.standby_timeout_ms = st.env.cluster->timeout_ms;
+        init.owner_epoch = now.table.epoch;
+        init.standby = now.hosts[successor];
+        init.sync_standby = now.env.cluster->standby_sync;
+        init.standby_timeout_ms = now.env.cluster->timeout_ms;
       }
-      if (kind != node_kind::keyed || init.ctx.index >= st.table.partitions.size()) {
+      if (kind != node_kind::keyed || init.ctx.index >= now.table.partitions.size()) {
         continue;
       }
-      const auto& row = st.table.partitions[init.ctx.index];
-      init.owner_epoch = st.table.epoch;
+      const auto& row = now.table.partitions[init.ctx.index];
+      init.owner_epoch = now.table.epoch;
       if (!row.standby.empty()) {
-        init.standby = st.hosts[row.standby];
-        init.sync_standby = st.env.cluster->standby_sync;
-        init.standby_timeout_ms = st.env.cluster->timeout_ms;
+        init.standby = now.hosts[row.standby];
+        init.sync_standby = now.env.cluster->standby_sync;
+        init.standby_timeout_ms = now.env.cluster->timeout_ms;
       }
     }
     spawn_incarnation(self, std::move(*plan));
@@ -210,11 +210,11 @@ void place_and_spawn(job_ptr self, std::vector<instance_plan> plan) {
     self->request(st.env.cluster->node, host_timeout, host_atom::value, id)
       .then(
         [self, inc, id, pending, shared_plan](caf::actor& host) {
-          auto& st = self->state;
-          if (inc != st.incarnation || st.restarting) {
+          auto& now = self->state;
+          if (inc != now.incarnation || now.restarting) {
             return;
           }
-          st.hosts[id] = std::move(host);
+          now.hosts[id] = std::move(host);
           if (--*pending == 0) {
             prepare_remote(self, inc, shared_plan);
           }

@@ -324,7 +324,7 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
   self->set_down_handler([self](caf::down_msg& msg) { on_down(self, msg); });
   return {
     [self](stop_atom) { stop_job(self); },
-    [self](admin_atom, const std::string& target, const std::string& request) {
+    [self](admin_atom, const std::string& target, const admin_request& request) {
       return route_admin(self, target, request);
     },
     [self](restart_atom) {

@@ -117,9 +117,9 @@ caf::expected<std::vector<failure_policy>> policies_of(const job_graph& g,
 // job/job_admin.cpp
 
 /// Runs a console request on the stages `target` names ("count/3", every instance of
-/// "count", or "*"); the answers are gathered into one JSON array text.
-caf::result<std::string> route_admin(job_ptr self, const std::string& target,
-                                     const std::string& request);
+/// "count", or "*"); their replies are gathered in the job's order.
+caf::result<std::vector<admin_answer>> route_admin(job_ptr self, const std::string& target,
+                                                   const admin_request& request);
 /// Console `move`, `leave` and `rebalance`, passed on to the relocation actor.
 caf::result<std::string> move_partition(job_ptr self, uint32_t row, const std::string& to);
 caf::result<std::string> drain_member(job_ptr self, const std::string& member);

@@ -7,8 +7,6 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
 #include "job/job_actor.hpp"
@@ -18,23 +16,16 @@ namespace eddy::detail {
 
 namespace {
 
-/// The answers of the stages a console request went to, in the job's order.
+/// The replies of the stages a console request went to, in the job's order.
 struct admin_gather {
   caf::response_promise promise;
-  std::vector<std::pair<std::string, std::string>> replies;
+  std::vector<admin_answer> answers;
   size_t pending = 0;
 
-  void add(size_t slot, std::string reply) {
-    replies[slot].second = std::move(reply);
+  void add(size_t slot, admin_reply reply) {
+    answers[slot].reply = std::move(reply);
     if (--pending == 0) {
-      // [{"actor": "count/3", "reply": {"ok": ..., ...}}, ...]
-      std::string text = "[";
-      for (auto& [name, r] : replies) {
-        text += text.size() > 1 ? "," : "";
-        text += R"({"actor":)" + nlohmann::json(name).dump() + R"(,"reply":)" + r + "}";
-      }
-      text += "]";
-      promise.deliver(std::move(text));
+      promise.deliver(std::move(answers));
     }
   }
 };
@@ -55,10 +46,10 @@ caf::result<std::string> ask_relocation(job_ptr self, caf::timespan timeout, con
 } // namespace
 
 /// Runs a console request on the stages `target` names ("count/3", every instance of
-/// "count", or "*"): the answers are gathered into one JSON array text. The inspector that
-/// asks is where `tail` taps send what they see.
-caf::result<std::string> route_admin(job_ptr self, const std::string& target,
-                                     const std::string& request) {
+/// "count", or "*"): their replies are gathered in the job's order. The inspector that asks
+/// is where `tail` taps send what they see.
+caf::result<std::vector<admin_answer>> route_admin(job_ptr self, const std::string& target,
+                                                   const admin_request& request) {
   auto& st = self->state;
   std::vector<size_t> picked;
   for (size_t k = 0; k < st.inits.size(); ++k) {
@@ -67,7 +58,7 @@ caf::result<std::string> route_admin(job_ptr self, const std::string& target,
     }
   }
   if (picked.empty()) {
-    return std::string{"[]"};
+    return std::vector<admin_answer>{};
   }
   // Before the promise: making it takes the sender out of the current message.
   auto tap = caf::actor_cast<caf::actor>(self->current_sender());
@@ -76,16 +67,16 @@ caf::result<std::string> route_admin(job_ptr self, const std::string& target,
   gather->pending = picked.size();
   for (size_t slot = 0; slot < picked.size(); ++slot) {
     auto k = picked[slot];
-    gather->replies.emplace_back(name_of(st, k), std::string{});
+    gather->answers.push_back(admin_answer{name_of(st, k), admin_reply{}});
     self->request(st.stages[k], limits::stage_admin_timeout, admin_atom::value, request, tap)
-      .then([gather, slot](std::string& reply) { gather->add(slot, std::move(reply)); },
+      .then([gather, slot](admin_reply& reply) { gather->add(slot, std::move(reply)); },
             [gather, slot](caf::error& err) {
               gather->add(slot, admin_fail(err == caf::sec::request_timeout
                                              ? "it did not answer in time (busy or blocked)"
                                              : "it is not running (" + to_string(err) + ")"));
             });
   }
-  return caf::delegated<std::string>{};
+  return caf::delegated<std::vector<admin_answer>>{};
 }
 
 caf::result<std::string> move_partition(job_ptr self, uint32_t row, const std::string& to) {
@@ -117,11 +108,11 @@ void kill_from_console(job_ptr self, const std::string& actor) {
 
 void resume_stages(job_ptr self) {
   auto& st = self->state;
+  admin_request resume;
+  resume.command = admin_command::resume;
   for (auto& stage : st.stages) {
-    self
-      ->request(stage, limits::stage_admin_timeout, admin_atom::value,
-                std::string{R"({"cmd":"resume"})"}, caf::actor{})
-      .then([](std::string&) {}, [](caf::error&) {});
+    self->request(stage, limits::stage_admin_timeout, admin_atom::value, resume, caf::actor{})
+      .then([](admin_reply&) {}, [](caf::error&) {});
   }
 }
 

@@ -1,6 +1,6 @@
 // Builds an incarnation of a job: the init of every actor with its logic and journal, the
 // channels between them, and where each producer resumes (see "State and its journal" in
-// the design notes).
+// docs/design.md).
 
 #include <algorithm>
 #include <functional>

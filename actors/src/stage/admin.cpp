@@ -1,102 +1,75 @@
 #include "stage/admin.hpp"
 
-#include <stdexcept>
-
 #include <caf/send.hpp>
 #include <nlohmann/json.hpp>
 
 #include "eddy/actors/messages.hpp"
+#include "limits.hpp"
 
 namespace eddy::detail {
 
 using json = nlohmann::json;
 
-admin_request parse_admin_request(const std::string& text) {
-  auto doc = json::parse(text, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("cmd")) {
-    throw std::invalid_argument("a console request must be a JSON object with a \"cmd\"");
-  }
-  admin_request r;
-  try {
-    r.cmd = doc.at("cmd").get<std::string>();
-    if (doc.contains("key")) {
-      r.key = doc["key"].get<std::string>();
-    }
-    r.seq = doc.value("seq", uint64_t{0});
-    r.limit = doc.value("limit", size_t{20});
-    if (doc.contains("values")) {
-      r.values =
-        doc["values"].is_string() ? doc["values"].get<std::string>() : doc["values"].dump();
-    }
-    r.by = doc.value("by", std::string{});
-    r.why = doc.value("why", std::string{});
-    r.tap = doc.value("tap", std::string{});
-  } catch (const json::exception& e) {
-    throw std::invalid_argument(std::string{"malformed console request: "} + e.what());
-  }
-  return r;
+admin_reply admin_ok(std::string data_json) {
+  return admin_reply{true, std::string{}, std::move(data_json)};
 }
 
-std::string admin_ok(std::string_view data_json) {
-  std::string out = R"({"ok":true,"data":)";
-  out += data_json;
-  out += '}';
-  return out;
+admin_reply admin_fail(std::string message) {
+  return admin_reply{false, std::move(message), std::string{}};
 }
 
-std::string admin_fail(std::string_view message) {
-  return json{{"ok", false}, {"error", std::string{message}}}.dump();
-}
-
-std::string admin_fail_of(const std::string& who, std::string_view what) {
+admin_reply admin_fail_of(const std::string& who, std::string_view what) {
   std::string text;
   text.append("'").append(who).append("' ").append(what);
-  return admin_fail(text);
+  return admin_fail(std::move(text));
 }
 
-std::string common_admin(stage_controls& c, actor_metrics& m, const admin_request& r,
+admin_reply common_admin(stage_controls& c, actor_metrics& m, const admin_request& r,
                          const caf::actor& tap, const std::string& who, node_kind kind) {
-  if (r.cmd == "pause") {
-    if (m.status != actor_status::running && m.status != actor_status::paused) {
-      return admin_fail(std::string{"it is "} + to_string(m.status.load()) +
-                        ", only a running actor can be paused");
+  switch (r.command) {
+    case admin_command::pause: {
+      if (m.status != actor_status::running && m.status != actor_status::paused) {
+        return admin_fail(std::string{"it is "} + to_string(m.status.load()) +
+                          ", only a running actor can be paused");
+      }
+      bool was = c.paused;
+      c.paused = true;
+      m.status = actor_status::paused;
+      return admin_ok(json{{"status", "paused"}, {"was_paused", was}}.dump());
     }
-    bool was = c.paused;
-    c.paused = true;
-    m.status = actor_status::paused;
-    return admin_ok(json{{"status", "paused"}, {"was_paused", was}}.dump());
-  }
-  if (r.cmd == "resume") {
-    bool was = c.paused;
-    c.paused = false;
-    if (m.status == actor_status::paused) {
-      m.status = actor_status::running;
+    case admin_command::resume: {
+      bool was = c.paused;
+      c.paused = false;
+      if (m.status == actor_status::paused) {
+        m.status = actor_status::running;
+      }
+      return admin_ok(json{{"status", to_string(m.status.load())},
+                           {"was_paused", was},
+                           {"parked_batches", c.parked.size()}}
+                        .dump());
     }
-    return admin_ok(json{{"status", to_string(m.status.load())},
-                         {"was_paused", was},
-                         {"parked_batches", c.parked.size()}}
-                      .dump());
-  }
-  if (r.cmd == "tap") {
-    if (r.key && kind != node_kind::keyed) {
-      return admin_fail("only keyed operators can be tailed by key");
+    case admin_command::tap:
+      if (r.key && kind != node_kind::keyed) {
+        return admin_fail("only keyed operators can be tailed by key");
+      }
+      c.tap = tap;
+      c.tap_id = r.tap;
+      c.tap_key = r.key;
+      c.tap_skipped = 0;
+      return admin_ok(R"({"tapped":true})");
+    case admin_command::untap: {
+      bool had = c.tap && c.tap_id == r.tap;
+      if (had) {
+        c.tap = caf::actor{};
+        c.tap_id.clear();
+        c.tap_key.reset();
+      }
+      return admin_ok(json{{"untapped", had}}.dump());
     }
-    c.tap = tap;
-    c.tap_id = r.tap;
-    c.tap_key = r.key;
-    c.tap_skipped = 0;
-    return admin_ok(R"({"tapped":true})");
+    default:
+      return admin_fail("'" + who + "' (" + to_string(kind) + ") cannot do '" +
+                        to_string(r.command) + "'");
   }
-  if (r.cmd == "untap") {
-    bool had = c.tap && c.tap_id == r.tap;
-    if (had) {
-      c.tap = caf::actor{};
-      c.tap_id.clear();
-      c.tap_key.reset();
-    }
-    return admin_ok(json{{"untapped", had}}.dump());
-  }
-  return admin_fail("'" + who + "' (" + to_string(kind) + ") cannot do '" + r.cmd + "'");
 }
 
 std::string producer_name(const job_graph& g, uint32_t producer) {
@@ -131,7 +104,7 @@ void tap_records(stage_controls& c, const std::string& who, const record_buffer&
     if (c.tap_key && key != *c.tap_key) {
       continue;
     }
-    if (lines.size() >= tap_max_per_batch) {
+    if (lines.size() >= limits::tap_records_per_batch_max) {
       ++c.tap_skipped;
       continue;
     }

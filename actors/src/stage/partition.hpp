@@ -65,7 +65,7 @@ bool replay_outbox(self_ptr self);
 /// Re-processes this partition's pending dead letters (see the definition).
 bool replay_dead_letters(self_ptr self, bool forced = false, size_t* replayed = nullptr);
 /// The console requests only partitions answer; nullopt for the others.
-std::optional<std::string> partition_admin(self_ptr self, const admin_request& r);
+std::optional<admin_reply> partition_admin(self_ptr self, const admin_request& r);
 
 // standby_copy.cpp
 

@@ -165,7 +165,7 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
       schedule_timer(self);
       release(self);
     },
-    [self](admin_atom, const std::string& request, const caf::actor& tap) {
+    [self](admin_atom, const admin_request& request, const caf::actor& tap) {
       return input_stage_admin(
         self, request, tap, [self](const admin_request& r) { return partition_admin(self, r); },
         [](self_ptr s, batch& b) { on_batch(s, b); });

@@ -86,7 +86,7 @@ bool replay_dead_letters(self_ptr self, bool forced, size_t* replayed) {
 /// `set`: an audited edit of a key's state, applied as the keyed function would apply it
 /// and committed through the journal as one change whose origin says who, why and what the
 /// old values were; `history` shows it. All the named states change or none.
-std::string admin_set(self_ptr self, const admin_request& r) {
+admin_reply admin_set(self_ptr self, const admin_request& r) {
   auto& st = self->state;
   if (st.init->failed()) {
     return admin_fail_of(who(st), "has failed; its state can be read but not changed");
@@ -162,42 +162,43 @@ nlohmann::json partition_info(partition_state& st) {
 }
 
 /// The console requests only partitions answer; nullopt for the others.
-std::optional<std::string> partition_admin(self_ptr self, const admin_request& r) {
+std::optional<admin_reply> partition_admin(self_ptr self, const admin_request& r) {
   auto& st = self->state;
-  bool keyed_cmd = r.cmd == "state" || r.cmd == "history" || r.cmd == "set" || r.cmd == "replay" ||
-                   r.cmd == "timers";
-  if (!keyed_cmd && r.cmd != "snapshot" && r.cmd != "replay-deadletters" && r.cmd != "info") {
+  bool keyed_cmd = r.command == admin_command::state || r.command == admin_command::history ||
+                   r.command == admin_command::set || r.command == admin_command::replay ||
+                   r.command == admin_command::timers;
+  if (!keyed_cmd && r.command != admin_command::snapshot &&
+      r.command != admin_command::replay_dead_letters && r.command != admin_command::info) {
     return std::nullopt;
   }
   if (keyed_cmd && !r.key) {
-    return admin_fail(r.cmd + " needs a key");
+    return admin_fail(to_string(r.command) + " needs a key");
   }
   if (!ensure_recovered(self)) {
     return admin_fail_of(who(st), "could not read its journal");
   }
   try {
-    if (r.cmd == "state") {
-      return admin_ok(st.logic->inspect_state(*r.key));
-    }
-    if (r.cmd == "history") {
-      return admin_ok(st.logic->inspect_history(*r.key, r.limit));
-    }
-    if (r.cmd == "timers") {
-      return admin_ok(st.logic->inspect_timers(*r.key));
-    }
-    if (r.cmd == "replay") {
-      return admin_ok(st.logic->replay_state(*r.key, r.seq, st.init->opts.state.keep_changes));
-    }
-    if (r.cmd == "set") {
-      return admin_set(self, r);
-    }
-    if (r.cmd == "info") {
-      return admin_ok(partition_info(st).dump());
+    switch (r.command) {
+      case admin_command::state:
+        return admin_ok(st.logic->inspect_state(*r.key));
+      case admin_command::history:
+        return admin_ok(st.logic->inspect_history(*r.key, r.limit));
+      case admin_command::timers:
+        return admin_ok(st.logic->inspect_timers(*r.key));
+      case admin_command::replay:
+        return admin_ok(st.logic->replay_state(*r.key, r.seq, st.init->opts.state.keep_changes));
+      case admin_command::set:
+        return admin_set(self, r);
+      case admin_command::info:
+        return admin_ok(partition_info(st).dump());
+      default:
+        break;
     }
     if (!st.journal) {
-      return admin_fail(r.cmd + " needs durable state (--state.durability process or machine)");
+      return admin_fail(to_string(r.command) +
+                        " needs durable state (--state.durability process or machine)");
     }
-    if (r.cmd == "snapshot") {
+    if (r.command == admin_command::snapshot) {
       if (!commit_now(self) || !compact(self)) {
         return admin_fail_of(who(st), "could not commit and compact its journal");
       }

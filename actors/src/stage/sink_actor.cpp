@@ -167,7 +167,7 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
     [](ack_atom, channel_id, uint64_t) {},
     [](sync_atom) {},
     [](timer_atom) {},
-    [self](admin_atom, const std::string& request, const caf::actor& tap) {
+    [self](admin_atom, const admin_request& request, const caf::actor& tap) {
       return input_stage_admin(self, request, tap, no_own_requests,
                                [](auto* s, batch& b) { on_sink_batch(s, b); });
     },

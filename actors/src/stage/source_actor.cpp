@@ -126,9 +126,9 @@ void pull(stage_actor::stateful_pointer<source_state> self) {
 
 /// `send`: the console injects a record, parsed from JSON, into the source's output. It has
 /// no replay position: a restart does not send it again.
-std::optional<std::string> send_record(stage_actor::stateful_pointer<source_state> self,
+std::optional<admin_reply> send_record(stage_actor::stateful_pointer<source_state> self,
                                        const admin_request& r) {
-  if (r.cmd != "send") {
+  if (r.command != admin_command::send) {
     return std::nullopt;
   }
   auto& st = self->state;
@@ -141,6 +141,7 @@ std::optional<std::string> send_record(stage_actor::stateful_pointer<source_stat
                       "' have no JSON codec; send cannot make one");
   }
   auto& buf = st.out->buffer(1);
+  // The record is decoded by the source's codec: user code, which reports with exceptions.
   try {
     spec.parse_output(r.values, buf);
   } catch (const std::exception& e) {
@@ -158,11 +159,10 @@ std::optional<std::string> send_record(stage_actor::stateful_pointer<source_stat
 
 stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_state> self,
                                         std::shared_ptr<stage_init> init) {
-  auto& st = self->state;
-  st.init = init;
+  self->state.init = init;
   install_exception_handler(self, *init);
-  st.logic = std::move(init->source);
-  st.out = std::make_unique<emitter>(*init);
+  self->state.logic = std::move(init->source);
+  self->state.out = std::make_unique<emitter>(*init);
   return {
     [](const batch&) {
       // Sources have no inputs.
@@ -214,7 +214,7 @@ stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_sta
     },
     [](sync_atom) {},
     [](timer_atom) {},
-    [self](admin_atom, const std::string& request, const caf::actor& tap) {
+    [self](admin_atom, const admin_request& request, const caf::actor& tap) {
       auto reply = stage_admin(self, request, tap,
                                [self](const admin_request& r) { return send_record(self, r); });
       request_pull(self);

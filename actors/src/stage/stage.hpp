@@ -396,17 +396,11 @@ void install_exception_handler(Self* self, const stage_init& init) {
 /// Answers a console request with the controls every stage shares; `own` answers the
 /// stage kind's own requests first (nullopt: not one of them).
 template <class State, class Own>
-std::string stage_admin(stage_actor::stateful_pointer<State> self, const std::string& text,
+admin_reply stage_admin(stage_actor::stateful_pointer<State> self, const admin_request& r,
                         const caf::actor& tap, Own own) {
   auto& st = self->state;
-  admin_request r;
-  try {
-    r = parse_admin_request(text);
-  } catch (const std::exception& e) {
-    return admin_fail(e.what());
-  }
   if (auto reply = own(r)) {
-    return *reply;
+    return std::move(*reply);
   }
   return common_admin(st.ctl, *st.init->metrics, r, tap, st.init->who(),
                       st.init->graph->node(st.init->node).kind);

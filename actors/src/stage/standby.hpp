@@ -2,7 +2,7 @@
 
 // Private to the runtime: how a journaled stage (a key partition, a transactional sink)
 // keeps a standby copy of its journal on another member's host (see host.hpp and
-// "Cluster" in the design notes). A partition's standby is named by the assignment table;
+// "Cluster" in docs/design.md). A partition's standby is named by the assignment table;
 // a sink runs on the leader, and its standby is the member that would coordinate next,
 // so that the leader that takes the job over finds the sink's committed output there.
 

@@ -61,12 +61,12 @@ void send_chunk(self_ptr self) {
               std::move(bytes), last)
     .then(
       [self, c, n, last](uint64_t) {
-        auto& st = self->state;
-        if (st.copy != c) {
+        auto& now = self->state;
+        if (now.copy != c) {
           return;
         }
         c->sent += n;
-        caf::anon_send(c->leader, progress_atom::value, who(st), c->sent, c->size,
+        caf::anon_send(c->leader, progress_atom::value, who(now), c->sent, c->size,
                        static_cast<uint64_t>(c->pending.size()));
         if (last) {
           copy_done(self);

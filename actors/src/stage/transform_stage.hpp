@@ -121,7 +121,7 @@ inline bool park_if_paused(stage_controls& ctl, batch& b) {
 /// the stage kind's own requests), then, if the stage is no longer paused, processes the
 /// batches parked meanwhile, in order, with `on_batch`.
 template <class Self, class Own, class OnBatch>
-std::string input_stage_admin(Self* self, const std::string& request, const caf::actor& tap,
+admin_reply input_stage_admin(Self* self, const admin_request& request, const caf::actor& tap,
                               Own own, OnBatch on_batch) {
   auto reply = stage_admin(self, request, tap, own);
   auto& ctl = self->state.ctl;
@@ -136,7 +136,7 @@ std::string input_stage_admin(Self* self, const std::string& request, const caf:
 }
 
 /// For stage kinds without requests of their own.
-inline std::optional<std::string> no_own_requests(const admin_request&) {
+inline std::optional<admin_reply> no_own_requests(const admin_request&) {
   return std::nullopt;
 }
 
@@ -240,7 +240,7 @@ stage_actor::behavior_type transform_behavior(stage_actor::stateful_pointer<Stat
     [](ack_atom, channel_id, uint64_t) {},
     [](sync_atom) {},
     [](timer_atom) {},
-    [self](admin_atom, const std::string& request, const caf::actor& tap) {
+    [self](admin_atom, const admin_request& request, const caf::actor& tap) {
       return input_stage_admin(self, request, tap, no_own_requests,
                                [](auto* s, batch& b) { on_transform_batch(s, b); });
     },

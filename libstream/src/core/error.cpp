@@ -27,6 +27,8 @@ std::string to_string(errc x) {
       return "corrupt_journal";
     case errc::fenced:
       return "fenced";
+    case errc::invalid_request:
+      return "invalid_request";
   }
   return "unknown";
 }

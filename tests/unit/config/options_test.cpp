@@ -455,3 +455,202 @@ TEST_CASE("cluster options: seeds are HOST:PORT items, the timeout outlasts the 
   CHECK(slow.code == 2);
   CHECK(contains(slow.err, "--node.timeout-ms (500) must be longer than --node.heartbeat-ms"));
 }
+
+TEST_CASE("parsing no flags gives the defaults of the default-constructed option structs") {
+  command_line cl{"eddy-test", "a test program"};
+  REQUIRE(run(cl, {}).code == std::nullopt);
+  const eddy::common_options common;
+  const runtime_options rt;
+  CHECK(cl.common.data_dir == common.data_dir);
+  CHECK(cl.common.node_host == common.node_host);
+  CHECK(cl.common.node_port == common.node_port);
+  CHECK(cl.common.heartbeat_ms == common.heartbeat_ms);
+  CHECK(cl.common.heartbeat_timeout_ms == common.heartbeat_timeout_ms);
+  CHECK(cl.common.standby_sync == common.standby_sync);
+  CHECK(cl.common.moves_max == common.moves_max);
+  CHECK(cl.common.rebalance_on_join == common.rebalance_on_join);
+  CHECK(cl.common.inspect == common.inspect);
+  CHECK(cl.common.http_host == common.http_host);
+  CHECK(cl.common.http_port == common.http_port);
+  CHECK(cl.common.log_level == common.log_level);
+  CHECK(cl.runtime.threads == rt.threads);
+  CHECK(cl.runtime.partitions == rt.partitions);
+  CHECK(cl.runtime.batch_events_max == rt.batch_events_max);
+  CHECK(cl.runtime.credit_batches_max == rt.credit_batches_max);
+  CHECK(cl.runtime.linger_ms == rt.linger_ms);
+  CHECK(cl.runtime.source_rate == rt.source_rate);
+  CHECK(cl.runtime.state.level == rt.state.level);
+  CHECK(cl.runtime.state.cache_mb == rt.state.cache_mb);
+  CHECK(cl.runtime.state.keep_changes == rt.state.keep_changes);
+  CHECK(cl.runtime.state.compact_every == rt.state.compact_every);
+  CHECK(cl.runtime.state.reset == rt.state.reset);
+  CHECK(cl.runtime.supervision.restarts_max == rt.supervision.restarts_max);
+  CHECK(cl.runtime.supervision.window_s == rt.supervision.window_s);
+  CHECK(cl.runtime.supervision.backoff_ms == rt.supervision.backoff_ms);
+  CHECK(cl.runtime.supervision.backoff_max_ms == rt.supervision.backoff_max_ms);
+  CHECK(cl.runtime.supervision.poison_attempts == rt.supervision.poison_attempts);
+}
+
+TEST_CASE("--help shows every option's default") {
+  auto r = run({"--help"});
+  REQUIRE(r.code == 0);
+  for (std::string shown : {"--data-dir arg (=./data)",
+                            "--node.host arg (=127.0.0.1)",
+                            "--node.port arg (=4710)",
+                            "--node.heartbeat-ms arg (=500)",
+                            "--node.timeout-ms arg (=3000)",
+                            "--node.replication arg (=sync)",
+                            "--node.max-moves arg (=1)",
+                            "--node.rebalance arg (=on-join)",
+                            "--http.host arg (=127.0.0.1)",
+                            "--http.port arg (=8080)",
+                            "--log.level arg (=info)",
+                            "--job.partitions arg (=128)",
+                            "--runtime.threads arg (=0)",
+                            "--runtime.batch-events-max arg (=1024)",
+                            "--runtime.credit-batches-max arg (=8)",
+                            "--runtime.linger-ms arg (=5)",
+                            "--runtime.source-rate arg (=0)",
+                            "--state.durability arg (=process)",
+                            "--state.cache-mb arg (=16)",
+                            "--state.keep-changes arg (=4)",
+                            "--state.compact-every arg (=1000)",
+                            "--supervision.max-restarts arg (=5)",
+                            "--supervision.window-s arg (=10)",
+                            "--supervision.backoff-ms arg (=100)",
+                            "--supervision.backoff-max-ms arg (=10000)",
+                            "--supervision.poison-attempts arg (=3)"}) {
+    CAPTURE(shown);
+    CHECK(contains(r.out, shown));
+  }
+}
+
+TEST_CASE("every numeric option accepts its limits and names its range when just outside") {
+  struct range_case {
+    std::string option;
+    int64_t lo;
+    int64_t hi;
+    // Flags that keep the relations between options true at both limits.
+    std::vector<std::string> with;
+  };
+  std::vector<range_case> cases{
+    {"node.port", 0, 65535, {}},
+    {"http.port", 0, 65535, {}},
+    {"node.heartbeat-ms", 10, 600000, {"--node.timeout-ms=3600000"}},
+    {"node.timeout-ms", 20, 3600000, {"--node.heartbeat-ms=10"}},
+    {"node.max-moves", 1, 64, {}},
+    {"job.partitions", 1, 4096, {}},
+    {"runtime.threads", 0, 256, {}},
+    {"runtime.batch-events-max", 1, 1048576, {}},
+    {"runtime.credit-batches-max", 1, 1024, {}},
+    {"runtime.linger-ms", 1, 60000, {}},
+    {"runtime.source-rate", 0, int64_t{1} << 40, {}},
+    {"state.cache-mb", 0, 1048576, {}},
+    {"state.keep-changes", 1, 1048576, {}},
+    {"state.compact-every", 1, 1073741824, {}},
+    {"supervision.max-restarts", 0, 1000, {}},
+    {"supervision.window-s", 1, 86400, {}},
+    {"supervision.backoff-ms", 0, 600000, {"--supervision.backoff-max-ms=600000"}},
+    {"supervision.backoff-max-ms", 0, 600000, {"--supervision.backoff-ms=0"}},
+    {"supervision.poison-attempts", 1, 100, {}},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.option);
+    auto flag = [&](int64_t v) {
+      auto args = c.with;
+      args.push_back("--" + c.option + "=" + std::to_string(v));
+      return args;
+    };
+    for (auto limit : {c.lo, c.hi}) {
+      auto ok = run(flag(limit));
+      CHECK_MESSAGE(ok.code == std::nullopt, ok.err);
+    }
+    auto allowed = std::to_string(c.lo) + ".." + std::to_string(c.hi);
+    for (auto outside : {c.lo - 1, c.hi + 1}) {
+      auto bad = run(flag(outside));
+      CHECK(bad.code == 2);
+      CHECK(bad.err == "eddy-test: error: --" + c.option + " is " + std::to_string(outside) +
+                         "; allowed: " + allowed + " (see --help)\n");
+    }
+  }
+}
+
+TEST_CASE("a choice option with an unknown value returns 2 and lists the allowed ones") {
+  auto replication = run({"--node.replication=maybe"});
+  CHECK(replication.code == 2);
+  CHECK(replication.err ==
+        "eddy-test: error: --node.replication is 'maybe'; allowed: sync, async (see --help)\n");
+  auto rebalance = run({"--node.rebalance=never"});
+  CHECK(rebalance.code == 2);
+  CHECK(rebalance.err ==
+        "eddy-test: error: --node.rebalance is 'never'; allowed: on-join, manual (see --help)\n");
+  auto level = run({"--state.durability=disk"});
+  CHECK(level.code == 2);
+  CHECK(level.err == "eddy-test: error: --state.durability is 'disk'; allowed: none, process, "
+                     "machine (see --help)\n");
+
+  command_line cl{"eddy-test", "a test program"};
+  REQUIRE(
+    run(cl, {"--node.replication=async", "--node.rebalance=manual", "--state.durability=machine"})
+      .code == std::nullopt);
+  CHECK_FALSE(cl.common.standby_sync);
+  CHECK_FALSE(cl.common.rebalance_on_join);
+  CHECK(cl.runtime.state.level == eddy::durability::machine);
+}
+
+TEST_CASE("a number out of range is reported before a bad durability name") {
+  auto r = run({"--state.durability=disk", "--node.port=70000"});
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, "--node.port is 70000"));
+}
+
+TEST_CASE("supervision_options validate names the option that is out of range") {
+  struct bad_case {
+    void (*apply)(eddy::supervision_options&);
+    std::string message;
+  };
+  std::vector<bad_case> cases{
+    {[](eddy::supervision_options& o) { o.restarts_max = 1001; },
+     "--supervision.max-restarts must be in 0..1000"},
+    {[](eddy::supervision_options& o) { o.window_s = 0; },
+     "--supervision.window-s must be in 1..86400"},
+    {[](eddy::supervision_options& o) { o.window_s = 86401; },
+     "--supervision.window-s must be in 1..86400"},
+    {[](eddy::supervision_options& o) { o.backoff_max_ms = 600001; },
+     "--supervision.backoff-ms must be at most --supervision.backoff-max-ms, both in 0..600000"},
+    {[](eddy::supervision_options& o) { o.backoff_ms = 20000; },
+     "--supervision.backoff-ms must be at most --supervision.backoff-max-ms, both in 0..600000"},
+    {[](eddy::supervision_options& o) { o.poison_attempts = 0; },
+     "--supervision.poison-attempts must be in 1..100"},
+    {[](eddy::supervision_options& o) { o.poison_attempts = 101; },
+     "--supervision.poison-attempts must be in 1..100"},
+    {[](eddy::supervision_options& o) { o.policies = "count=retry"; },
+     "--supervision.policy item 'count=retry' is not node=restart|stop|escalate"},
+  };
+  CHECK_FALSE(eddy::supervision_options{}.validate());
+  for (auto& c : cases) {
+    CAPTURE(c.message);
+    eddy::supervision_options opts;
+    c.apply(opts);
+    auto err = opts.validate();
+    REQUIRE(err);
+    CHECK(eddy::describe(err) == "invalid_config: " + c.message);
+  }
+}
+
+TEST_CASE("runtime_options validate gives the range in its message") {
+  runtime_options opts;
+  opts.threads = 257;
+  CHECK(eddy::describe(opts.validate()) == "invalid_config: --runtime.threads must be in 0..256");
+  opts = runtime_options{};
+  opts.partitions = 0;
+  CHECK(eddy::describe(opts.validate()) == "invalid_config: --job.partitions must be in 1..4096");
+  opts = runtime_options{};
+  opts.batch_events_max = 0;
+  CHECK(eddy::describe(opts.validate()) ==
+        "invalid_config: --runtime.batch-events-max must be in 1..1048576");
+  opts = runtime_options{};
+  opts.supervision.window_s = 0;
+  CHECK(eddy::describe(opts.validate()) ==
+        "invalid_config: --supervision.window-s must be in 1..86400");
+}

@@ -1,10 +1,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <caf/actor.hpp>
 #include <caf/atom.hpp>
+#include <caf/meta/load_callback.hpp>
+#include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/type_id.hpp>
 #include <caf/typed_actor.hpp>
@@ -18,7 +22,7 @@
 
 namespace eddy {
 
-/// A batch on its way to another node (see "Cluster" in the design notes): the records
+/// A batch on its way to another node (see "Cluster" in docs/design.md): the records
 /// encoded with the sender's output codec, decoded by the receiver, which knows its input
 /// type. Sequence number and credit work as on a local channel.
 struct remote_batch {
@@ -107,6 +111,142 @@ typename Inspector::result_type inspect(Inspector& f, commit_batch& x) {
            x.timers_fired, x.origin, x.deferred, x.at_ms);
 }
 
+// -- The console's requests to stages (see actors/src/stage/admin.hpp) --------------------
+
+/// What the console asks of a stage. Partitions answer `state` ... `info`, sources `send`;
+/// every stage answers `pause`, `resume`, `tap` and `untap` (the taps of `tail`).
+enum class admin_command : uint8_t {
+  state,
+  history,
+  set,
+  replay,
+  timers,
+  snapshot,
+  replay_dead_letters,
+  info,
+  pause,
+  resume,
+  tap,
+  untap,
+  send,
+};
+
+/// Every admin_command, in declaration order.
+inline constexpr admin_command admin_commands[] = {
+  admin_command::state,
+  admin_command::history,
+  admin_command::set,
+  admin_command::replay,
+  admin_command::timers,
+  admin_command::snapshot,
+  admin_command::replay_dead_letters,
+  admin_command::info,
+  admin_command::pause,
+  admin_command::resume,
+  admin_command::tap,
+  admin_command::untap,
+  admin_command::send,
+};
+
+/// The command's name as the console spells it ("replay-deadletters").
+inline std::string to_string(admin_command x) {
+  switch (x) {
+    case admin_command::state:
+      return "state";
+    case admin_command::history:
+      return "history";
+    case admin_command::set:
+      return "set";
+    case admin_command::replay:
+      return "replay";
+    case admin_command::timers:
+      return "timers";
+    case admin_command::snapshot:
+      return "snapshot";
+    case admin_command::replay_dead_letters:
+      return "replay-deadletters";
+    case admin_command::info:
+      return "info";
+    case admin_command::pause:
+      return "pause";
+    case admin_command::resume:
+      return "resume";
+    case admin_command::tap:
+      return "tap";
+    case admin_command::untap:
+      return "untap";
+    case admin_command::send:
+      return "send";
+  }
+  return "unknown";
+}
+
+/// The command the console spells `name`; nullopt when there is none.
+inline std::optional<admin_command> admin_command_of(std::string_view name) {
+  for (auto c : admin_commands) {
+    if (to_string(c) == name) {
+      return c;
+    }
+  }
+  return std::nullopt;
+}
+
+/// Inspector -> job actor -> stage: one console request. It crosses nodes when a
+/// partition runs on another member, so every field serializes.
+struct admin_request {
+  admin_command command = admin_command::info;
+  /// state, history, set, replay, timers: the key, spelled as `encode_key` spells it; tap:
+  /// only records of this key (keyed operators).
+  std::optional<std::string> key;
+  /// replay: the journal sequence number to rebuild the state as of.
+  uint64_t seq = 0;
+  /// history: the newest changes shown, at most.
+  uint64_t limit = 20;
+  /// set: a JSON object text {"state name": new value}; send: the record as JSON text.
+  std::string values;
+  /// set: who edits and why (the journal keeps both).
+  std::string by;
+  std::string why;
+  /// tap, untap: the id of the `tail` session.
+  std::string tap;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, admin_request& x) {
+  bool has_key = x.key.has_value();
+  std::string key = x.key.value_or(std::string{});
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x.key = has_key ? std::optional<std::string>{std::move(key)} : std::nullopt;
+    return caf::none;
+  });
+  return f(caf::meta::type_name("admin_request"), x.command, has_key, key, x.seq, x.limit, x.values,
+           x.by, x.why, x.tap, load);
+}
+
+/// Stage -> job actor: the answer to one admin_request. `data` is the answer's body as
+/// JSON text (state values are JSON), `error` says what went wrong when not `ok`.
+struct admin_reply {
+  bool ok = false;
+  std::string error;
+  std::string data;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, admin_reply& x) {
+  return f(caf::meta::type_name("admin_reply"), x.ok, x.error, x.data);
+}
+
+/// Job actor -> inspector: the reply of one stage a request went to ("count/3").
+struct admin_answer {
+  std::string actor;
+  admin_reply reply;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, admin_answer& x) {
+  return f(caf::meta::type_name("admin_answer"), x.actor, x.reply);
+}
+
 } // namespace eddy
 
 /// All of Eddy's message types and atoms, registered in one place.
@@ -121,6 +261,10 @@ CAF_ADD_TYPE_ID(eddy, (eddy::commit_batch))
 CAF_ADD_TYPE_ID(eddy, (std::vector<std::pair<uint64_t, uint64_t>>) )
 CAF_ADD_TYPE_ID(eddy, (std::vector<eddy::commit_batch>) )
 CAF_ADD_TYPE_ID(eddy, (std::vector<std::pair<uint64_t, std::string>>) )
+CAF_ADD_TYPE_ID(eddy, (eddy::admin_request))
+CAF_ADD_TYPE_ID(eddy, (eddy::admin_reply))
+CAF_ADD_TYPE_ID(eddy, (eddy::admin_answer))
+CAF_ADD_TYPE_ID(eddy, (std::vector<eddy::admin_answer>) )
 
 /// Receiver -> sender: `credit, channel, batches, recycled` returns credit on a channel,
 /// with an emptied buffer of a consumed batch when there is one.
@@ -149,10 +293,11 @@ CAF_ADD_ATOM(eddy, eddy, restart_atom, "restart")
 CAF_ADD_ATOM(eddy, eddy, inspect_atom, "inspect")
 /// Console -> supervisor: `kill, "count/3"` makes that actor fail.
 CAF_ADD_ATOM(eddy, eddy, kill_atom, "kill")
-/// Inspector -> job: `admin, target, request` runs a console request (JSON text, see
-/// admin.hpp) on the stages named by `target` ("count/3", "count" for every instance, "*"
-/// for all) and returns their answers as a JSON array text. Job -> stage: `admin, request,
-/// tap` runs it on one stage (`tap`: where `tail` sends the records it sees).
+/// Inspector -> job: `admin, target, admin_request` runs a console request on the stages
+/// named by `target` ("count/3", "count" for every instance, "*" for all) and returns
+/// their answers, a `std::vector<admin_answer>` in the job's order. Job -> stage: `admin,
+/// admin_request, tap` runs it on one stage and returns its `admin_reply` (`tap`: where
+/// `tail` sends the records it sees).
 CAF_ADD_ATOM(eddy, eddy, admin_atom, "admin")
 /// Stage -> inspector: `tap, tap id, actor, lines` carries records seen by a tapped stage
 /// (`tail`): a JSON array text of {"key", "record"}.
@@ -227,7 +372,7 @@ using stage_actor =
                    caf::reacts_to<start_atom>, caf::reacts_to<stop_atom>, caf::reacts_to<tick_atom>,
                    caf::reacts_to<pull_atom>, caf::reacts_to<ack_atom, channel_id, uint64_t>,
                    caf::reacts_to<sync_atom>, caf::reacts_to<timer_atom>,
-                   caf::replies_to<admin_atom, std::string, caf::actor>::with<std::string>,
+                   caf::replies_to<admin_atom, admin_request, caf::actor>::with<admin_reply>,
                    caf::replies_to<standby_atom, caf::actor>::with<std::string>>;
 
 } // namespace eddy

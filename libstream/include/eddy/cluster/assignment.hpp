@@ -22,7 +22,7 @@ struct partition_owner {
 };
 
 /// The coordinator's assignment table: partition -> (primary, standby), versioned by an
-/// epoch that grows with every change (see "Cluster" in the design notes).
+/// epoch that grows with every change (see "Cluster" in docs/design.md).
 struct assignment {
   uint64_t epoch = 0;
   /// The node that made this version.
@@ -55,7 +55,7 @@ struct assignment {
 /// empty), else the same. `reasons`, when given, receives one line per change. With
 /// `balance` false the primaries of members that are up stay where they are: the cluster's
 /// coordinator makes its tables so, and balancing is a rebalance (`rebalance_plan`) whose
-/// moves first copy the state to the target (see "Cluster" in the design notes).
+/// moves first copy the state to the target (see "Cluster" in docs/design.md).
 assignment next_assignment(const assignment& previous, std::vector<std::string> members,
                            uint32_t partitions, const std::string& coordinator,
                            std::vector<std::string>* reasons = nullptr, bool balance = true);

@@ -13,11 +13,11 @@
 
 namespace eddy {
 
-/// The options every Eddy program shares (see "Common options" in the design notes).
+/// The options every Eddy program shares (see "Common options" in docs/design.md).
 struct common_options {
   std::string config_file;
   // Default: ./data
-  std::filesystem::path data_dir = "data";
+  std::filesystem::path data_dir = "./data";
   // Default: host:port
   std::string node_id;
   // Default: 127.0.0.1
@@ -67,7 +67,7 @@ struct state_options {
 };
 
 /// Supervision: restarts, their backoff and limits, poison records (see "Supervision" in
-/// the design notes).
+/// docs/design.md).
 struct supervision_options {
   // Default: 5 restarts caused by one actor within the window; one more marks it failed
   uint32_t restarts_max = 5;
@@ -141,6 +141,11 @@ public:
   runtime_options runtime;
 
 private:
+  /// Stores argv and the `--config` file in `values_`; an exit code as for `parse`.
+  [[nodiscard]] std::optional<int>
+  store_values(int argc, const char* const* argv,
+               const boost::program_options::options_description& all);
+
   std::string program_;
   std::string summary_;
   boost::program_options::options_description app_;

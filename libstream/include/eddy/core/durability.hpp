@@ -4,7 +4,7 @@
 
 namespace eddy {
 
-/// What a partition's state survives (see "State and its journal" in the design notes).
+/// What a partition's state survives (see "State and its journal" in docs/design.md).
 enum class durability : uint8_t {
   /// State in memory only; nothing survives the process.
   none,

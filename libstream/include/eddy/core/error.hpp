@@ -33,6 +33,9 @@ enum class errc : uint8_t {
   /// In a cluster: a partition's journal or standby copy belongs to a newer owner (a newer
   /// epoch of the assignment table); the stale one may not write it.
   fenced,
+  /// A console request is malformed or names what does not exist (a mistyped command,
+  /// operator or key, a missing or bad argument); its message says which.
+  invalid_request,
 };
 
 /// Thrown when a job's stored state cannot be used (a row of another state version, bytes

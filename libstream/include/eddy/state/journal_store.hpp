@@ -214,8 +214,8 @@ public:
 
   /// The epoch of the assignment table under which the partition's current owner runs, as
   /// recorded in the journal (0: never recorded, not in a cluster). A cluster fences with
-  /// it: a copy refuses the commits of an owner with an older epoch (see "Cluster" in the
-  /// design notes).
+  /// it: a copy refuses the commits of an owner with an older epoch (see "Cluster" in
+  /// docs/design.md).
   [[nodiscard]] caf::expected<uint64_t> owner_epoch();
   /// Records `epoch` as the owner epoch, and makes this connection its owner: from now on
   /// a commit finds out in its transaction whether another connection recorded a newer

@@ -222,8 +222,8 @@ inline void check_assigner(const window_assigner& a) {
 enum class late_reason : uint8_t {
   /// Its windows are late: is_late(w, W, L) for every window it would join.
   too_late,
-  /// It has no event time (no_time).
-  no_time,
+  /// It has no event time (its time is no_time; the reason's text is "no_time").
+  untimed,
   /// Its event time is outside [-max_event_time, max_event_time].
   out_of_range,
 };
@@ -232,7 +232,7 @@ enum class late_reason : uint8_t {
   switch (r) {
     case late_reason::too_late:
       return "too_late";
-    case late_reason::no_time:
+    case late_reason::untimed:
       return "no_time";
     case late_reason::out_of_range:
       return "out_of_range";
@@ -243,7 +243,7 @@ enum class late_reason : uint8_t {
 /// Whether `ts` can be windowed: nullopt if so, else why not.
 [[nodiscard]] constexpr std::optional<late_reason> check_time(time_ms ts) noexcept {
   if (ts == no_time) {
-    return late_reason::no_time;
+    return late_reason::untimed;
   }
   if (ts < -max_event_time || ts > max_event_time) {
     return late_reason::out_of_range;
@@ -332,7 +332,7 @@ inline void check_lateness(time_ms lateness) {
 inline std::string late_message(late_reason reason, time_ms ts, time_ms watermark,
                                 time_ms lateness) {
   switch (reason) {
-    case late_reason::no_time:
+    case late_reason::untimed:
       return "the element has no event time";
     case late_reason::out_of_range:
       return "the event time " + std::to_string(ts) + " is outside the windowed range +-" +
