@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Fails when a C++ file of ours is over FILE_MAX lines or a function over FUNCTION_MAX.
 
+Files over FILE_GUIDELINE lines are listed as a note: issue 20 asks that each has a
+reason (one concern that needs the length), given where the file begins.
+
 Functions are found by universal-ctags (functions and methods, with their end lines);
 doctest's TEST_CASE bodies, which ctags does not see, by matching their braces. Prints
 every offender as file:line and the count, and the ones over the 70-line guideline of
@@ -13,6 +16,7 @@ import sys
 FILE_MAX = 1000
 FUNCTION_MAX = 100
 GUIDELINE = 70
+FILE_GUIDELINE = 700
 
 
 def tracked_sources():
@@ -60,12 +64,15 @@ def main():
     files = tracked_sources()
     functions = ctags_functions(files)
     long_files = []
+    over_file_guideline = []
     for path in files:
         with open(path, encoding="utf-8") as f:
             text = f.read()
         n = text.count("\n")
         if n > FILE_MAX:
             long_files.append((n, path))
+        elif n > FILE_GUIDELINE:
+            over_file_guideline.append((n, path))
         functions += test_cases(path, text)
     functions.sort(reverse=True)
     if listing is not None:
@@ -78,6 +85,8 @@ def main():
         print(f"error: {path} has {n} lines (at most {FILE_MAX})")
     for n, path, line, name in too_long:
         print(f"error: {path}:{line}: {name} has {n} lines (at most {FUNCTION_MAX})")
+    for n, path in over_file_guideline:
+        print(f"note: {path} has {n} lines (over the {FILE_GUIDELINE}-line guideline)")
     over_guideline = sum(1 for f in functions if f[0] > GUIDELINE)
     print(f"sizes: {len(files)} files, {len(functions)} functions; {over_guideline} over "
           f"{GUIDELINE} lines (the guideline), {len(too_long)} over {FUNCTION_MAX}, "

@@ -62,8 +62,8 @@ std::vector<matched> run_join(window_assigner assigner, durability level) {
     .key_by([](const either<order, payment>& e) { return e.is_left ? e.left.key : e.right.key; })
     .process<matched>(
       "wjoin",
-      [fn](const either<order, payment>& e, auto& ctx, auto& out) { fn->on_element(e, ctx, out); },
-      [fn](const timer_fired& t, auto& ctx, auto& out) { fn->on_timer(t, ctx, out); })
+      [fn](const either<order, payment>& e, auto& ctx, auto& col) { fn->on_element(e, ctx, col); },
+      [fn](const timer_fired& t, auto& ctx, auto& col) { fn->on_timer(t, ctx, col); })
     .sink("out", collector_sink(out));
   test::run_ok(eng, jb);
   auto got = out->values();
