@@ -77,6 +77,10 @@ constexpr size_t copy_pending_commits_max = 4096;
 
 /// Timers a partition fires per message before it yields to batches.
 constexpr size_t timers_per_message_max = 256;
+/// With a commit interval: batches of output (of `--runtime.batch-events-max` records) a
+/// partition holds for its next commit before it commits early, so that a long interval
+/// on a busy stream does not grow its memory without bound.
+constexpr size_t held_output_batches_max = 16;
 /// Polls a source makes per message before it yields to other messages.
 constexpr int pulls_per_message_max = 4;
 
@@ -93,5 +97,6 @@ static_assert(switch_timeout > host_timeout, "a switch restarts the job, which a
 static_assert(cluster_wait_interval < host_timeout);
 static_assert(tap_records_per_batch_max <= tap_buffer_max);
 static_assert(copy_pending_commits_max > 0 && timers_per_message_max > 0);
+static_assert(held_output_batches_max > 0);
 
 } // namespace eddy::detail::limits

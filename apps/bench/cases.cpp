@@ -37,6 +37,16 @@ const case_info cases[] = {
     {"sqlite_full", runner::sqlite_baseline, durability::machine}},
    {{"process_memory_ratio", "process", "memory", 0.4},
     {"machine_sqlite_full_ratio", "machine", "sqlite_full", 0.5}}},
+  {"latency",
+   "generator at --runtime.source-rate (default 100k/s) -> key_by -> count per key, every "
+   "event passed on -> transactional sink: latency from generating a record to its sink "
+   "committing it, with state in memory and durable (process, machine)",
+   1'000'000,
+   work::keyed_latency,
+   {{"memory", runner::engine, durability::none},
+    {"process", runner::engine, durability::process},
+    {"machine", runner::engine, durability::machine}},
+   {}},
   {"supervised_keyed_count",
    "durable keyed_count (process) without failures, and with 3 failures of the keyed "
    "function, each restarting the job from its journals",

@@ -23,6 +23,9 @@ enum class work {
   sliding_count,
   /// Event time: two generators of (key, ts) -> connect -> interval join per key.
   interval_join,
+  /// generator at a fixed rate of (keyed_value(i), the time it was made) -> key_by -> count
+  /// per key, each event passed on -> a transactional sink that notes each record's latency.
+  keyed_latency,
 };
 
 /// How a variant runs in its child process.

@@ -78,11 +78,13 @@ int run_one(const case_info& c, const variant_info& v, uint64_t events, uint32_t
   auto ru = self_usage();
   // ru_maxrss is in KiB on Linux.
   std::printf("variant=%s case=%s events=%llu seconds=%.6f out=%llu keys=%llu peak_rss_mb=%.1f "
-              "minor_faults=%ld buffered_peak=%llu first_out_seconds=%.6f\n",
+              "minor_faults=%ld buffered_peak=%llu first_out_seconds=%.6f latency_p50_ms=%.3f "
+              "latency_p99_ms=%.3f\n",
               v.name, c.name, static_cast<unsigned long long>(r->events), r->seconds,
               static_cast<unsigned long long>(r->out), static_cast<unsigned long long>(r->keys),
               static_cast<double>(ru.ru_maxrss) / 1024.0, ru.ru_minflt,
-              static_cast<unsigned long long>(r->buffered_peak), r->first_out_seconds);
+              static_cast<unsigned long long>(r->buffered_peak), r->first_out_seconds,
+              r->latency_p50_ms, r->latency_p99_ms);
   std::fflush(stdout);
   return 0;
 }

@@ -2,14 +2,17 @@
 
 #include "engine_run.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "eddy/actors/engine.hpp"
 #include "eddy/actors/metrics.hpp"
@@ -23,6 +26,9 @@ struct sink_probe {
   std::atomic<uint64_t> records{0};
   /// When the first record arrived; set once, before `records`.
   std::atomic<std::chrono::steady_clock::time_point> first{};
+  /// The latency case: each record's latency in microseconds, in order of arrival.
+  std::mutex latencies_mutex;
+  std::vector<uint32_t> latencies_us;
 };
 
 using probe_ptr = std::shared_ptr<sink_probe>;
@@ -46,6 +52,101 @@ private:
   probe_ptr probe_;
   uint64_t count_ = 0;
 };
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+/// The latency case's sink: transactional with durable state, so that the engine commits
+/// what it wrote with its input positions; a record's latency is taken when the sink makes
+/// it durable (`flush` or `sync`, right before that commit), in memory when it is written.
+class latency_sink final : public eddy::sink_logic {
+public:
+  latency_sink(probe_ptr probe, bool durable)
+    : probe_(std::move(probe))
+    , durable_(durable) {}
+  void write(eddy::record_buffer& in) override {
+    for (const auto& r : eddy::typed<timed_key>(in).records) {
+      made_ns_.push_back(r.value.ts);
+    }
+    count_ += in.size();
+    if (!durable_) {
+      settle();
+    }
+  }
+  void flush() override {
+    settle();
+  }
+  void sync() override {
+    settle();
+  }
+  [[nodiscard]] bool transactional() const noexcept override {
+    return durable_;
+  }
+  [[nodiscard]] uint64_t length() const noexcept override {
+    return count_;
+  }
+  void resume(uint64_t length) override {
+    count_ = length;
+  }
+
+private:
+  void settle() {
+    auto now = steady_ns();
+    std::lock_guard lock{probe_->latencies_mutex};
+    for (auto made : made_ns_) {
+      probe_->latencies_us.push_back(
+        static_cast<uint32_t>(std::max<int64_t>(0, now - made) / 1000));
+    }
+    made_ns_.clear();
+    probe_->records.store(count_);
+  }
+
+  probe_ptr probe_;
+  bool durable_;
+  uint64_t count_ = 0;
+  std::vector<int64_t> made_ns_;
+};
+
+/// The median and 99th percentile of the latencies after the warm-up, in ms.
+void latency_percentiles(sink_probe& probe, run_result& r) {
+  std::lock_guard lock{probe.latencies_mutex};
+  auto& all = probe.latencies_us;
+  auto skip = static_cast<size_t>(static_cast<double>(all.size()) * latency_warmup_share);
+  std::vector<uint32_t> v(all.begin() + static_cast<std::ptrdiff_t>(skip), all.end());
+  if (v.empty()) {
+    return;
+  }
+  auto at = [&](double q) {
+    auto k = static_cast<size_t>(q * static_cast<double>(v.size() - 1));
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+    return static_cast<double>(v[k]) / 1000.0;
+  };
+  r.latency_p50_ms = at(0.5);
+  r.latency_p99_ms = at(0.99);
+}
+
+void add_keyed_latency(eddy::job_builder& job, uint64_t events, const probe_ptr& probe) {
+  job
+    .source("gen", eddy::generator_source(events,
+                                          [](uint64_t i) {
+                                            return timed_key{keyed_value(i), steady_ns()};
+                                          }))
+    .key_by([](const timed_key& e) { return e.key; })
+    .process<timed_key>("count",
+                        [](const timed_key& e, auto& ctx, auto& out) {
+                          auto& n = ctx.template value<int64_t>("n");
+                          n.set(n.get_or(0) + 1);
+                          out.emit(e);
+                        })
+    .sink("sink", eddy::sink_def<timed_key>{[probe](const eddy::instance_context& ctx) {
+                                              return std::make_unique<latency_sink>(probe,
+                                                                                    ctx.durable);
+                                            },
+                                            1});
+}
 
 template <class T>
 eddy::sink_def<T> counting_sink_def(probe_ptr probe) {
@@ -179,6 +280,12 @@ void add_work(eddy::job_builder& job, const case_info& c, const variant_info& v,
     case work::restart:
       add_restart(job, events, run_index, probe);
       break;
+    case work::keyed_latency:
+      if (rt.source_rate == 0) {
+        rt.source_rate = latency_rate_default;
+      }
+      add_keyed_latency(job, events, probe);
+      break;
   }
 }
 
@@ -249,6 +356,9 @@ std::optional<run_result> run_engine(const case_info& c, const variant_info& v, 
     return std::nullopt;
   }
   r.out = probe->records.load();
+  if (c.job == work::keyed_latency) {
+    latency_percentiles(*probe, r);
+  }
   if (r.out > 0) {
     r.first_out_seconds = std::chrono::duration<double>(probe->first.load() - begin).count();
   }

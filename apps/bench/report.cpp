@@ -31,6 +31,9 @@ struct variant_summary {
   const variant_info* info;
   std::vector<double> rates;
   std::vector<double> faults;
+  /// The latency case: each run's median and 99th percentile latency (ms).
+  std::vector<double> p50;
+  std::vector<double> p99;
   double peak_rss_mb = 0;
 };
 
@@ -86,6 +89,12 @@ void note_round(const case_info& c, int run, int runs, std::vector<variant_summa
     vs[k].peak_rss_mb = std::max(vs[k].peak_rss_mb, mb);
     progress +=
       format("%s %s %.2f M/s (%.1f MB)", k == 0 ? "" : ",", vs[k].info->name, rate / 1e6, mb);
+    if (auto i = got[k].find("latency_p50_ms");
+        i != got[k].end() && number(got[k], i->first) >= 0) {
+      vs[k].p50.push_back(number(got[k], "latency_p50_ms"));
+      vs[k].p99.push_back(number(got[k], "latency_p99_ms"));
+      progress += format(" p50 %.1f ms p99 %.1f ms", vs[k].p50.back(), vs[k].p99.back());
+    }
   }
   std::cerr << progress << "\n";
 }
@@ -135,6 +144,12 @@ std::string throughput_line(const case_info& c, uint64_t events, int runs,
   for (size_t k = 0; k < vs.size(); ++k) {
     line << field(k, "minor_faults") << format("%.0f", median(vs[k].faults));
   }
+  for (size_t k = 0; k < vs.size(); ++k) {
+    if (!vs[k].p50.empty()) {
+      line << field(k, "latency_p50_ms") << format("%.2f", median(vs[k].p50))
+           << field(k, "latency_p99_ms") << format("%.2f", median(vs[k].p99));
+    }
+  }
   return line.str();
 }
 
@@ -144,9 +159,13 @@ std::vector<std::string> throughput_table(const case_info& c, uint64_t events,
                                           const std::vector<double>& ratios) {
   std::vector<std::string> table;
   for (const auto& v : vs) {
-    table.push_back(format("%-20s %-14s %12llu %14.0f %10.1f %12.0f", c.name, v.info->name,
-                           static_cast<unsigned long long>(events), median(v.rates), v.peak_rss_mb,
-                           median(v.faults)));
+    auto row = format("%-20s %-14s %12llu %14.0f %10.1f %12.0f", c.name, v.info->name,
+                      static_cast<unsigned long long>(events), median(v.rates), v.peak_rss_mb,
+                      median(v.faults));
+    if (!v.p50.empty()) {
+      row += format("   latency p50 %.2f ms, p99 %.2f ms", median(v.p50), median(v.p99));
+    }
+    table.push_back(row);
   }
   for (size_t i = 0; i < ratios.size(); ++i) {
     const auto& q = c.ratios[i];
@@ -167,7 +186,7 @@ std::optional<case_report> measure_throughput(const case_info& c, uint64_t event
                                               const eddy::command_line& cli) {
   std::vector<variant_summary> vs;
   for (const auto& v : c.variants) {
-    vs.push_back({&v, {}, {}, 0});
+    vs.push_back({&v, {}, {}, {}, {}, 0});
   }
   for (int run = 1; run <= runs; ++run) {
     auto got = run_round(c, vs, run, events, cli);

@@ -123,9 +123,11 @@ std::vector<std::string> child_args(const case_info& c, const variant_info& v, u
     std::to_string(rt.partitions), "--runtime.batch-events-max",
     std::to_string(rt.batch_events_max), "--runtime.credit-batches-max",
     std::to_string(rt.credit_batches_max), "--runtime.linger-ms", std::to_string(rt.linger_ms),
-    "--state.cache-mb", std::to_string(rt.state.cache_mb), "--state.keep-changes",
+    "--runtime.source-rate", std::to_string(rt.source_rate), "--state.cache-mb",
+    std::to_string(rt.state.cache_mb), "--state.keep-changes",
     std::to_string(rt.state.keep_changes), "--state.compact-every",
-    std::to_string(rt.state.compact_every), "--data-dir", data_dir.string(),
+    std::to_string(rt.state.compact_every), "--state.commit-interval-ms",
+    std::to_string(rt.state.commit_interval_ms), "--data-dir", data_dir.string(),
     // The children's "job starting" lines would interleave with the report.
     "--log.level",
     cli.values()["log.level"].defaulted() ? std::string{"warn"} : cli.common.log_level};

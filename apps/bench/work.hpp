@@ -43,6 +43,11 @@ struct run_result {
   uint64_t buffered_peak = 0;
   /// Engine only: seconds from engine start to the first record at the sink (-1: none).
   double first_out_seconds = -1;
+  /// Latency case: from generating a record to its sink making it durable (with durable
+  /// state: before the sink's commit; in memory: when it is written), median and 99th
+  /// percentile in ms (-1: not measured).
+  double latency_p50_ms = -1;
+  double latency_p99_ms = -1;
 };
 
 /// Event time: a key of 1000 and a timestamp of about i / 100 ms, late by up to 20 ms.
@@ -51,6 +56,20 @@ struct timed_key {
   int64_t ts = 0;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(timed_key, key, ts)
+
+/// The binary encoding of the outbox (a partition keeps its output there until a
+/// transactional sink committed it).
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, timed_key& x) {
+  return f(x.key, x.ts);
+}
+
+/// Records per second the generator of the latency case makes unless --runtime.source-rate
+/// says otherwise: well below what every commit interval sustains, so that latency is the
+/// commit's, not a queue's.
+constexpr uint64_t latency_rate_default = 100'000;
+/// The first records of a latency run (the job starting) are left out of its percentiles.
+constexpr double latency_warmup_share = 0.1;
 
 inline timed_key timed_event(uint64_t i) noexcept {
   auto h = (i * 0x9e3779b97f4a7c15ULL) >> 40;

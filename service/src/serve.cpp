@@ -75,6 +75,12 @@ int serve(eddy::command_line& cli, http_ingress& http, const std::string& name,
   if (cli.values()["runtime.linger-ms"].defaulted()) {
     cli.runtime.linger_ms = 1;
   }
+  // A request is answered after the commit that holds its change (durable before the 2xx):
+  // its partition commits the group it came in, not after an interval, unless the user
+  // chose one.
+  if (cli.values()["state.commit-interval-ms"].defaulted()) {
+    cli.runtime.state.commit_interval_ms = 0;
+  }
   eddy::install_signal_handlers();
   eddy::engine engine{cli.runtime, cli.common};
   auto started = engine.start(std::move(*graph));

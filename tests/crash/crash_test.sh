@@ -14,6 +14,7 @@
 #   CRASH_KEEP=1      keep the work directory (its path is printed) instead of removing it
 #   CRASH_RUN_TIMEOUT seconds a run to completion may take (default 80)
 #   CRASH_DURABILITY  --state.durability of every run (default process)
+#   CRASH_COMMIT_INTERVAL_MS  --state.commit-interval-ms of every run (default: the option's)
 #
 # Needs only bash and coreutils/awk/grep/sort.
 set -u
@@ -48,6 +49,9 @@ trap 'echo "interrupted"; exit 130' INT TERM HUP
 # Arguments of every run (reference, killed attempts and the final one).
 common_args=(--job.partitions 16 --split-parallelism 2
              --state.durability "${CRASH_DURABILITY:-process}")
+if [ -n "${CRASH_COMMIT_INTERVAL_MS:-}" ]; then
+  common_args+=(--state.commit-interval-ms "$CRASH_COMMIT_INTERVAL_MS")
+fi
 crash_args=(--state.compact-every 3)
 
 now_ms() { local us=${EPOCHREALTIME/./}; echo $(( us / 1000 )); }

@@ -8,6 +8,9 @@
 # timers live in the partitions' journals. The same for an interval join of two streams.
 #
 # Usage: event_windows_crash_test.sh EVENT_WINDOWS_BIN
+# Environment: CRASH_COMMIT_INTERVAL_MS, the --state.commit-interval-ms of every run
+# (default: the option's); with one of 1000 ms or more the kills come after 1-3 s and the
+# killed runs read more slowly.
 set -u
 export LC_ALL=C
 bin=${1:?usage: event_windows_crash_test.sh EVENT_WINDOWS_BIN}
@@ -82,17 +85,30 @@ for l in sorted(json.dumps(json.loads(x), sort_keys=True) for x in open(sys.argv
 
 # killed_run: see killed_run.sh.
 source "$(dirname "$0")/killed_run.sh"
+# Readings per second of the killed runs: slower with late kills, so that a run lasts
+# longer than the time before its kill.
+interval=()
+rate=20000
+join_rate=8000
+if [ -n "${CRASH_COMMIT_INTERVAL_MS:-}" ]; then
+  interval=(--state.commit-interval-ms "$CRASH_COMMIT_INTERVAL_MS")
+  if [ "$CRASH_COMMIT_INTERVAL_MS" -ge 1000 ]; then
+    kill_late=1
+    rate=5000
+    join_rate=2500
+  fi
+fi
 
 for window in tumbling:60000 sliding:60000:20000 session:3000; do
   name=${window%%:*}
-  args=(--window "$window" --bound-ms 5000 --job.partitions 8)
+  args=(--window "$window" --bound-ms 5000 --job.partitions 8 "${interval[@]}")
   "$bin" "$work/in.jsonl" --output "$work/$name.calm.jsonl" --data-dir "$work/$name.calm" \
     "${args[@]}" > /dev/null 2> "$work/$name.calm.err" || fail "$name: the calm run failed"
   normalized "$work/$name.calm.jsonl" > "$work/$name.calm.sorted"
   reference "$window" > "$work/$name.ref"
   cmp -s "$work/$name.calm.sorted" "$work/$name.ref" ||
     fail "$name: the calm run differs from the reference ($(wc -l < "$work/$name.calm.sorted") vs $(wc -l < "$work/$name.ref") windows)"
-  killed_run "$name" "$work/in.jsonl" "${args[@]}" --runtime.source-rate 20000
+  killed_run "$name" "$work/in.jsonl" "${args[@]}" --runtime.source-rate "$rate"
   normalized "$work/$name.crash.jsonl" > "$work/$name.crash.sorted"
   if ! cmp -s "$work/$name.crash.sorted" "$work/$name.calm.sorted"; then
     diff "$work/$name.crash.sorted" "$work/$name.calm.sorted" | head -5
@@ -129,8 +145,8 @@ for l in sorted(lines):
     print(l)
 PY
 jargs=("$work/left.jsonl" --join "$work/right.jsonl" --join-lower-ms -200 --join-upper-ms 300
-  --bound-ms 5000 --job.partitions 8)
-killed_run join "${jargs[@]}" --runtime.source-rate 8000
+  --bound-ms 5000 --job.partitions 8 "${interval[@]}")
+killed_run join "${jargs[@]}" --runtime.source-rate "$join_rate"
 normalized "$work/join.crash.jsonl" > "$work/join.crash.sorted"
 if ! cmp -s "$work/join.crash.sorted" "$work/join.ref"; then
   diff "$work/join.crash.sorted" "$work/join.ref" | head -5

@@ -3,9 +3,11 @@
 #
 # killed_run NAME ARGS...: runs "$bin" ARGS --output $work/NAME.crash.jsonl --data-dir
 # $work/NAME.crash, kills it with -9 three times while it runs (after 0.5, 0.6 and 0.7 s;
-# the restarts add "${restart_args[@]}", e.g. --resume, and reuse the data dir), then lets
-# the fourth run finish; the kills that hit a running job end up in $kills.
+# with kill_late=1 after a random 1.0-2.9 s each, for runs that commit once a second; the
+# restarts add "${restart_args[@]}", e.g. --resume, and reuse the data dir), then lets the
+# fourth run finish; the kills that hit a running job end up in $kills.
 restart_args=()
+kill_late=0
 killed_run() {
   local name=$1 attempt pid more=()
   shift
@@ -16,7 +18,11 @@ killed_run() {
     pid=$!
     more=("${restart_args[@]}")
     if [ "$kills" -lt 3 ]; then
-      sleep 0.$((4 + attempt))
+      if [ "$kill_late" = 1 ]; then
+        sleep "$((1 + RANDOM % 2)).$((RANDOM % 10))"
+      else
+        sleep 0.$((4 + attempt))
+      fi
       if kill -9 "$pid" 2> /dev/null; then
         kills=$((kills + 1))
       fi

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Acknowledged changes survive kill -9, exactly once: concurrent clients add items to
 carts (a unique sku per request, each with its Idempotency-Key) while the cart service is
-killed with -9 (every 0.4-0.9 s) and restarted while they run; a client retries a request that got no
+killed with -9 (every 0.4-0.9 s, or CART_KILL_EVERY_S=lo,hi) and restarted while they run; a client retries a request that got no
 answer (connection refused or cut, 503, 202) with the same key until it is answered. At
 the end every cart must hold every sku sent to it exactly once (qty 1) and its version
 must count them: no acknowledged change lost, none applied twice.
 
-Usage: cart_crash_test.py CART_SERVICE_BIN"""
+Usage: cart_crash_test.py CART_SERVICE_BIN [SERVICE_ARGS...]
+(for example --state.commit-interval-ms 1000: requests are answered after the commit that
+holds them, whenever it comes)"""
 
 import os
 import random
@@ -21,8 +23,14 @@ from service_client import (Checks, Counter, Service, cart_requests, check_carts
                             free_port)
 
 cart_bin = sys.argv[1]
+service_args = sys.argv[2:]
 work = tempfile.mkdtemp(prefix="eddy-cart-crash.")
-clients, users_per_client, requests_per_client = 6, 4, 300
+# With a commit interval every answer waits for a commit: fewer requests per client then.
+clients, users_per_client = 6, 4
+requests_per_client = int(os.environ.get("CART_REQUESTS_PER_CLIENT", "300"))
+# Seconds between kills, drawn uniformly; with a commit interval they must exceed it, or no
+# request is ever answered.
+kill_lo, kill_hi = (float(x) for x in os.environ.get("CART_KILL_EVERY_S", "0.4,0.9").split(","))
 c = Checks()
 
 
@@ -50,7 +58,7 @@ def client(t, current, stats, deadline):
 def main():
     data = os.path.join(work, "data")
     port = free_port()
-    current = [Service(cart_bin, data, port=port)]
+    current = [Service(cart_bin, data, *service_args, port=port)]
     stats = Counter()
     deadline = time.time() + 90
     threads = [threading.Thread(target=client, args=(t, current, stats, deadline))
@@ -60,12 +68,12 @@ def main():
     kills = 0
     rnd = random.Random(99)
     while any(th.is_alive() for th in threads):
-        time.sleep(rnd.uniform(0.4, 0.9))
+        time.sleep(rnd.uniform(kill_lo, kill_hi))
         if not any(th.is_alive() for th in threads):
             break
         current[0].kill()
         kills += 1
-        current[0] = Service(cart_bin, data, port=port)
+        current[0] = Service(cart_bin, data, *service_args, port=port)
     for th in threads:
         th.join()
     print("answers:", dict(sorted(stats.n.items(), key=str)), "after", kills, "kills")

@@ -146,6 +146,15 @@ caf::error make_logic(detail::stage_init& init, const node_spec& spec) {
   return {};
 }
 
+/// The runtime options of `spec`'s instances: the job's, with what the node sets itself.
+runtime_options options_of(const job_env& env, const node_spec& spec) {
+  auto opts = env.opts;
+  if (spec.commit_interval_ms) {
+    opts.state.commit_interval_ms = *spec.commit_interval_ms;
+  }
+  return opts;
+}
+
 } // namespace
 
 std::filesystem::path journal_path(const std::filesystem::path& data_dir, const job_graph& g,
@@ -165,7 +174,7 @@ build_instance(job_env& env, size_t n, uint32_t i, uint32_t producer, std::strin
   init->ctx = instance_context{g.name(), spec.name, i, g.instances(n), env.data_dir, env.rejects};
   init->ctx.durable = env.durable;
   init->ctx.producer = producer;
-  init->opts = env.opts;
+  init->opts = options_of(env, spec);
   init->metrics = std::move(metrics);
   init->failed_cause = std::move(failed_cause);
   if (!poison.empty()) {
@@ -251,7 +260,7 @@ plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit,
           instance_context{g.name(), spec.name, i, g.instances(n), env.data_dir, env.rejects};
         init->ctx.durable = env.durable;
         init->ctx.producer = producer;
-        init->opts = env.opts;
+        init->opts = options_of(env, spec);
         init->metrics = env.metrics[culprit];
         init->failed_cause = slot.failed_cause;
         init->host = std::move(host);

@@ -45,6 +45,26 @@ void finish_input(self_ptr self) {
   st.closing = true;
 }
 
+/// With a commit interval: the output held for the next commit, or the changed state, has
+/// reached its bound, so the commit comes early.
+bool epoch_full(const partition_state& st) {
+  auto held_max = limits::held_output_batches_max * st.init->opts.batch_events_max;
+  return st.held->size() >= held_max || st.logic->wants_compaction();
+}
+
+/// Schedules the next commit: for the group of batches already in the mailbox (they are
+/// processed before this message), or after the commit interval.
+void schedule_commit(self_ptr self) {
+  auto& st = self->state;
+  st.sync_pending = true;
+  if (st.commits_on_interval()) {
+    self->delayed_send(self, std::chrono::milliseconds(st.init->opts.state.commit_interval_ms),
+                       sync_atom::value);
+  } else {
+    self->send(self, sync_atom::value);
+  }
+}
+
 void on_batch(self_ptr self, batch& b) {
   auto& st = self->state;
   if (!ensure_recovered(self)) {
@@ -90,14 +110,15 @@ void on_batch(self_ptr self, batch& b) {
     if (!commit_now(self) || !advance_watermark(self)) {
       return;
     }
+  } else if (st.commits_on_interval() && epoch_full(st)) {
+    if (!commit_now(self) || !advance_watermark(self)) {
+      return;
+    }
   } else if (!st.sync_pending) {
-    // Batches already in the mailbox are processed before this message: they join the
-    // group.
-    st.sync_pending = true;
-    self->send(self, sync_atom::value);
+    schedule_commit(self);
   }
   m.keys.store(st.logic->key_count(), std::memory_order_relaxed);
-  bool hold = group && st.sync_pending && !st.closing;
+  bool hold = st.holds_credit() && !st.closing;
   st.out->send_ready(self);
   st.in->consumed(self, b.channel, *ch, hold || st.out->blocked(), std::move(b.records));
   schedule_linger(self, st);
@@ -112,7 +133,7 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
       on_batch(self, b);
     },
     [self](credit_atom, channel_id channel, uint32_t batches, recycled_buffer& recycled) {
-      on_transform_credit(self, channel, batches, recycled, !self->state.sync_pending);
+      on_transform_credit(self, channel, batches, recycled, !self->state.holds_credit());
     },
     [self](start_atom) {
       if (!ensure_recovered(self)) {

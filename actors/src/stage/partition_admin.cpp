@@ -177,6 +177,15 @@ std::optional<admin_reply> partition_admin(self_ptr self, const admin_request& r
   if (!ensure_recovered(self)) {
     return admin_fail_of(who(st), "could not read its journal");
   }
+  // The journal's history and the states it replays end at the last commit, which a commit
+  // interval may leave behind what `state` shows: they start with a commit.
+  bool reads_journal = r.command == admin_command::history || r.command == admin_command::replay;
+  if (reads_journal && st.journal) {
+    if (!commit_now(self)) {
+      return admin_fail_of(who(st), "could not commit its journal");
+    }
+    release(self);
+  }
   try {
     switch (r.command) {
       case admin_command::state:

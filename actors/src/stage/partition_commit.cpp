@@ -227,7 +227,11 @@ bool catch_up_watermark(self_ptr self) {
   }
   st.logic->set_watermark(watermark);
   st.timers_fired_upto = watermark;
-  st.out->set_watermark(st.in->watermarks().forward());
+  // Output held for the commit may be older than the watermark: then the watermark waits
+  // for it (`advance_watermark` after the commit sends it), lest it overtake that output.
+  if (st.held->empty()) {
+    st.out->set_watermark(st.in->watermarks().forward());
+  }
   st.init->metrics->watermark.store(watermark, std::memory_order_relaxed);
   return true;
 }

@@ -66,7 +66,8 @@ struct partition_state : transform_state {
   bool logged = false;
   /// The journal's log was folded (see `ensure_recovered`).
   bool recovered = false;
-  /// Durability machine: a group commit is scheduled.
+  /// A commit is scheduled: at once, for the group of batches waiting in the mailbox, or
+  /// after the commit interval (`--state.commit-interval-ms`).
   bool sync_pending = false;
   /// When the scheduled timer message is due.
   std::optional<time_ms> timer_at;
@@ -79,6 +80,16 @@ struct partition_state : transform_state {
 
   [[nodiscard]] const node_spec& graph_node() const {
     return init->graph->node(init->node);
+  }
+  /// Commits wait for the commit interval rather than for the mailbox to drain.
+  [[nodiscard]] bool commits_on_interval() const noexcept {
+    return journal && init->opts.state.commit_interval_ms > 0;
+  }
+  /// Input credit waits for the scheduled commit: a group commit covers the batches that
+  /// arrived before it and no more. With a commit interval credit flows on, and the held
+  /// output and the state changes bound the epoch instead.
+  [[nodiscard]] bool holds_credit() const noexcept {
+    return sync_pending && !commits_on_interval();
   }
 };
 

@@ -46,6 +46,7 @@ constexpr option_range source_rate{"runtime.source-rate", 0, int64_t{1} << 40};
 constexpr option_range cache_mb{"state.cache-mb", 0, 1 << 20};
 constexpr option_range keep_changes{"state.keep-changes", 1, 1 << 20};
 constexpr option_range compact_every{"state.compact-every", 1, 1 << 30};
+constexpr option_range commit_interval_ms{"state.commit-interval-ms", 0, commit_interval_ms_max};
 constexpr option_range restarts_max{"supervision.max-restarts", 0, 1000};
 constexpr option_range window_s{"supervision.window-s", 1, 86400};
 constexpr option_range backoff_ms{"supervision.backoff-ms", 0, 600000};
@@ -262,7 +263,10 @@ void declare_state(po::options_description& desc) {
   add("state.keep-changes", po::value<int64_t>()->default_value(d.keep_changes),
       "changes of each key kept readable after compaction");
   add("state.compact-every", po::value<int64_t>()->default_value(d.compact_every),
-      "committed batches between two compactions of a partition's journal");
+      "commits between two compactions of a partition's journal");
+  add("state.commit-interval-ms", po::value<int64_t>()->default_value(d.commit_interval_ms),
+      "time between two commits of a partition's state and output (0: after each group of "
+      "batches)");
   add("state.reset", "delete this job's state under --data-dir before starting");
 }
 
@@ -336,6 +340,7 @@ caf::error take_numbers(const po::variables_map& vm, common_options& common, run
     (err = take(vm, range::cache_mb, state.cache_mb)) ||
     (err = take(vm, range::keep_changes, state.keep_changes)) ||
     (err = take(vm, range::compact_every, state.compact_every)) ||
+    (err = take(vm, range::commit_interval_ms, state.commit_interval_ms)) ||
     (err = take(vm, range::restarts_max, sup.restarts_max)) ||
     (err = take(vm, range::window_s, sup.window_s)) ||
     (err = take(vm, range::backoff_ms, sup.backoff_ms)) ||

@@ -25,6 +25,13 @@ caf::error graph_error(std::string message) {
 
 caf::error validate_node(const job_graph& g, const node_spec& n) {
   auto who = std::string{to_string(n.kind)} + " '" + n.name + "'";
+  if (n.commit_interval_ms && n.kind != node_kind::keyed) {
+    return graph_error(who + " has a commit interval; only keyed operators commit state");
+  }
+  if (n.commit_interval_ms && *n.commit_interval_ms > commit_interval_ms_max) {
+    return graph_error(who + ": commit interval " + std::to_string(*n.commit_interval_ms) +
+                       " ms is over " + std::to_string(commit_interval_ms_max) + " ms");
+  }
   if (n.kind == node_kind::keyed && n.parallelism_set) {
     return graph_error(who + " runs on the job's " + std::to_string(g.partitions()) +
                        " key partitions; set the partition count instead of parallelism");

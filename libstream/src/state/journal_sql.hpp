@@ -44,6 +44,7 @@ enum stmt_id : size_t {
   s_key_exists,
   s_forget_history,
   s_delete_fired_timers,
+  s_has_state,
   s_count,
 };
 
@@ -83,6 +84,7 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "SELECT 1 FROM state WHERE key = ?1 LIMIT 1",
   "DELETE FROM changes WHERE key = ?1",
   "DELETE FROM timers WHERE kind = ?1 AND (at_ms, key, tag) <= (?2, ?3, ?4)",
+  "SELECT EXISTS(SELECT 1 FROM state) OR EXISTS(SELECT 1 FROM log)",
 };
 
 using sqlite::blob;

@@ -554,6 +554,17 @@ caf::expected<uint64_t> journal_store::key_count() {
   return result;
 }
 
+caf::expected<bool> journal_store::has_state() {
+  bool result = false;
+  auto on_row = [&](row r) {
+    result = r.int64_at(0) != 0;
+  };
+  if (auto err = file_of(*this).query(stmt(s_has_state), "read", on_row)) {
+    return err;
+  }
+  return result;
+}
+
 caf::expected<uint64_t> journal_store::journal_length() {
   uint64_t result = 0;
   auto on_row = [&](row r) {

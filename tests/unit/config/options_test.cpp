@@ -483,6 +483,7 @@ TEST_CASE("parsing no flags gives the defaults of the default-constructed option
   CHECK(cl.runtime.state.cache_mb == rt.state.cache_mb);
   CHECK(cl.runtime.state.keep_changes == rt.state.keep_changes);
   CHECK(cl.runtime.state.compact_every == rt.state.compact_every);
+  CHECK(cl.runtime.state.commit_interval_ms == rt.state.commit_interval_ms);
   CHECK(cl.runtime.state.reset == rt.state.reset);
   CHECK(cl.runtime.supervision.restarts_max == rt.supervision.restarts_max);
   CHECK(cl.runtime.supervision.window_s == rt.supervision.window_s);
@@ -515,6 +516,7 @@ TEST_CASE("--help shows every option's default") {
                             "--state.cache-mb arg (=16)",
                             "--state.keep-changes arg (=4)",
                             "--state.compact-every arg (=1000)",
+                            "--state.commit-interval-ms arg (=100)",
                             "--supervision.max-restarts arg (=5)",
                             "--supervision.window-s arg (=10)",
                             "--supervision.backoff-ms arg (=100)",
@@ -548,6 +550,7 @@ TEST_CASE("every numeric option accepts its limits and names its range when just
     {"state.cache-mb", 0, 1048576, {}},
     {"state.keep-changes", 1, 1048576, {}},
     {"state.compact-every", 1, 1073741824, {}},
+    {"state.commit-interval-ms", 0, 600000, {}},
     {"supervision.max-restarts", 0, 1000, {}},
     {"supervision.window-s", 1, 86400, {}},
     {"supervision.backoff-ms", 0, 600000, {"--supervision.backoff-max-ms=600000"}},

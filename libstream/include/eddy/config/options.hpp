@@ -60,8 +60,12 @@ struct state_options {
   uint32_t cache_mb = 16;
   // Default: 4 changes of each key kept readable after compaction
   uint32_t keep_changes = 4;
-  // Default: 1000 committed batches between two compactions of a partition's journal
+  // Default: 1000 commits between two compactions of a partition's journal
   uint32_t compact_every = 1000;
+  // Default: 100 ms between two commits of a partition (state in memory in between; its
+  // output and acknowledgements wait for the commit that covers them); 0 commits after
+  // each group of batches. Services default to 0 (see serve.cpp)
+  uint32_t commit_interval_ms = 100;
   // Default: false; true deletes the job's state under --data-dir before it starts
   bool reset = false;
 };

@@ -347,9 +347,21 @@ public:
     auto make_router = [key_fn] {
       return std::make_unique<hash_router<T, KeyFn>>(key_fn);
     };
-    return stream<T>{*jb_, id_}.template then<Out>(
+    auto out = stream<T>{*jb_, id_}.template then<Out>(
       std::move(name), node_kind::keyed, transform_factory{make}, router_factory{make_router},
       &partition_of_key_text<K>);
+    // `then` added the keyed node last.
+    jb_->node(jb_->size() - 1).commit_interval_ms = commit_interval_ms_;
+    return out;
+  }
+
+  /// Durable state: this operator's partitions commit every `ms` milliseconds (0: after
+  /// each group of batches) whatever `--state.commit-interval-ms` says. Between commits
+  /// the state lives in memory and the output waits for the commit that covers it: a
+  /// longer interval costs latency and saves writes.
+  keyed_stream& commit_interval_ms(uint32_t ms) {
+    commit_interval_ms_ = ms;
+    return *this;
   }
 
 private:
@@ -364,6 +376,7 @@ private:
   KeyFn key_fn_;
   state_schema schema_;
   std::vector<declared_state> declared_;
+  std::optional<uint32_t> commit_interval_ms_;
 };
 
 template <class T>

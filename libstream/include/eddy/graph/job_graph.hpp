@@ -70,6 +70,9 @@ struct node_spec {
   /// Keyed nodes: the partition of a key spelled as text (null for the others).
   key_partitioner partition_of_key = nullptr;
   failure_policy on_failure = failure_policy::restart;
+  /// Keyed nodes: the commit interval of their partitions, overriding
+  /// `--state.commit-interval-ms` (see `keyed_stream::commit_interval_ms`).
+  std::optional<uint32_t> commit_interval_ms;
   /// Sources with event time: sets the timestamps of the records of a buffer from index
   /// `from` on and returns the highest (no_time: none), and the watermark strategy.
   std::function<time_ms(record_buffer&, size_t from)> stamp_times;
@@ -81,6 +84,8 @@ inline constexpr uint32_t default_partitions = 128;
 /// Largest allowed partition count and per-node parallelism.
 inline constexpr uint32_t partitions_max = 4096;
 inline constexpr uint32_t parallelism_max = 256;
+/// Longest commit interval of a keyed operator's partitions (10 minutes).
+inline constexpr uint32_t commit_interval_ms_max = 600000;
 
 /// A validated dataflow graph: what the runtime turns into actors. Immutable once built;
 /// safe to share between threads.

@@ -197,6 +197,9 @@ public:
   [[nodiscard]] caf::expected<std::vector<timer_entry>> timers_of(std::string_view key);
   /// Number of keys that have at least one state.
   [[nodiscard]] caf::expected<uint64_t> key_count();
+  /// True when some key has a state row or the log of deferred commits holds changes: false
+  /// means that no key has any state (a new partition, or one whose keys were all cleared).
+  [[nodiscard]] caf::expected<bool> has_state();
   /// Number of journal entries currently kept.
   [[nodiscard]] caf::expected<uint64_t> journal_length();
 

@@ -292,6 +292,18 @@ private:
   }
 
   void load(const K& key, key_slot& slot, size_t id) {
+    if (!all_in_memory_) {
+      auto has = journal_->has_state();
+      if (!has) {
+        throw_read_error(has.error());
+      }
+      all_in_memory_ = !*has;
+    }
+    if (*all_in_memory_) {
+      // A key not in memory has no state: nothing to read (a partition filling a new
+      // journal makes no read per new key).
+      return;
+    }
     auto encoded_key = encode_key(key);
     const auto& name = registry_.name(id);
     auto row = journal_->read(encoded_key, name);
@@ -329,6 +341,7 @@ private:
         }
         bytes_ -= std::min(bytes_, slot.bytes + slot_overhead);
         i = keys_.erase(i);
+        all_in_memory_ = false;
       }
     }
   }
@@ -345,6 +358,10 @@ private:
   std::set<K> cleared_;
   /// Keys cleared since the last compaction: nothing to read for them.
   std::set<K> tombstones_;
+  /// Every key that has state is in memory: the journal held none when the first key was
+  /// looked up, and no key with state was evicted since. Unknown until that first lookup,
+  /// which comes after the partition folded its journal's log.
+  std::optional<bool> all_in_memory_;
 };
 
 } // namespace eddy
