@@ -81,6 +81,9 @@ constexpr size_t timers_per_message_max = 256;
 /// partition holds for its next commit before it commits early, so that a long interval
 /// on a busy stream does not grow its memory without bound.
 constexpr size_t held_output_batches_max = 16;
+/// Threads that open a job's partitions and their journals when it starts (at most one per
+/// core).
+constexpr size_t plan_threads_max = 4;
 /// Polls a source makes per message before it yields to other messages.
 constexpr int pulls_per_message_max = 4;
 

@@ -3,11 +3,14 @@
 // docs/design.md).
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
+#include <thread>
 
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
 #include "eddy/flow/replay_filter.hpp"
+#include "limits.hpp"
 #include "plan/job_plan.hpp"
 
 namespace eddy::detail {
@@ -225,21 +228,95 @@ caf::expected<std::unique_ptr<journal_store>> open_journal_copy(job_env& env, si
   return std::move(init.journal);
 }
 
+namespace {
+
+/// Where one instance of a job runs, decided before any is built.
+struct instance_slot {
+  size_t node = 0;
+  uint32_t index = 0;
+  uint32_t producer = 0;
+  /// The member hosting a partition, empty when it runs here.
+  std::string host;
+};
+
+/// Builds the instances `todo` (indices into `where`) concurrently, on up to as many
+/// threads as there are cores; each thread takes the next one, and nothing they share is
+/// written. `built[k]` or `errors[k]` gets the outcome of slot k.
+void build_concurrently(job_env& env, const std::vector<instance_slot>& where,
+                        const std::vector<actor_slot>& slots, const std::vector<size_t>& todo,
+                        std::vector<std::shared_ptr<stage_init>>& built,
+                        std::vector<caf::error>& errors) {
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t t = next++; t < todo.size(); t = next++) {
+      auto k = todo[t];
+      const auto& w = where[k];
+      auto b = build_instance(env, w.node, w.index, w.producer, slots[k].failed_cause,
+                              slots[k].poison, env.metrics[k]);
+      if (b) {
+        built[k] = std::move(*b);
+      } else {
+        errors[k] = std::move(b.error());
+      }
+    }
+  };
+  auto threads = std::min<size_t>({std::max(1U, std::thread::hardware_concurrency()),
+                                   limits::plan_threads_max, todo.size() / 8 + 1});
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) {
+    helpers.emplace_back(work);
+  }
+  work();
+  for (auto& h : helpers) {
+    h.join();
+  }
+}
+
+/// Builds the partitions that run here before the rest of the plan, concurrently: opening
+/// a journal is file system and SQLite work, and a job opens one per partition when it
+/// starts. The partitions whose journals exist come first; only if none of them is refused
+/// (another job, partition count, format) are the missing journals created, so that a
+/// refused start leaves the data dir as it was.
+void build_partitions(job_env& env, const std::vector<instance_slot>& where,
+                      const std::vector<actor_slot>& slots,
+                      std::vector<std::shared_ptr<stage_init>>& built,
+                      std::vector<caf::error>& errors) {
+  const auto& g = *env.graph;
+  std::vector<size_t> existing;
+  std::vector<size_t> missing;
+  for (size_t k = 0; k < where.size(); ++k) {
+    const auto& spec = g.node(where[k].node);
+    if (!where[k].host.empty() || spec.kind != node_kind::keyed) {
+      continue;
+    }
+    std::error_code ec;
+    bool exists = env.durable &&
+                  std::filesystem::exists(journal_path(env.data_dir, g, spec, where[k].index), ec);
+    (exists || !env.durable ? existing : missing).push_back(k);
+  }
+  build_concurrently(env, where, slots, existing, built, errors);
+  for (auto k : existing) {
+    if (errors[k]) {
+      return;
+    }
+  }
+  build_concurrently(env, where, slots, missing, built, errors);
+}
+
+} // namespace
+
 caf::expected<std::vector<instance_plan>>
 plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit,
          const std::function<std::string(size_t, uint32_t)>& host_of) {
   const auto& g = *env.graph;
   uint32_t next_producer = 1;
-  auto producers_table = std::make_shared<std::vector<stage_actor>>();
-  std::vector<instance_plan> plan;
+  std::vector<instance_slot> where;
   std::vector<size_t> first(g.nodes().size());
-  bool remote = false;
   for (size_t n = 0; n < g.nodes().size(); ++n) {
     const auto& spec = g.node(n);
-    first[n] = plan.size();
+    first[n] = where.size();
     for (uint32_t i = 0; i < g.instances(n); ++i) {
-      culprit = plan.size();
-      const auto& slot = slots[culprit];
+      culprit = where.size();
       uint32_t producer = 0;
       if (env.durable && (spec.kind == node_kind::source || spec.kind == node_kind::keyed)) {
         if (next_producer > producers_max) {
@@ -250,32 +327,48 @@ plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit,
         producer = next_producer++;
       }
       auto host = host_of && spec.kind == node_kind::keyed ? host_of(n, i) : std::string{};
-      std::shared_ptr<stage_init> init;
-      if (!host.empty()) {
-        // Built and journaled by its host; the job actor asks it for the positions.
-        init = std::make_shared<detail::stage_init>();
-        init->graph = env.graph;
-        init->node = n;
-        init->ctx =
-          instance_context{g.name(), spec.name, i, g.instances(n), env.data_dir, env.rejects};
-        init->ctx.durable = env.durable;
-        init->ctx.producer = producer;
-        init->opts = options_of(env, spec);
-        init->metrics = env.metrics[culprit];
-        init->failed_cause = slot.failed_cause;
-        init->host = std::move(host);
-        remote = true;
-      } else {
-        auto built =
-          build_instance(env, n, i, producer, slot.failed_cause, slot.poison, env.metrics[culprit]);
-        if (!built) {
-          return built.error();
-        }
-        init = std::move(*built);
-      }
-      init->producers = producers_table;
-      plan.push_back(instance_plan{std::move(init), {}});
+      where.push_back(instance_slot{n, i, producer, std::move(host)});
     }
+  }
+  std::vector<std::shared_ptr<stage_init>> built(where.size());
+  std::vector<caf::error> errors(where.size());
+  build_partitions(env, where, slots, built, errors);
+  auto producers_table = std::make_shared<std::vector<stage_actor>>();
+  std::vector<instance_plan> plan;
+  bool remote = false;
+  for (size_t k = 0; k < where.size(); ++k) {
+    culprit = k;
+    const auto& w = where[k];
+    const auto& spec = g.node(w.node);
+    std::shared_ptr<stage_init> init;
+    if (!w.host.empty()) {
+      // Built and journaled by its host; the job actor asks it for the positions.
+      init = std::make_shared<detail::stage_init>();
+      init->graph = env.graph;
+      init->node = w.node;
+      init->ctx = instance_context{g.name(),     spec.name,  w.index, g.instances(w.node),
+                                   env.data_dir, env.rejects};
+      init->ctx.durable = env.durable;
+      init->ctx.producer = w.producer;
+      init->opts = options_of(env, spec);
+      init->metrics = env.metrics[k];
+      init->failed_cause = slots[k].failed_cause;
+      init->host = w.host;
+      remote = true;
+    } else if (errors[k]) {
+      return std::move(errors[k]);
+    } else if (built[k]) {
+      init = std::move(built[k]);
+    } else {
+      auto b = build_instance(env, w.node, w.index, w.producer, slots[k].failed_cause,
+                              slots[k].poison, env.metrics[k]);
+      if (!b) {
+        return b.error();
+      }
+      init = std::move(*b);
+    }
+    init->producers = producers_table;
+    plan.push_back(instance_plan{std::move(init), {}});
   }
   channel_id next_channel = 1;
   for (size_t n = 0; n < g.nodes().size(); ++n) {

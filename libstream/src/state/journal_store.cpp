@@ -150,20 +150,24 @@ caf::error create_file(const fs::path& file, const journal_meta& meta, durabilit
       return db.error();
     }
     sqlite::file_ref f{db->get(), tmp, kind()};
-    // Off before the switch to WAL too, so that not even the switch waits for a sync.
+    // No syncs and no rollback journal while the schema is written: a crash leaves at most
+    // this temporary file, which the next attempt replaces.
     auto err = f.set_sync(sqlite::sync_mode::off);
     if (!err) {
-      err = f.use_wal(sqlite::sync_mode::off);
+      err = f.exec("create", "PRAGMA journal_mode=OFF");
     }
     if (!err) {
       err = create_schema(f, meta);
+    }
+    // Marks the file as WAL (in its header) without a sync: the real open finds it so.
+    if (!err) {
+      err = f.use_wal(sqlite::sync_mode::off);
     }
     if (err) {
       db->reset();
       fs::remove(tmp, ec);
       return err;
     }
-    // Closing the last connection checkpoints the WAL into the file and removes it.
   }
   if (d == durability::machine) {
     if (auto err = sqlite::sync_file(tmp, kind())) {
