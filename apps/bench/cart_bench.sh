@@ -6,6 +6,9 @@
 # each, and the ratio of each to the baseline.
 #
 # Usage: apps/bench/cart_bench.sh CART_SERVICE_BIN [RUNS] [SECONDS] [CONNECTIONS]
+# Environment: CART_ARGS, more options of the service; CART_PACED=1 also measures updates
+# paced at half the rate the unpaced updates reached in the same run (each connection waits
+# between its requests; wrk is closed-loop, so the rate reached is printed).
 set -euo pipefail
 cart=${1:?usage: cart_bench.sh CART_SERVICE_BIN [RUNS] [SECONDS] [CONNECTIONS]}
 runs=${2:-2}
@@ -24,6 +27,13 @@ done
 
 cat > "$work/post.lua" << 'LUA'
 local n = 0
+-- CART_DELAY_MS: the pause of a connection between two requests (paced runs).
+local pause = tonumber(os.getenv("CART_DELAY_MS") or "0")
+if pause > 0 then
+  delay = function()
+    return pause
+  end
+end
 request = function()
   n = n + 1
   local body = '{"sku":"S' .. (n % 50) .. '","qty":1}'
@@ -64,6 +74,12 @@ for r in $(seq "$runs"); do
   measure health "$base/health" | tee "$work/h"
   measure update -s "$work/post.lua" "$base" | tee "$work/u"
   measure read -s "$work/get.lua" "$base" | tee "$work/g"
+  if [ "${CART_PACED:-0}" = 1 ]; then
+    # Half the update rate: each of the connections sends one request every
+    # conns / (rate / 2) seconds, its own answer time included.
+    half_delay=$(python3 -c "import sys; r=float(open(sys.argv[1]).read().split()[1]); print(max(1, round($conns * 2000 / r)))" "$work/u")
+    CART_DELAY_MS=$half_delay measure paced -s "$work/post.lua" "$base" | tee "$work/p"
+  fi
   python3 - "$work/h" "$work/u" "$work/g" << 'PY'
 import sys
 rate = lambda f: float(open(f).read().split()[1])

@@ -42,8 +42,13 @@ inline std::vector<std::string> read_lines(const std::filesystem::path& path) {
 /// Runtime options for tests: few scheduler threads (the test machine is small), every
 /// file the engine writes inside `dir`, and durable state started afresh by every job
 /// (tests that resume state turn `state.reset` off).
+/// EDDY_TEST_COMMIT_INTERVAL_MS, if set, replaces the default commit interval (ctest runs
+/// the suite once more at 0, so that both ways of committing are tested).
 inline runtime_options test_options(const temp_dir& dir) {
   runtime_options opts;
+  if (const char* interval = std::getenv("EDDY_TEST_COMMIT_INTERVAL_MS")) {
+    opts.state.commit_interval_ms = static_cast<uint32_t>(std::stoul(interval));
+  }
   opts.threads = 2;
   opts.dead_letters = dir / "deadletters.jsonl";
   opts.state.reset = true;

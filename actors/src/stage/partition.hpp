@@ -36,6 +36,9 @@ std::string who(const partition_state& st);
 
 /// Schedules a timer message for the earliest timer, unless one comes earlier already.
 void schedule_timer(self_ptr self);
+/// Schedules the next commit: for the group of batches already in the mailbox (they are
+/// processed before this message), or after the commit interval.
+void schedule_commit(self_ptr self);
 /// Stamps the new output with this partition's output positions and keeps it for the
 /// next commit.
 void take_output(partition_state& st);

@@ -52,19 +52,6 @@ bool epoch_full(const partition_state& st) {
   return st.held->size() >= held_max || st.logic->wants_compaction();
 }
 
-/// Schedules the next commit: for the group of batches already in the mailbox (they are
-/// processed before this message), or after the commit interval.
-void schedule_commit(self_ptr self) {
-  auto& st = self->state;
-  st.sync_pending = true;
-  if (st.commits_on_interval()) {
-    self->delayed_send(self, std::chrono::milliseconds(st.init->opts.state.commit_interval_ms),
-                       sync_atom::value);
-  } else {
-    self->send(self, sync_atom::value);
-  }
-}
-
 void on_batch(self_ptr self, batch& b) {
   auto& st = self->state;
   if (!ensure_recovered(self)) {
@@ -174,13 +161,17 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
       if (st.closing || st.init->failed()) {
         return;
       }
-      // Timers are read from the journal: commit pending timer changes of a group first.
-      if (!commit_now(self)) {
+      // A commit per group fires on committed timers; an epoch fires them as they are, and
+      // what they change and emit joins it.
+      bool epoch = st.commits_on_interval();
+      if (!epoch && !commit_now(self)) {
         return;
       }
       auto fired = st.logic->fire_timers(now_ms(), *st.scratch, timers_per_message_max);
       take_output(st);
-      if (fired > 0 && !commit_now(self)) {
+      if (fired > 0 && epoch && !st.sync_pending) {
+        schedule_commit(self);
+      } else if (fired > 0 && !epoch && !commit_now(self)) {
         return;
       }
       schedule_timer(self);

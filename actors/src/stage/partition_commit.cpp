@@ -43,6 +43,17 @@ void schedule_timer(self_ptr self) {
   self->delayed_send(self, std::chrono::milliseconds(delay), timer_atom::value);
 }
 
+void schedule_commit(self_ptr self) {
+  auto& st = self->state;
+  st.sync_pending = true;
+  if (st.commits_on_interval()) {
+    self->delayed_send(self, std::chrono::milliseconds(st.init->opts.state.commit_interval_ms),
+                       sync_atom::value);
+  } else {
+    self->send(self, sync_atom::value);
+  }
+}
+
 /// Stamps the new output with this partition's output positions and keeps it for the
 /// next commit.
 void take_output(partition_state& st) {
@@ -197,21 +208,31 @@ bool advance_watermark(self_ptr self) {
   if (watermark != no_time && watermark > st.timers_fired_upto && !st.init->failed()) {
     while (st.logic->fire_event_timers(watermark, *st.scratch, timers_per_message_max) > 0) {
       take_output(st);
-      if (!commit_now(self, "event timer")) {
+      if (st.commits_on_interval()) {
+        // Their changes and output join the epoch, whose commit comes on time.
+        if (!st.sync_pending) {
+          schedule_commit(self);
+        }
+      } else if (!commit_now(self, "event timer")) {
         return false;
       }
     }
     st.timers_fired_upto = watermark;
   }
-  st.out->set_watermark(marks.forward());
+  // Output held for the next commit may be older than the watermark, which then waits for
+  // that commit (whose `advance_watermark` sends it).
+  if (st.held->empty()) {
+    st.out->set_watermark(marks.forward());
+  }
   st.init->metrics->watermark.store(watermark, std::memory_order_relaxed);
   return true;
 }
 
 /// Event time with group commits: before the records of a batch, the watermark that came
-/// with the batches before it. When a timer is due at it, the group commits and the timers
-/// fire first (as they would after every batch without groups), so that records are judged
-/// against the same watermark whatever the grouping; otherwise the records just see it.
+/// with the batches before it. When a timer is due at it, the timers fire first (after
+/// committing the group, without a commit interval), as they would after every batch
+/// without groups, so that records are judged against the same watermark whatever the
+/// grouping; otherwise the records just see it.
 bool catch_up_watermark(self_ptr self) {
   auto& st = self->state;
   auto watermark = st.in->watermarks().current();
@@ -223,7 +244,8 @@ bool catch_up_watermark(self_ptr self) {
   auto next = st.logic->next_event_timer();
   if (next && *next <= watermark) {
     take_output(st);
-    return commit_now(self) && advance_watermark(self);
+    // A commit per group fires on committed timers; an epoch fires them as they are.
+    return (st.commits_on_interval() || commit_now(self)) && advance_watermark(self);
   }
   st.logic->set_watermark(watermark);
   st.timers_fired_upto = watermark;

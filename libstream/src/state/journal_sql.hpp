@@ -45,6 +45,7 @@ enum stmt_id : size_t {
   s_forget_history,
   s_delete_fired_timers,
   s_has_state,
+  s_due_timers_after,
   s_count,
 };
 
@@ -85,6 +86,8 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "DELETE FROM changes WHERE key = ?1",
   "DELETE FROM timers WHERE kind = ?1 AND (at_ms, key, tag) <= (?2, ?3, ?4)",
   "SELECT EXISTS(SELECT 1 FROM state) OR EXISTS(SELECT 1 FROM log)",
+  "SELECT kind, at_ms, key, tag FROM timers WHERE kind = ?1 AND (at_ms, key, tag) > (?2, ?3, ?4) "
+  "AND at_ms <= ?5 ORDER BY at_ms, key, tag LIMIT ?6",
 };
 
 using sqlite::blob;

@@ -520,16 +520,21 @@ caf::expected<std::vector<journal_entry>> journal_store::history(std::string_vie
   return newer;
 }
 
-caf::expected<std::vector<timer_entry>> journal_store::due_timers(int kind, int64_t up_to_ms,
-                                                                  size_t limit) {
+caf::expected<std::vector<timer_entry>>
+journal_store::due_timers(int kind, int64_t up_to_ms, size_t limit, const timer_entry* after) {
   EDDY_ASSERT(kind == 0 || kind == 1);
   std::vector<timer_entry> result;
   auto on_row = [&](row r) {
     result.push_back(
       timer_entry{static_cast<int>(r.int64_at(0)), r.int64_at(1), r.string_at(2), r.string_at(3)});
   };
-  if (auto err = file_of(*this).query(stmt(s_due_timers), "read", on_row, int64_t{kind}, up_to_ms,
-                                      limit_param(limit))) {
+  auto f = file_of(*this);
+  auto err =
+    after == nullptr
+      ? f.query(stmt(s_due_timers), "read", on_row, int64_t{kind}, up_to_ms, limit_param(limit))
+      : f.query(stmt(s_due_timers_after), "read", on_row, int64_t{kind}, after->at_ms,
+                blob{after->key}, text{after->tag}, up_to_ms, limit_param(limit));
+  if (err) {
     return err;
   }
   return result;

@@ -304,6 +304,34 @@ std::vector<timer_entry> timer_book::take_due(time_ms now, size_t limit) {
   return result;
 }
 
+std::vector<timer_entry> timer_book::pending_due(time_ms now, size_t limit) const {
+  std::vector<timer_entry> result;
+  for (auto i = added_.begin(); i != added_.end() && result.size() < limit; ++i) {
+    const auto& [at, key, tag] = *i;
+    if (at > now) {
+      break;
+    }
+    result.push_back(timer_entry{kind_, at, key, tag});
+  }
+  return result;
+}
+
+void timer_book::fired_pending(const timer_entry& t) {
+  added_.erase(timer_id{t.at_ms, t.key, t.tag});
+}
+
+std::optional<timer_entry> timer_book::fired_through() const {
+  if (!fired_through_) {
+    return std::nullopt;
+  }
+  const auto& [at, key, tag] = *fired_through_;
+  return timer_entry{kind_, at, key, tag};
+}
+
+bool timer_book::removed(const timer_entry& t) const {
+  return removed_.count(timer_id{t.at_ms, t.key, t.tag}) > 0;
+}
+
 std::optional<time_ms> timer_book::earliest() const {
   std::optional<time_ms> result;
   for (const auto* timers : {&memory_, &added_}) {

@@ -2,9 +2,11 @@
 
 #include <limits>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -168,33 +170,13 @@ public:
     return fire(event_timers_, watermark, out, limit);
   }
   std::optional<time_ms> next_event_timer() override {
-    auto result = event_timers_.earliest();
-    if (journal_ != nullptr) {
-      auto stored = journal_->next_timer(event_timer_kind);
-      if (!stored) {
-        throw state_error(errc::io_failure, describe(stored.error()));
-      }
-      if (*stored && (!result || **stored < *result)) {
-        result = **stored;
-      }
-    }
-    return result;
+    return next_of(event_timers_);
   }
   void set_watermark(time_ms watermark) override {
     watermark_ = std::max(watermark_, watermark);
   }
   std::optional<time_ms> next_timer() override {
-    auto result = timers_.earliest();
-    if (journal_ != nullptr) {
-      auto stored = journal_->next_timer(0);
-      if (!stored) {
-        throw state_error(errc::io_failure, describe(stored.error()));
-      }
-      if (*stored && (!result || **stored < *result)) {
-        result = **stored;
-      }
-    }
-    return result;
+    return next_of(timers_);
   }
 
   /// The journal's rows of the key overridden by its cells in memory (see
@@ -320,26 +302,91 @@ private:
   state_schema schema_;
   std::shared_ptr<state_catalog> catalog_;
   keyed_store<K> store_;
-  /// Runs the timer function for up to `limit` timers of `book` due at `up_to`, earliest
-  /// first (durable: from the journal, where the commit before put them).
-  size_t fire(timer_book& book, time_ms up_to, record_buffer& out, size_t limit) {
+  /// Durable: what the journal holds of `book` due at some time, that has not fired since
+  /// the last commit, in (at, key, tag) order.
+  struct journal_window {
+    /// The timers read, less those removed since the last commit.
     std::vector<timer_entry> due;
-    if (journal_ != nullptr) {
-      auto rows = journal_->due_timers(book.kind(), up_to, limit);
-      if (!rows) {
-        throw state_error(errc::io_failure, describe(rows.error()));
-      }
-      due = std::move(*rows);
-    } else {
-      due = book.take_due(up_to, limit);
+    /// The last one read when the read was cut at its limit: the journal may hold more
+    /// after it.
+    std::optional<timer_entry> end;
+  };
+  journal_window journal_due(const timer_book& book, time_ms up_to, size_t limit) const {
+    auto after = book.fired_through();
+    auto rows = journal_->due_timers(book.kind(), up_to, limit, after ? &*after : nullptr);
+    if (!rows) {
+      throw state_error(errc::io_failure, describe(rows.error()));
     }
+    journal_window w;
+    if (rows->size() == limit && limit > 0) {
+      w.end = rows->back();
+    }
+    for (auto& t : *rows) {
+      if (!book.removed(t)) {
+        w.due.push_back(std::move(t));
+      }
+    }
+    return w;
+  }
+
+  /// The earliest timer of `book` that has not fired (durable: from the journal and the
+  /// timers added since the last commit).
+  std::optional<time_ms> next_of(const timer_book& book) const {
+    auto result = book.earliest();
+    if (journal_ != nullptr) {
+      auto w = journal_due(book, std::numeric_limits<time_ms>::max(), 16);
+      auto first = !w.due.empty() ? std::optional<time_ms>{w.due.front().at_ms}
+                   : w.end        ? std::optional<time_ms>{w.end->at_ms}
+                                  : std::nullopt;
+      if (first && (!result || *first < *result)) {
+        result = first;
+      }
+    }
+    return result;
+  }
+
+  /// Durable: up to `limit` due timers of `book`, merged in (at, key, tag) order from the
+  /// journal (what the commits before put there, less what fired or was removed since) and
+  /// from the timers added since the last commit, which fire without a commit first. Each
+  /// is marked fired in the book as it is taken.
+  std::vector<timer_entry> take_durable_due(timer_book& book, time_ms up_to, size_t limit) {
+    auto w = journal_due(book, up_to, limit);
+    auto pending = book.pending_due(up_to, limit);
+    auto id = [](const timer_entry& t) {
+      return std::tie(t.at_ms, t.key, t.tag);
+    };
+    std::vector<timer_entry> due;
+    size_t i = 0;
+    size_t j = 0;
+    while (due.size() < limit) {
+      // A pending timer after the journal's window may equal one beyond it: it waits.
+      bool pending_ok = j < pending.size() && (!w.end || id(pending[j]) <= id(*w.end));
+      bool stored_ok = i < w.due.size();
+      if (stored_ok && (!pending_ok || id(w.due[i]) <= id(pending[j]))) {
+        if (pending_ok && id(w.due[i]) == id(pending[j])) {
+          ++j; // registered again since the commit: one timer, fired once
+        }
+        book.fired(w.due[i].key, w.due[i].at_ms, w.due[i].tag);
+        due.push_back(std::move(w.due[i++]));
+      } else if (pending_ok) {
+        book.fired_pending(pending[j]);
+        due.push_back(std::move(pending[j++]));
+      } else {
+        break;
+      }
+    }
+    return due;
+  }
+
+  /// Runs the timer function for up to `limit` timers of `book` due at `up_to`, earliest
+  /// first (durable: see `take_durable_due`).
+  size_t fire(timer_book& book, time_ms up_to, record_buffer& out, size_t limit) {
+    auto due =
+      journal_ != nullptr ? take_durable_due(book, up_to, limit) : book.take_due(up_to, limit);
     auto& dst = typed<Out>(out).records;
     collector<Out> col{dst, no_time};
     bool event_time = book.kind() == event_timer_kind;
     for (auto& t : due) {
-      if (journal_ != nullptr) {
-        book.fired(t.key, t.at_ms, t.tag);
-      }
       K key = decode_key<K>(t.key);
       keyed_context<K> ctx{key, store_, timers_, t.at_ms, &event_timers_, watermark_};
       col.set_input(t.at_ms, 0);

@@ -190,9 +190,10 @@ public:
   [[nodiscard]] uint64_t last_seq() const noexcept {
     return last_seq_;
   }
-  /// Up to `limit` timers of `kind` due at or before `up_to_ms`, in (at_ms, key, tag) order.
-  [[nodiscard]] caf::expected<std::vector<timer_entry>> due_timers(int kind, int64_t up_to_ms,
-                                                                   size_t limit);
+  /// Up to `limit` timers of `kind` due at or before `up_to_ms`, in (at_ms, key, tag) order;
+  /// with `after`, only those that come after it in that order.
+  [[nodiscard]] caf::expected<std::vector<timer_entry>>
+  due_timers(int kind, int64_t up_to_ms, size_t limit, const timer_entry* after = nullptr);
   /// The committed timers of `key` (an encoded key), by kind and time.
   [[nodiscard]] caf::expected<std::vector<timer_entry>> timers_of(std::string_view key);
   /// Number of keys that have at least one state.

@@ -24,7 +24,9 @@ struct timer_fired {
 
 /// The timers of one kind (processing time, or event time: firing when the watermark
 /// passes them) of one partition. In memory: all of them. Durable: only the changes since
-/// the last commit; the journal holds the rest.
+/// the last commit; the journal holds the rest. Between commits durable timers fire from
+/// both: the journal's after the last one fired, less the removed ones, and the added ones
+/// (see `keyed_logic::fire`).
 class timer_book {
 public:
   /// 0 = processing time, 1 = event time (the journal's `timer_entry::kind`).
@@ -43,6 +45,16 @@ public:
   void collect(commit_batch& batch);
   /// In memory only: the due timers, earliest first, removed from the book.
   std::vector<timer_entry> take_due(time_ms now, size_t limit);
+  /// Durable: the timers added since the last commit that are due at `now`, earliest
+  /// first, at most `limit` (they stay in the book until `fired_pending`).
+  [[nodiscard]] std::vector<timer_entry> pending_due(time_ms now, size_t limit) const;
+  /// Durable: a timer of `pending_due` fired; it never reaches the journal.
+  void fired_pending(const timer_entry& t);
+  /// Durable: the last timer fired from the journal since the last commit; the journal's
+  /// timers up to it are gone once the commit is made.
+  [[nodiscard]] std::optional<timer_entry> fired_through() const;
+  /// Durable: a timer of the journal removed since the last commit.
+  [[nodiscard]] bool removed(const timer_entry& t) const;
   /// In memory: the earliest timer; durable: the earliest added and not yet committed.
   [[nodiscard]] std::optional<time_ms> earliest() const;
   /// The timers of `key` (encoded): `committed` (durable: the journal's) with the changes
