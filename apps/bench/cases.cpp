@@ -35,7 +35,8 @@ const case_info cases[] = {
     {"machine", runner::engine, durability::machine},
     {"sqlite_normal", runner::sqlite_baseline, durability::process},
     {"sqlite_full", runner::sqlite_baseline, durability::machine}},
-   {{"process_memory_ratio", "process", "memory", 0.4},
+   {{"process_memory_ratio", "process", "memory", 0.5},
+    {"machine_memory_ratio", "machine", "memory", 0.4},
     {"machine_sqlite_full_ratio", "machine", "sqlite_full", 0.5}}},
   {"latency",
    "generator at --runtime.source-rate (default 100k/s) -> key_by -> count per key, every "
