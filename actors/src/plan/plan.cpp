@@ -303,15 +303,15 @@ void build_partitions(job_env& env, const std::vector<instance_slot>& where,
   build_concurrently(env, where, slots, missing, built, errors);
 }
 
-} // namespace
-
-caf::expected<std::vector<instance_plan>>
-plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit,
-         const std::function<std::string(size_t, uint32_t)>& host_of) {
+/// Where every instance of the job runs, with its producer id (durable sources and
+/// partitions), in plan order; `first[n]` is the index of node n's first instance.
+caf::expected<std::vector<instance_slot>>
+place_instances(const job_env& env, const std::function<std::string(size_t, uint32_t)>& host_of,
+                std::vector<size_t>& first, size_t& culprit) {
   const auto& g = *env.graph;
   uint32_t next_producer = 1;
   std::vector<instance_slot> where;
-  std::vector<size_t> first(g.nodes().size());
+  first.assign(g.nodes().size(), 0);
   for (size_t n = 0; n < g.nodes().size(); ++n) {
     const auto& spec = g.node(n);
     first[n] = where.size();
@@ -330,6 +330,21 @@ plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit,
       where.push_back(instance_slot{n, i, producer, std::move(host)});
     }
   }
+  return where;
+}
+
+} // namespace
+
+caf::expected<std::vector<instance_plan>>
+plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit,
+         const std::function<std::string(size_t, uint32_t)>& host_of) {
+  const auto& g = *env.graph;
+  std::vector<size_t> first;
+  auto placed = place_instances(env, host_of, first, culprit);
+  if (!placed) {
+    return placed.error();
+  }
+  auto& where = *placed;
   std::vector<std::shared_ptr<stage_init>> built(where.size());
   std::vector<caf::error> errors(where.size());
   build_partitions(env, where, slots, built, errors);
