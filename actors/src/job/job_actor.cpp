@@ -432,6 +432,9 @@ void restart_after(job_ptr self, clock_type::duration delay, bool counted) {
     st.failed_at = clock_type::now();
     if (counted) {
       st.shared->restarts.fetch_add(1, std::memory_order_relaxed);
+      // A failure: the replay commits per group for a supervision window.
+      st.env.eager_commits_until =
+        clock_type::now() + delay + std::chrono::seconds(st.env.opts.supervision.window_s);
     }
     for (auto& stage : st.stages) {
       stop_stage(self, stage);

@@ -96,6 +96,9 @@ struct job_env {
   /// Set when the node is in a cluster: the job runs on the coordinator, which places its
   /// key partitions on the members by the assignment table.
   std::shared_ptr<const cluster_env> cluster;
+  /// After a failure: the partitions of the incarnations built until then commit after
+  /// each group (see `stage_init::eager_commits_until`).
+  std::chrono::steady_clock::time_point eager_commits_until{};
 };
 
 /// Builds one incarnation of the job: every actor's init with its logic and journal, the

@@ -178,6 +178,7 @@ build_instance(job_env& env, size_t n, uint32_t i, uint32_t producer, std::strin
   init->ctx.durable = env.durable;
   init->ctx.producer = producer;
   init->opts = options_of(env, spec);
+  init->eager_commits_until = env.eager_commits_until;
   init->metrics = std::move(metrics);
   init->failed_cause = std::move(failed_cause);
   if (!poison.empty()) {
@@ -366,6 +367,7 @@ plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit,
       init->ctx.durable = env.durable;
       init->ctx.producer = w.producer;
       init->opts = options_of(env, spec);
+      init->eager_commits_until = env.eager_commits_until;
       init->metrics = env.metrics[k];
       init->failed_cause = slots[k].failed_cause;
       init->host = w.host;

@@ -66,6 +66,11 @@ struct stage_init {
 
   /// The journal of a partition or a transactional sink, opened before spawning.
   std::unique_ptr<journal_store> journal;
+  /// Until then a partition commits after each group of batches whatever its commit
+  /// interval: set for the supervision window after a failure restarted the job, so that
+  /// the replay saves its progress at once and a transient failure cannot hit the same
+  /// record on every replay of one long epoch (and turn it into a poison record).
+  std::chrono::steady_clock::time_point eager_commits_until{};
   /// The positions committed in it.
   std::map<uint64_t, uint64_t> positions;
   /// Sources skip, and partitions re-send from their outbox, what follows this position:

@@ -81,9 +81,12 @@ struct partition_state : transform_state {
   [[nodiscard]] const node_spec& graph_node() const {
     return init->graph->node(init->node);
   }
-  /// Commits wait for the commit interval rather than for the mailbox to drain.
+  /// Commits wait for the commit interval rather than for the mailbox to drain (not in
+  /// the supervision window after a failure, see `stage_init::eager_commits_until`).
   [[nodiscard]] bool commits_on_interval() const noexcept {
-    return journal && init->opts.state.commit_interval_ms > 0;
+    return journal && init->opts.state.commit_interval_ms > 0 &&
+           (init->eager_commits_until == std::chrono::steady_clock::time_point{} ||
+            std::chrono::steady_clock::now() >= init->eager_commits_until);
   }
   /// Input credit waits for the scheduled commit: a group commit covers the batches that
   /// arrived before it and no more. With a commit interval credit flows on, and the held
