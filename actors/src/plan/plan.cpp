@@ -149,13 +149,28 @@ caf::error make_logic(detail::stage_init& init, const node_spec& spec) {
   return {};
 }
 
-/// The runtime options of `spec`'s instances: the job's, with what the node sets itself.
-runtime_options options_of(const job_env& env, const node_spec& spec) {
-  auto opts = env.opts;
+/// The init of instance `i` of node `n` with what every instance gets, built here or on
+/// its host: where it is, its producer id, its options (the job's, with what the node sets
+/// itself), its counters and, after a failure, until when it commits per group.
+std::shared_ptr<stage_init> new_init(const job_env& env, size_t n, uint32_t i, uint32_t producer,
+                                     std::string failed_cause,
+                                     std::shared_ptr<actor_metrics> metrics) {
+  const auto& g = *env.graph;
+  const auto& spec = g.node(n);
+  auto init = std::make_shared<detail::stage_init>();
+  init->graph = env.graph;
+  init->node = n;
+  init->ctx = instance_context{g.name(), spec.name, i, g.instances(n), env.data_dir, env.rejects};
+  init->ctx.durable = env.durable;
+  init->ctx.producer = producer;
+  init->opts = env.opts;
   if (spec.commit_interval_ms) {
-    opts.state.commit_interval_ms = *spec.commit_interval_ms;
+    init->opts.state.commit_interval_ms = *spec.commit_interval_ms;
   }
-  return opts;
+  init->eager_commits_until = env.eager_commits_until;
+  init->metrics = std::move(metrics);
+  init->failed_cause = std::move(failed_cause);
+  return init;
 }
 
 } // namespace
@@ -171,16 +186,7 @@ build_instance(job_env& env, size_t n, uint32_t i, uint32_t producer, std::strin
                const std::set<origin_t>& poison, std::shared_ptr<actor_metrics> metrics) {
   const auto& g = *env.graph;
   const auto& spec = g.node(n);
-  auto init = std::make_shared<detail::stage_init>();
-  init->graph = env.graph;
-  init->node = n;
-  init->ctx = instance_context{g.name(), spec.name, i, g.instances(n), env.data_dir, env.rejects};
-  init->ctx.durable = env.durable;
-  init->ctx.producer = producer;
-  init->opts = options_of(env, spec);
-  init->eager_commits_until = env.eager_commits_until;
-  init->metrics = std::move(metrics);
-  init->failed_cause = std::move(failed_cause);
+  auto init = new_init(env, n, i, producer, std::move(failed_cause), std::move(metrics));
   if (!poison.empty()) {
     init->skip = std::make_shared<const std::set<origin_t>>(poison);
   }
@@ -355,21 +361,10 @@ plan_job(job_env& env, const std::vector<actor_slot>& slots, size_t& culprit,
   for (size_t k = 0; k < where.size(); ++k) {
     culprit = k;
     const auto& w = where[k];
-    const auto& spec = g.node(w.node);
     std::shared_ptr<stage_init> init;
     if (!w.host.empty()) {
       // Built and journaled by its host; the job actor asks it for the positions.
-      init = std::make_shared<detail::stage_init>();
-      init->graph = env.graph;
-      init->node = w.node;
-      init->ctx = instance_context{g.name(),     spec.name,  w.index, g.instances(w.node),
-                                   env.data_dir, env.rejects};
-      init->ctx.durable = env.durable;
-      init->ctx.producer = w.producer;
-      init->opts = options_of(env, spec);
-      init->eager_commits_until = env.eager_commits_until;
-      init->metrics = env.metrics[k];
-      init->failed_cause = slots[k].failed_cause;
+      init = new_init(env, w.node, w.index, w.producer, slots[k].failed_cause, env.metrics[k]);
       init->host = w.host;
       remote = true;
     } else if (errors[k]) {

@@ -196,6 +196,16 @@ bool commit_now(self_ptr self, const std::string& origin) {
   return true;
 }
 
+/// Lets the input watermark go downstream, unless output held for the next commit may be
+/// older than it: then it waits for that commit, whose `advance_watermark` sends it, lest
+/// it overtake that output.
+void forward_watermark(partition_state& st, time_ms watermark) {
+  if (st.held->empty()) {
+    st.out->set_watermark(st.in->watermarks().forward());
+  }
+  st.init->metrics->watermark.store(watermark, std::memory_order_relaxed);
+}
+
 /// Event time, after a commit: fires the event-time timers the partition's watermark
 /// passed (earliest first, committing their output and state), then lets the watermark go
 /// downstream behind their output. Returns false if the partition quit.
@@ -219,12 +229,7 @@ bool advance_watermark(self_ptr self) {
     }
     st.timers_fired_upto = watermark;
   }
-  // Output held for the next commit may be older than the watermark, which then waits for
-  // that commit (whose `advance_watermark` sends it).
-  if (st.held->empty()) {
-    st.out->set_watermark(marks.forward());
-  }
-  st.init->metrics->watermark.store(watermark, std::memory_order_relaxed);
+  forward_watermark(st, watermark);
   return true;
 }
 
@@ -249,12 +254,7 @@ bool catch_up_watermark(self_ptr self) {
   }
   st.logic->set_watermark(watermark);
   st.timers_fired_upto = watermark;
-  // Output held for the commit may be older than the watermark: then the watermark waits
-  // for it (`advance_watermark` after the commit sends it), lest it overtake that output.
-  if (st.held->empty()) {
-    st.out->set_watermark(st.in->watermarks().forward());
-  }
-  st.init->metrics->watermark.store(watermark, std::memory_order_relaxed);
+  forward_watermark(st, watermark);
   return true;
 }
 

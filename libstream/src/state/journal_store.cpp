@@ -468,20 +468,6 @@ caf::expected<std::vector<outbox_entry>> journal_store::outbox_after(uint64_t po
   return result;
 }
 
-caf::expected<std::optional<int64_t>> journal_store::next_timer(int kind) {
-  EDDY_ASSERT(kind == 0 || kind == 1);
-  std::optional<int64_t> result;
-  auto on_row = [&](row r) {
-    if (!r.is_null(0)) {
-      result = r.int64_at(0);
-    }
-  };
-  if (auto err = file_of(*this).query(stmt(s_next_timer), "read", on_row, int64_t{kind})) {
-    return err;
-  }
-  return result;
-}
-
 caf::expected<std::map<uint64_t, uint64_t>> journal_store::positions() {
   std::map<uint64_t, uint64_t> result;
   auto on_row = [&](row r) {

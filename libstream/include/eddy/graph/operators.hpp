@@ -302,8 +302,8 @@ private:
   state_schema schema_;
   std::shared_ptr<state_catalog> catalog_;
   keyed_store<K> store_;
-  /// Durable: what the journal holds of `book` due at some time, that has not fired since
-  /// the last commit, in (at, key, tag) order.
+  /// Durable: what the journal holds of `book` due at `up_to` after `after` (none: from the
+  /// start), in (at, key, tag) order.
   struct journal_window {
     /// The timers read, less those removed since the last commit.
     std::vector<timer_entry> due;
@@ -311,8 +311,8 @@ private:
     /// after it.
     std::optional<timer_entry> end;
   };
-  journal_window journal_due(const timer_book& book, time_ms up_to, size_t limit) const {
-    auto after = book.fired_through();
+  journal_window journal_due(const timer_book& book, time_ms up_to, size_t limit,
+                             const std::optional<timer_entry>& after) const {
     auto rows = journal_->due_timers(book.kind(), up_to, limit, after ? &*after : nullptr);
     if (!rows) {
       throw state_error(errc::io_failure, describe(rows.error()));
@@ -329,20 +329,27 @@ private:
     return w;
   }
 
-  /// The earliest timer of `book` that has not fired (durable: from the journal and the
-  /// timers added since the last commit).
+  /// The earliest timer of `book` that has not fired (durable: of the journal's after the
+  /// last one fired since the commit and not removed since, and of the added ones).
   std::optional<time_ms> next_of(const timer_book& book) const {
     auto result = book.earliest();
-    if (journal_ != nullptr) {
-      auto w = journal_due(book, std::numeric_limits<time_ms>::max(), 16);
-      auto first = !w.due.empty() ? std::optional<time_ms>{w.due.front().at_ms}
-                   : w.end        ? std::optional<time_ms>{w.end->at_ms}
-                                  : std::nullopt;
-      if (first && (!result || *first < *result)) {
-        result = first;
-      }
+    if (journal_ == nullptr) {
+      return result;
     }
-    return result;
+    // Removed ones stay in the journal until the commit: read past them, a few at a time
+    // (there are at most as many as the book removed).
+    auto after = book.fired_through();
+    for (;;) {
+      auto w = journal_due(book, std::numeric_limits<time_ms>::max(), 4, after);
+      if (!w.due.empty()) {
+        auto at = w.due.front().at_ms;
+        return result && *result < at ? result : std::optional<time_ms>{at};
+      }
+      if (!w.end) {
+        return result;
+      }
+      after = std::move(w.end);
+    }
   }
 
   /// Durable: up to `limit` due timers of `book`, merged in (at, key, tag) order from the
@@ -350,7 +357,7 @@ private:
   /// from the timers added since the last commit, which fire without a commit first. Each
   /// is marked fired in the book as it is taken.
   std::vector<timer_entry> take_durable_due(timer_book& book, time_ms up_to, size_t limit) {
-    auto w = journal_due(book, up_to, limit);
+    auto w = journal_due(book, up_to, limit, book.fired_through());
     auto pending = book.pending_due(up_to, limit);
     auto id = [](const timer_entry& t) {
       return std::tie(t.at_ms, t.key, t.tag);

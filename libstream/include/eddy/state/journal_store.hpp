@@ -180,8 +180,6 @@ public:
   [[nodiscard]] caf::expected<std::map<uint64_t, uint64_t>> positions();
   /// The outbox entries ending after `position`, in order.
   [[nodiscard]] caf::expected<std::vector<outbox_entry>> outbox_after(uint64_t position);
-  /// The earliest timer of `kind`, if any.
-  [[nodiscard]] caf::expected<std::optional<int64_t>> next_timer(int kind);
   /// The newest `limit` journaled changes of `key`, newest first.
   [[nodiscard]] caf::expected<std::vector<journal_entry>> history(std::string_view key,
                                                                   size_t limit);
