@@ -108,6 +108,13 @@ inline commit_batch changes_of(std::vector<state_change> changes, std::string or
   return batch;
 }
 
+/// `changes_of` committed as one entry of the log of deferred commits.
+inline commit_batch deferred_of(std::vector<state_change> changes) {
+  auto batch = changes_of(std::move(changes));
+  batch.deferred = true;
+  return batch;
+}
+
 inline void commit_ok(journal_store& store, const commit_batch& batch) {
   auto err = store.commit(batch);
   REQUIRE_MESSAGE(!err, describe(err));

@@ -1,8 +1,10 @@
 // The log of deferred commits and the compaction that folds it into the state rows (see
 // journal_store::compact).
 
-#include <map>
-#include <set>
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -96,8 +98,122 @@ caf::error journal_store::compact(size_t keep_per_key) {
   return truncate_wal();
 }
 
+namespace {
+
+/// Rows per statement of a batched write: one statement of many rows costs far less per row
+/// than one statement per row, whose fixed cost (binding, stepping, opening its cursors)
+/// dominates a compaction's writes.
+constexpr size_t batch_rows = 32;
+
+/// The SQL of a statement that writes `rows` rows of `width` parameters each:
+/// head, then "(?,?,...)" `rows` times separated by `sep`, then tail.
+std::string batch_sql(std::string_view head, std::string_view row, std::string_view sep,
+                      std::string_view tail, size_t rows) {
+  std::string sql{head};
+  for (size_t i = 0; i < rows; ++i) {
+    if (i > 0) {
+      sql += sep;
+    }
+    sql += row;
+  }
+  sql += tail;
+  return sql;
+}
+
+/// A batched statement: its SQL in parts, the parameters per row.
+struct batch_kind {
+  std::string_view head;
+  std::string_view row;
+  std::string_view sep;
+  std::string_view tail;
+};
+
+/// Upserts state rows: (key, name, value, version, seq).
+constexpr batch_kind upsert_rows{
+  "INSERT INTO state(key, name, value, version, seq) VALUES", "(?,?,?,?,?)", ",",
+  " ON CONFLICT(key, name) DO UPDATE SET value = excluded.value, version = excluded.version,"
+  " seq = excluded.seq"};
+/// Inserts journal rows: (seq, key, name, value, origin, at_ms).
+constexpr batch_kind insert_changes{
+  "INSERT INTO changes(seq, key, name, value, origin, at_ms) VALUES", "(?,?,?,?,?,?)", ",", ""};
+/// Deletes the journal rows of keys before a seq: (key, seq).
+constexpr batch_kind trim_rows{"DELETE FROM changes WHERE ", "(key = ? AND seq < ?)", " OR ", ""};
+/// Counts the journal rows of keys: (key).
+constexpr batch_kind count_rows{"SELECT key, count(*) FROM changes WHERE key IN (", "?", ",",
+                                ") GROUP BY key"};
+
+/// Runs `kind` over `items`, `batch_rows` at a time: `bind(stmt, first_index, item)` binds
+/// one item's parameters from `first_index` and returns the next free index; rows that come
+/// back go to `on_row`. `cached` holds the statement of a full batch between calls.
+template <class T, class Bind, class OnRow>
+caf::error run_batched(sqlite::file_ref f, std::unique_ptr<sqlite3_stmt, sqlite_closer>& cached,
+                       const batch_kind& kind, std::span<const T> items, Bind bind, OnRow on_row) {
+  for (size_t first = 0; first < items.size(); first += batch_rows) {
+    auto n = std::min(batch_rows, items.size() - first);
+    std::optional<sqlite::statement> once;
+    sqlite3_stmt* s = nullptr;
+    if (n == batch_rows && cached) {
+      s = cached.get();
+    } else {
+      auto prepared = f.prepare(batch_sql(kind.head, kind.row, kind.sep, kind.tail, n).c_str());
+      if (!prepared) {
+        return prepared.error();
+      }
+      if (n == batch_rows) {
+        cached.reset(prepared->release());
+        s = cached.get();
+      } else {
+        once.emplace(std::move(*prepared));
+        s = once->get();
+      }
+    }
+    int index = 1;
+    for (size_t i = first; i < first + n; ++i) {
+      index = bind(s, index, items[i]);
+    }
+    if (auto err = f.query(s, "compact", on_row)) {
+      return err;
+    }
+  }
+  return {};
+}
+
+void bind_at(sqlite3_stmt* s, int& index, sqlite::blob x) {
+  sqlite::bind_one(s, index++, x);
+}
+
+void bind_at(sqlite3_stmt* s, int& index, sqlite::text x) {
+  sqlite::bind_one(s, index++, x);
+}
+
+void bind_at(sqlite3_stmt* s, int& index, int64_t x) {
+  sqlite::bind_one(s, index++, x);
+}
+
+void bind_at(sqlite3_stmt* s, int& index, const std::optional<std::string>& x) {
+  sqlite::bind_one(s, index++, x);
+}
+
+} // namespace
+
+/// What a compaction writes for the keys of one log, table by table in key order.
+struct journal_store::fold_plan {
+  using change = const logged_change_row*;
+  /// Keys cleared as a whole somewhere in the log: their state rows go first.
+  std::vector<std::string_view> cleared;
+  /// The newest change of each (key, state) after the key's last clear.
+  std::vector<change> newest;
+  /// Keys that lost a state or all of it: they may be gone after the fold.
+  std::vector<std::string_view> shrunk;
+  /// Per key, the changes of the log the journal keeps (the newest keep_per_key).
+  struct kept_changes {
+    std::string_view key;
+    std::span<const logged_change_row> changes;
+  };
+  std::vector<kept_changes> kept;
+};
+
 caf::error journal_store::fold_log(size_t keep_per_key, bool& folded) {
-  auto f = file_of(*this);
   std::vector<logged_change_row> rows;
   if (auto err = read_log(rows)) {
     return err;
@@ -106,46 +222,101 @@ caf::error journal_store::fold_log(size_t keep_per_key, bool& folded) {
   if (rows.empty()) {
     return {};
   }
-  // The newest value of every (key, name) and the keys cleared as a whole, in log order:
-  // a clear drops what came before it for that key.
-  std::map<std::pair<std::string, std::string>, const logged_change_row*> latest;
-  std::map<std::string, size_t, std::less<>> kept_per_key;
-  std::vector<std::string> cleared;
-  // Keys that lost a state or all of it in this log: they may be gone after the fold.
-  std::set<std::string_view> shrunk;
-  for (const auto& r : rows) {
-    if (r.name.empty() || !r.value) {
-      shrunk.insert(r.key);
+  // Key by key, each key's changes in log order: the state rows and the journal of changes
+  // are then written in the order of their primary keys, page after page.
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const auto& a, const auto& b) { return a.key < b.key; });
+  fold_plan plan;
+  std::span<const logged_change_row> all{rows};
+  for (size_t first = 0; first < all.size();) {
+    auto end = first + 1;
+    while (end < all.size() && all[end].key == all[first].key) {
+      ++end;
     }
-    if (r.name.empty()) {
-      cleared.push_back(r.key);
-      auto i = latest.lower_bound({r.key, std::string{}});
-      while (i != latest.end() && i->first.first == r.key) {
-        i = latest.erase(i);
-      }
-    } else {
-      latest[{r.key, r.name}] = &r;
+    plan_key(all.subspan(first, end - first), keep_per_key, plan);
+    first = end;
+  }
+  if (auto err = write_state_rows(plan)) {
+    return err;
+  }
+  if (auto err = write_history(plan, keep_per_key)) {
+    return err;
+  }
+  return file_of(*this).run(stmt(s_clear_log), "compact");
+}
+
+void journal_store::plan_key(std::span<const logged_change_row> changes, size_t keep_per_key,
+                             fold_plan& plan) {
+  std::string_view key = changes.front().key;
+  // A clear drops what came before it.
+  size_t live_from = 0;
+  bool shrunk = false;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    shrunk |= changes[i].name.empty() || !changes[i].value;
+    if (changes[i].name.empty()) {
+      live_from = i + 1;
     }
   }
-  for (const auto& key : cleared) {
+  if (live_from > 0) {
+    plan.cleared.push_back(key);
+  }
+  if (shrunk) {
+    plan.shrunk.push_back(key);
+  }
+  // The newest change of each state (a key has a few), by name.
+  auto first = plan.newest.size();
+  for (const auto& c : changes.subspan(live_from)) {
+    auto same = std::find_if(plan.newest.begin() + static_cast<ptrdiff_t>(first), plan.newest.end(),
+                             [&](auto* n) { return n->name == c.name; });
+    if (same == plan.newest.end()) {
+      plan.newest.push_back(&c);
+    } else {
+      *same = &c;
+    }
+  }
+  std::sort(plan.newest.begin() + static_cast<ptrdiff_t>(first), plan.newest.end(),
+            [](auto* a, auto* b) { return a->name < b->name; });
+  // The journal of changes keeps the newest keep_per_key of each key: older ones of this
+  // log would be trimmed right after, so they are not written at all.
+  plan.kept.push_back(
+    {key, changes.subspan(changes.size() > keep_per_key ? changes.size() - keep_per_key : 0)});
+}
+
+caf::error journal_store::write_state_rows(const fold_plan& plan) {
+  auto f = file_of(*this);
+  for (auto key : plan.cleared) {
     if (auto err = f.run(stmt(s_delete_key), "compact", blob{key})) {
       return err;
     }
   }
-  for (const auto& [id, r] : latest) {
-    auto s = to_int64(r->seq);
-    auto err = r->value ? f.run(stmt(s_upsert_state), "compact", blob{r->key}, text{r->name},
-                                blob{*r->value}, int64_t{meta_.state_version}, s)
-                        : f.run(stmt(s_delete_state), "compact", blob{r->key}, text{r->name});
-    if (err) {
+  std::vector<fold_plan::change> set;
+  for (const auto* c : plan.newest) {
+    if (c->value) {
+      set.push_back(c);
+    } else if (auto err = f.run(stmt(s_delete_state), "compact", blob{c->key}, text{c->name})) {
       return err;
     }
   }
+  auto version = int64_t{meta_.state_version};
+  auto bind = [&](sqlite3_stmt* s, int index, fold_plan::change c) {
+    bind_at(s, index, blob{c->key});
+    bind_at(s, index, text{c->name});
+    bind_at(s, index, blob{*c->value});
+    bind_at(s, index, version);
+    bind_at(s, index, to_int64(c->seq));
+    return index;
+  };
+  return run_batched(f, batch_stmts_[0], upsert_rows, std::span<const fold_plan::change>{set}, bind,
+                     [](row) {});
+}
+
+caf::error journal_store::write_history(const fold_plan& plan, size_t keep_per_key) {
+  auto f = file_of(*this);
   // A key whose state is gone takes its history with it: short-lived keys (a window's,
   // a session's) would otherwise leave their last changes in the journal for ever, and
   // writing them cost more than the rest of the compaction.
-  std::set<std::string_view> gone;
-  for (auto key : shrunk) {
+  std::vector<std::string_view> gone;
+  for (auto key : plan.shrunk) {
     bool exists = false;
     auto on_row = [&](row) {
       exists = true;
@@ -154,31 +325,84 @@ caf::error journal_store::fold_log(size_t keep_per_key, bool& folded) {
       return err;
     }
     if (!exists) {
-      gone.insert(key);
+      gone.push_back(key);
       if (auto err = f.run(stmt(s_forget_history), "compact", blob{key})) {
         return err;
       }
     }
   }
-  // The journal of changes keeps the newest keep_per_key of each key: older ones of this
-  // log would be dropped by the compaction right after, so they are not written at all.
-  for (auto r = rows.rbegin(); r != rows.rend(); ++r) {
-    if (gone.count(r->key) > 0 || kept_per_key[r->key]++ >= keep_per_key) {
+  std::vector<const logged_change_row*> written;
+  // Keys whose older rows all go (this log filled their share), with the first kept seq;
+  // and keys that may hold more than their share once this log's rows are in.
+  std::vector<const logged_change_row*> trim_before;
+  std::vector<std::string_view> maybe_over;
+  for (const auto& [key, kept] : plan.kept) {
+    if (std::binary_search(gone.begin(), gone.end(), key)) {
       continue;
     }
-    if (auto err = f.run(stmt(s_insert_change), "compact", to_int64(r->seq), blob{r->key},
-                         text{r->name}, r->value, text{r->origin}, r->at_ms)) {
-      return err;
+    if (kept.empty()) {
+      // Nothing kept (keep_per_key 0): the key's history goes whole.
+      if (auto err = f.run(stmt(s_forget_history), "compact", blob{key})) {
+        return err;
+      }
+      continue;
+    }
+    for (const auto& c : kept) {
+      written.push_back(&c);
+    }
+    if (kept.size() == keep_per_key) {
+      trim_before.push_back(&kept.front());
+    } else {
+      maybe_over.push_back(key);
     }
   }
-  // Only the keys of this log got new journal rows: trimming them (through the key index)
-  // costs what the log holds, not what the journal holds.
-  for (const auto& [key, n] : kept_per_key) {
+  auto bind_change = [&](sqlite3_stmt* s, int index, const logged_change_row* c) {
+    bind_at(s, index, to_int64(c->seq));
+    bind_at(s, index, blob{c->key});
+    bind_at(s, index, text{c->name});
+    bind_at(s, index, c->value);
+    bind_at(s, index, text{c->origin});
+    bind_at(s, index, c->at_ms);
+    return index;
+  };
+  if (auto err =
+        run_batched(f, batch_stmts_[1], insert_changes,
+                    std::span<const logged_change_row* const>{written}, bind_change, [](row) {})) {
+    return err;
+  }
+  auto bind_trim = [&](sqlite3_stmt* s, int index, const logged_change_row* c) {
+    bind_at(s, index, blob{c->key});
+    bind_at(s, index, to_int64(c->seq));
+    return index;
+  };
+  if (auto err = run_batched(f, batch_stmts_[2], trim_rows,
+                             std::span<const logged_change_row* const>{trim_before}, bind_trim,
+                             [](row) {})) {
+    return err;
+  }
+  // The others are trimmed only if they hold more than their share: counting them is one
+  // read per batch, trimming one statement per key (a key that gets fewer changes than
+  // keep_per_key per compaction, as a key written once does, rarely needs it).
+  std::vector<std::string> over;
+  auto bind_key = [&](sqlite3_stmt* s, int index, std::string_view key) {
+    bind_at(s, index, blob{key});
+    return index;
+  };
+  auto on_count = [&](row r) {
+    if (static_cast<uint64_t>(r.int64_at(1)) > keep_per_key) {
+      over.push_back(r.string_at(0));
+    }
+  };
+  if (auto err = run_batched(f, batch_stmts_[3], count_rows,
+                             std::span<const std::string_view>{maybe_over}, bind_key, on_count)) {
+    return err;
+  }
+  for (const auto& key : over) {
     if (auto err = f.run(stmt(s_trim_key), "compact", blob{key}, limit_param(keep_per_key))) {
       return err;
     }
   }
-  return f.run(stmt(s_clear_log), "compact");
+  return {};
 }
 
 caf::error journal_store::truncate_wal() {
@@ -192,17 +416,15 @@ caf::error journal_store::truncate_wal() {
 }
 
 caf::error journal_store::delete_old_changes(size_t keep_per_key) {
-  auto del = "DELETE FROM changes WHERE seq IN (SELECT seq FROM (SELECT seq, row_number() OVER"
-             " (PARTITION BY key ORDER BY seq DESC) AS n FROM changes) WHERE n > ?1)";
+  auto del = "DELETE FROM changes WHERE (key, seq) IN (SELECT key, seq FROM (SELECT key, seq,"
+             " row_number() OVER (PARTITION BY key ORDER BY seq DESC) AS n FROM changes)"
+             " WHERE n > ?1)";
   return file_of(*this).run_once("compact", del, limit_param(keep_per_key));
 }
 
 caf::error journal_store::save_last_seq() {
   // The newest entry may be gone after a compaction; last_seq must survive a reopen.
-  auto keep = "INSERT INTO meta(k, v) VALUES('last_seq', ?1) "
-              "ON CONFLICT(k) DO UPDATE SET v = excluded.v";
-  auto seq = std::to_string(last_seq_);
-  return file_of(*this).run_once("compact", keep, text{seq});
+  return file_of(*this).run(stmt(s_save_last_seq), "compact", text{std::to_string(last_seq_)});
 }
 
 } // namespace eddy

@@ -22,9 +22,10 @@ constexpr const char* schema_sql =
   "CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT);"
   "CREATE TABLE state(key BLOB, name TEXT, value BLOB NOT NULL, version INTEGER, seq INTEGER,"
   " PRIMARY KEY(key, name)) WITHOUT ROWID;"
-  "CREATE TABLE changes(seq INTEGER PRIMARY KEY, key BLOB, name TEXT, value BLOB, origin TEXT,"
-  " at_ms INTEGER);"
-  "CREATE INDEX changes_by_key ON changes(key, seq);"
+  // Format 2: the history of a key is one range of one tree, written in key order by a
+  // compaction (format 1 had a rowid table and an index on (key, seq): two trees per row).
+  "CREATE TABLE changes(key BLOB, seq INTEGER, name TEXT, value BLOB, origin TEXT,"
+  " at_ms INTEGER, PRIMARY KEY(key, seq)) WITHOUT ROWID;"
   "CREATE TABLE positions(channel INTEGER PRIMARY KEY, seq INTEGER NOT NULL);"
   "CREATE TABLE timers(kind INTEGER, at_ms INTEGER, key BLOB, tag TEXT,"
   " PRIMARY KEY(kind, at_ms, key, tag)) WITHOUT ROWID;"
@@ -79,12 +80,12 @@ meta_map meta_values(const journal_meta& meta) {
           {"format_version", std::to_string(journal_format_version)}};
 }
 
-caf::error check_format(const meta_map& stored, const fs::path& file) {
+/// Reads the format of a stored journal into `format`; refuses one newer than this Eddy.
+caf::error check_format(const meta_map& stored, const fs::path& file, uint32_t& format) {
   auto i = stored.find("format_version");
   if (i == stored.end()) {
     return corrupt_error(file, "its metadata has no format_version");
   }
-  uint32_t format = 0;
   const auto& s = i->second;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), format);
   if (ec != std::errc{} || end != s.data() + s.size()) {
@@ -117,15 +118,34 @@ caf::error check_owner(const meta_map& stored, const journal_meta& meta, const f
   return {};
 }
 
-caf::error check_existing(sqlite::file_ref f, const journal_meta& meta) {
+caf::error check_existing(sqlite::file_ref f, const journal_meta& meta, uint32_t& format) {
   auto stored = read_meta(f);
   if (!stored) {
     return stored.error();
   }
-  if (auto err = check_format(*stored, f.path())) {
+  if (auto err = check_format(*stored, f.path(), format)) {
     return err;
   }
   return check_owner(*stored, meta, f.path());
+}
+
+/// Brings a format 1 journal to format 2 in one transaction: its changes move to a table
+/// keyed by (key, seq), and last_seq, which format 2 no longer derives from them, is
+/// recorded.
+caf::error upgrade_from_format_1(sqlite::file_ref f) {
+  return f.in_transaction("upgrade", [&] {
+    return f.exec(
+      "upgrade",
+      "CREATE TABLE changes_v2(key BLOB, seq INTEGER, name TEXT, value BLOB, origin TEXT,"
+      " at_ms INTEGER, PRIMARY KEY(key, seq)) WITHOUT ROWID;"
+      "INSERT INTO changes_v2 SELECT key, seq, name, value, origin, at_ms FROM changes;"
+      "INSERT INTO meta(k, v) SELECT 'last_seq', CAST(max(coalesce((SELECT max(seq) FROM changes),"
+      " 0), coalesce((SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'last_seq'), 0)) AS TEXT)"
+      " WHERE true ON CONFLICT(k) DO UPDATE SET v = excluded.v;"
+      "DROP TABLE changes;"
+      "ALTER TABLE changes_v2 RENAME TO changes;"
+      "UPDATE meta SET v = '2' WHERE k = 'format_version';");
+  });
 }
 
 caf::error create_schema(sqlite::file_ref f, const journal_meta& meta) {
@@ -228,13 +248,19 @@ caf::expected<journal_store> journal_store::open(const fs::path& file, const jou
   if (tables > 0 && !has_meta) {
     return f.corrupt("it holds tables but no Eddy metadata");
   }
+  uint32_t format = journal_format_version;
   if (tables > 0) {
-    if (auto err = check_existing(f, meta)) {
+    if (auto err = check_existing(f, meta, format)) {
       return err;
     }
   }
   if (auto err = f.use_wal(sqlite::sync_mode_of(d))) {
     return err;
+  }
+  if (format == 1) {
+    if (auto err = upgrade_from_format_1(f)) {
+      return err;
+    }
   }
   if (tables == 0) {
     if (auto err = create_schema(f, meta)) {
@@ -285,9 +311,9 @@ caf::error journal_store::prepare_all() {
 }
 
 caf::error journal_store::load_last_seq() {
-  // Compaction may delete the newest entry of the journal; it records last_seq in meta.
-  auto sql = "SELECT max(coalesce((SELECT max(seq) FROM changes), 0),"
-             " coalesce((SELECT max(seq) FROM log), 0),"
+  // Compaction may delete the newest entry of the journal, so it records last_seq in meta,
+  // as does a commit that writes changes without the log.
+  auto sql = "SELECT max(coalesce((SELECT max(seq) FROM log), 0),"
              " coalesce((SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'last_seq'), 0))";
   int64_t seq = 0;
   auto on_row = [&](row r) {
@@ -329,11 +355,14 @@ caf::error journal_store::apply(const commit_batch& batch, uint64_t& seq) {
                          batch.at_ms, blob{payload})) {
       return err;
     }
-  } else {
+  } else if (!batch.changes.empty()) {
     for (const auto& change : batch.changes) {
       if (auto err = apply_change(change, batch, ++seq)) {
         return err;
       }
+    }
+    if (auto err = f.run(stmt(s_save_last_seq), "commit to", text{std::to_string(seq)})) {
+      return err;
     }
   }
   for (const auto& [channel, position] : batch.positions) {

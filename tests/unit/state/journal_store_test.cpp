@@ -258,6 +258,47 @@ TEST_CASE("a journal written by a newer format is refused and left as it is") {
   CHECK(raw.scalar("SELECT count(*) FROM state") == 1);
 }
 
+TEST_CASE("a journal of format 1 is upgraded on open: state, history and last_seq kept") {
+  temp_dir dir;
+  auto file = dir / "p.db";
+  {
+    auto store = open_ok(file);
+    for (uint64_t i = 1; i <= 3; ++i) {
+      set_at(store, "alice", std::to_string(i), i);
+    }
+    set_at(store, "bob", "7", 4);
+  }
+  {
+    // What format 1 wrote: a rowid table of changes with an index, last_seq derived from it.
+    raw_db raw{file};
+    REQUIRE(raw.exec("CREATE TABLE old(seq INTEGER PRIMARY KEY, key BLOB, name TEXT, value BLOB,"
+                     " origin TEXT, at_ms INTEGER);"
+                     "INSERT INTO old SELECT seq, key, name, value, origin, at_ms FROM changes;"
+                     "DROP TABLE changes; ALTER TABLE old RENAME TO changes;"
+                     "CREATE INDEX changes_by_key ON changes(key, seq);"
+                     "DELETE FROM meta WHERE k = 'last_seq';"
+                     "UPDATE meta SET v = '1' WHERE k = 'format_version'") == SQLITE_OK);
+  }
+  {
+    auto store = open_ok(file);
+    CHECK(store.last_seq() == 4);
+    CHECK(get_ok(store, "alice", "count") == "3");
+    auto entries = history_ok(store, "alice");
+    REQUIRE(entries.size() == 3);
+    CHECK(entries[0].seq == 3);
+    CHECK(entries[2].value == std::optional<std::string>{"1"});
+    set_at(store, "bob", "8", 5);
+    CHECK(store.last_seq() == 5);
+  }
+  auto store = open_ok(file);
+  CHECK(store.last_seq() == 5);
+  CHECK(history_ok(store, "bob").front().value == std::optional<std::string>{"8"});
+  raw_db raw{file};
+  CHECK(raw.scalar("SELECT count(*) FROM meta WHERE k = 'format_version' AND v = '" +
+                   std::to_string(journal_format_version) + "'") == 1);
+  CHECK(raw.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'changes_by_key'") == 0);
+}
+
 TEST_CASE("a file of garbage bytes is a corrupt journal named in the error") {
   temp_dir dir;
   auto file = dir / "p.db";
@@ -473,113 +514,6 @@ TEST_CASE("a moved store keeps its connection and a reopened one keeps its meta"
   CHECK(second.last_seq() == 2);
   CHECK(second.meta().partition == 2);
   CHECK(second.meta().partitions == 4);
-}
-
-namespace {
-
-commit_batch deferred_of(std::vector<state_change> changes) {
-  auto batch = changes_of(std::move(changes));
-  batch.deferred = true;
-  return batch;
-}
-
-} // namespace
-
-TEST_CASE("deferred commits reach the state rows at the next compaction, in log order") {
-  temp_dir dir;
-  auto store = open_ok(dir / "p.db");
-  commit_ok(store, changes_of({set("a", "n", "1"), set("b", "n", "1"), set("b", "m", "x")}));
-  commit_ok(store, deferred_of({set("a", "n", "2"), set("c", "n", "1")}));
-  // A clear of the whole key, then a new value: only the new value survives.
-  commit_ok(store, deferred_of({state_change{"b", "", std::nullopt}, set("b", "n", "7")}));
-  commit_ok(store, deferred_of({set("a", "n", "3"), clear("c", "n")}));
-  CHECK(store.last_seq() == 9);
-  // Reads see the rows, which do not have the log yet; history sees the log at once.
-  CHECK(get_ok(store, "a", "n") == "1");
-  auto recent = history_ok(store, "a");
-  REQUIRE(recent.size() == 3);
-  CHECK(recent[0].seq == 8);
-  CHECK(recent[0].value == "3");
-  CHECK(recent[2].value == "1");
-  REQUIRE(!store.compact(2));
-  CHECK(get_ok(store, "a", "n") == "3");
-  CHECK(get_ok(store, "b", "n") == "7");
-  CHECK(get_ok(store, "b", "m") == std::nullopt);
-  CHECK(get_ok(store, "c", "n") == std::nullopt);
-  auto kept = history_ok(store, "a");
-  REQUIRE(kept.size() == 2);
-  CHECK(kept[0].value == "3");
-  CHECK(kept[1].value == "2");
-  CHECK(store.last_seq() == 9);
-}
-
-TEST_CASE("a key whose state is gone after a compaction loses its history with it") {
-  temp_dir dir;
-  auto store = open_ok(dir / "p.db");
-  // "w" had history from an earlier compaction; "s" is born and dies within one log; "b"
-  // loses one of its two states; "c" is cleared whole.
-  commit_ok(store, deferred_of({set("w", "n", "1"), set("b", "n", "1"), set("b", "m", "1"),
-                                set("c", "n", "1")}));
-  REQUIRE(!store.compact(4));
-  REQUIRE(history_ok(store, "w").size() == 1);
-  commit_ok(store, deferred_of({set("w", "n", "2"), set("s", "n", "1"), clear("b", "m")}));
-  commit_ok(store,
-            deferred_of({clear("w", "n"), clear("s", "n"), state_change{"c", "", std::nullopt}}));
-  // Before the compaction the log still tells what happened.
-  CHECK(history_ok(store, "s").size() == 2);
-  REQUIRE(!store.compact(4));
-  CHECK(history_ok(store, "w").empty());
-  CHECK(history_ok(store, "s").empty());
-  CHECK(history_ok(store, "c").empty());
-  // A key with a state left keeps its history, the removal included.
-  CHECK(get_ok(store, "b", "n") == "1");
-  auto kept = history_ok(store, "b");
-  REQUIRE(kept.size() == 3);
-  CHECK(kept[0].name == "m");
-  CHECK(!kept[0].value);
-}
-
-TEST_CASE("folding a log trims each key's history to the newest N across compactions") {
-  temp_dir dir;
-  auto store = open_ok(dir / "p.db");
-  for (int round = 1; round <= 3; ++round) {
-    // Three changes of "k" per compaction, one of "j" in the first.
-    std::vector<state_change> changes;
-    for (int i = 0; i < 3; ++i) {
-      changes.push_back(set("k", "n", std::to_string(round * 10 + i)));
-    }
-    if (round == 1) {
-      changes.push_back(set("j", "n", "1"));
-    }
-    commit_ok(store, deferred_of(changes));
-    REQUIRE(!store.compact(4));
-    auto kept = history_ok(store, "k");
-    REQUIRE(kept.size() == std::min<size_t>(3 * round, 4));
-    CHECK(kept.front().value == std::to_string(round * 10 + 2));
-  }
-  CHECK(history_ok(store, "j").size() == 1);
-  // Keeping none drops every change.
-  commit_ok(store, deferred_of({set("k", "n", "99")}));
-  REQUIRE(!store.compact(0));
-  CHECK(history_ok(store, "k").empty());
-}
-
-TEST_CASE("a journal reopened with a log folds it before anything reads it") {
-  temp_dir dir;
-  auto file = dir / "p.db";
-  {
-    auto store = open_ok(file);
-    commit_ok(store, deferred_of({set("k", "n", "1")}));
-    commit_ok(store, deferred_of({set("k", "n", "2"), set("j", "n", "5")}));
-    CHECK(get_ok(store, "k", "n") == std::nullopt);
-  }
-  auto store = open_ok(file);
-  CHECK(get_ok(store, "k", "n") == "2");
-  CHECK(get_ok(store, "j", "n") == "5");
-  CHECK(store.last_seq() == 3);
-  commit_ok(store, deferred_of({set("k", "n", "3")}));
-  CHECK(store.last_seq() == 4);
-  CHECK(history_ok(store, "k").front().seq == 4);
 }
 
 TEST_CASE("states_of lists every state row of one key by name, with its version and seq") {

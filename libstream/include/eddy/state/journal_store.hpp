@@ -1,11 +1,13 @@
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,8 +26,9 @@ namespace eddy {
 /// Changes kept per key by a compaction when nobody says otherwise.
 inline constexpr size_t journal_default_keep = 4;
 
-/// Version of the journal's file layout; a file written by a newer layout is refused.
-inline constexpr uint32_t journal_format_version = 1;
+/// Version of the journal's file layout; a file written by a newer layout is refused, one
+/// written by an older layout is upgraded when it is opened.
+inline constexpr uint32_t journal_format_version = 2;
 
 /// How long an operation waits for a lock held by another connection (an inspection tool,
 /// or by mistake a second Eddy on the same --data-dir) before it fails.
@@ -265,6 +268,11 @@ private:
   };
   [[nodiscard]] caf::error read_log(std::vector<logged_change_row>& out);
   [[nodiscard]] caf::error fold_log(size_t keep_per_key, bool& folded);
+  struct fold_plan;
+  static void plan_key(std::span<const logged_change_row> changes, size_t keep_per_key,
+                       fold_plan& plan);
+  [[nodiscard]] caf::error write_state_rows(const fold_plan& plan);
+  [[nodiscard]] caf::error write_history(const fold_plan& plan, size_t keep_per_key);
   [[nodiscard]] caf::error truncate_wal();
   static void encode_change(const state_change& change, uint64_t seq, std::string& out);
   [[nodiscard]] sqlite3_stmt* stmt(size_t id) const noexcept {
@@ -279,6 +287,8 @@ private:
   // Declared before the statements so that they are finalized before it closes.
   db_ptr db_;
   std::vector<stmt_ptr> stmts_;
+  /// The batched statements of a compaction (journal_log.cpp), prepared on first use.
+  std::array<stmt_ptr, 4> batch_stmts_;
 };
 
 } // namespace eddy
