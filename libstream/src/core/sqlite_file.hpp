@@ -278,9 +278,14 @@ public:
   [[nodiscard]] caf::expected<statement> prepare(const char* sql) const;
 
   /// Binds `xs` to `s`, steps it to its end calling `on_row(row)` for each row, resets it.
+  /// A null `s` (a statement that could not be prepared) gives the connection's last error.
   template <class F, class... Ts>
   [[nodiscard]] caf::error query(sqlite3_stmt* s, std::string_view what, F&& on_row,
                                  const Ts&... xs) const {
+    if (s == nullptr) {
+      // A statement that could not be prepared: the connection still holds why.
+      return error(sqlite3_errcode(db_), what);
+    }
     int rc = step_all(s, std::forward<F>(on_row), xs...);
     return rc == SQLITE_OK ? caf::error{} : error(rc, what);
   }

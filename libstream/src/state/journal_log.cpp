@@ -2,6 +2,7 @@
 // journal_store::compact).
 
 #include <algorithm>
+#include <array>
 #include <memory>
 #include <optional>
 #include <span>
@@ -142,38 +143,43 @@ constexpr batch_kind trim_rows{"DELETE FROM changes WHERE ", "(key = ? AND seq <
 constexpr batch_kind count_rows{"SELECT key, count(*) FROM changes WHERE key IN (", "?", ",",
                                 ") GROUP BY key"};
 
-/// Runs `kind` over `items`, `batch_rows` at a time: `bind(stmt, first_index, item)` binds
-/// one item's parameters from `first_index` and returns the next free index; rows that come
-/// back go to `on_row`. `cached` holds the statement of a full batch between calls.
+/// The statements of one batch kind a journal keeps: one of `batch_rows` rows, one of one.
+using batch_cache = std::array<std::unique_ptr<sqlite3_stmt, sqlite_closer>, 2>;
+
+/// The statement of `rows` rows of `kind`, prepared on first use into `slot`.
+caf::expected<sqlite3_stmt*> batch_stmt(sqlite::file_ref f,
+                                        std::unique_ptr<sqlite3_stmt, sqlite_closer>& slot,
+                                        const batch_kind& kind, size_t rows) {
+  if (!slot) {
+    auto prepared = f.prepare(batch_sql(kind.head, kind.row, kind.sep, kind.tail, rows).c_str());
+    if (!prepared) {
+      return prepared.error();
+    }
+    slot.reset(prepared->release());
+  }
+  return slot.get();
+}
+
+/// Runs `kind` over `items`, `batch_rows` at a time and the rest one by one: `bind(stmt,
+/// first_index, item)` binds one item's parameters from `first_index` and returns the next
+/// free index; rows that come back go to `on_row`.
 template <class T, class Bind, class OnRow>
-caf::error run_batched(sqlite::file_ref f, std::unique_ptr<sqlite3_stmt, sqlite_closer>& cached,
-                       const batch_kind& kind, std::span<const T> items, Bind bind, OnRow on_row) {
-  for (size_t first = 0; first < items.size(); first += batch_rows) {
-    auto n = std::min(batch_rows, items.size() - first);
-    std::optional<sqlite::statement> once;
-    sqlite3_stmt* s = nullptr;
-    if (n == batch_rows && cached) {
-      s = cached.get();
-    } else {
-      auto prepared = f.prepare(batch_sql(kind.head, kind.row, kind.sep, kind.tail, n).c_str());
-      if (!prepared) {
-        return prepared.error();
-      }
-      if (n == batch_rows) {
-        cached.reset(prepared->release());
-        s = cached.get();
-      } else {
-        once.emplace(std::move(*prepared));
-        s = once->get();
-      }
+caf::error run_batched(sqlite::file_ref f, batch_cache& cache, const batch_kind& kind,
+                       std::span<const T> items, Bind bind, OnRow on_row) {
+  for (size_t first = 0; first < items.size();) {
+    auto n = items.size() - first >= batch_rows ? batch_rows : 1;
+    auto s = batch_stmt(f, cache[n == batch_rows ? 0 : 1], kind, n);
+    if (!s) {
+      return s.error();
     }
     int index = 1;
     for (size_t i = first; i < first + n; ++i) {
-      index = bind(s, index, items[i]);
+      index = bind(*s, index, items[i]);
     }
-    if (auto err = f.query(s, "compact", on_row)) {
+    if (auto err = f.query(*s, "compact", on_row)) {
       return err;
     }
+    first += n;
   }
   return {};
 }

@@ -92,6 +92,14 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "INSERT INTO meta(k, v) VALUES('last_seq', ?1) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
 };
 
+/// Prepared when a journal opens, to check that the file has every table and column the
+/// store uses (one statement writing each table's every column); the others are prepared on
+/// first use.
+inline constexpr std::array<stmt_id, 7> checked_at_open = {
+  s_get_state,    s_upsert_state,  s_insert_change, s_upsert_position,
+  s_insert_timer, s_insert_outbox, s_insert_log,
+};
+
 using sqlite::blob;
 using sqlite::limit_param;
 using sqlite::row;

@@ -298,16 +298,27 @@ caf::error journal_store::recover(size_t keep_per_key) {
 
 caf::error journal_store::prepare_all() {
   stmts_.clear();
-  stmts_.reserve(s_count);
-  for (const char* sql : stmt_sql) {
+  stmts_.resize(s_count);
+  for (auto id : checked_at_open) {
     // A file with our metadata but not our tables or columns is refused as corrupt.
-    auto prepared = file_of(*this).prepare(sql);
+    auto prepared = file_of(*this).prepare(stmt_sql[id]);
     if (!prepared) {
       return prepared.error();
     }
-    stmts_.emplace_back(prepared->release());
+    stmts_[id].reset(prepared->release());
   }
   return {};
+}
+
+sqlite3_stmt* journal_store::stmt(size_t id) const noexcept {
+  auto& s = stmts_[id];
+  if (!s) {
+    // On failure the connection keeps the error, which the call given nullptr reports.
+    if (auto prepared = file_of(*this).prepare(stmt_sql[id])) {
+      s.reset(prepared->release());
+    }
+  }
+  return s.get();
 }
 
 caf::error journal_store::load_last_seq() {

@@ -275,9 +275,8 @@ private:
   [[nodiscard]] caf::error write_history(const fold_plan& plan, size_t keep_per_key);
   [[nodiscard]] caf::error truncate_wal();
   static void encode_change(const state_change& change, uint64_t seq, std::string& out);
-  [[nodiscard]] sqlite3_stmt* stmt(size_t id) const noexcept {
-    return stmts_[id].get();
-  }
+  /// Statement `id` of journal_sql.hpp, prepared on first use; nullptr if that failed.
+  [[nodiscard]] sqlite3_stmt* stmt(size_t id) const noexcept;
 
   std::filesystem::path file_;
   journal_meta meta_;
@@ -286,9 +285,9 @@ private:
   uint64_t owner_epoch_ = 0;
   // Declared before the statements so that they are finalized before it closes.
   db_ptr db_;
-  std::vector<stmt_ptr> stmts_;
+  mutable std::vector<stmt_ptr> stmts_;
   /// The batched statements of a compaction (journal_log.cpp), prepared on first use.
-  std::array<stmt_ptr, 4> batch_stmts_;
+  std::array<std::array<stmt_ptr, 2>, 4> batch_stmts_;
 };
 
 } // namespace eddy
