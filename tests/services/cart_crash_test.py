@@ -31,6 +31,8 @@ requests_per_client = int(os.environ.get("CART_REQUESTS_PER_CLIENT", "300"))
 # Seconds between kills, drawn uniformly; with a commit interval they must exceed it, or no
 # request is ever answered.
 kill_lo, kill_hi = (float(x) for x in os.environ.get("CART_KILL_EVERY_S", "0.4,0.9").split(","))
+# Seconds after which a client gives up on a request that was never answered.
+client_deadline_s = float(os.environ.get("CART_CLIENT_DEADLINE_S", "90"))
 c = Checks()
 
 
@@ -60,7 +62,7 @@ def main():
     port = free_port()
     current = [Service(cart_bin, data, *service_args, port=port)]
     stats = Counter()
-    deadline = time.time() + 90
+    deadline = time.time() + client_deadline_s
     threads = [threading.Thread(target=client, args=(t, current, stats, deadline))
                for t in range(clients)]
     for th in threads:
