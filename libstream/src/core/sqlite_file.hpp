@@ -245,6 +245,15 @@ enum class sync_mode : uint8_t {
 [[nodiscard]] caf::expected<connection> open(const std::filesystem::path& file,
                                              const file_kind& kind);
 
+/// Statements that begin ("BEGIN IMMEDIATE") and commit ("COMMIT") a write transaction,
+/// prepared once by a store that writes often; null: run as SQL each time. (At namespace
+/// scope: clang cannot use a nested struct's member initializers in a default argument of
+/// its enclosing class.)
+struct transaction_statements {
+  sqlite3_stmt* begin = nullptr;
+  sqlite3_stmt* commit = nullptr;
+};
+
 /// An open SQLite file as the layer's calls see it: the connection, the file's path and its
 /// kind, which every error message names. A view that the store owning the connection makes
 /// for a call (the store may move, so nothing keeps one); as thread-safe as the store's use
@@ -317,13 +326,6 @@ public:
   [[nodiscard]] caf::error use_wal(sync_mode mode) const;
   /// Sets synchronous=`mode` alone.
   [[nodiscard]] caf::error set_sync(sync_mode mode) const;
-
-  /// Statements that begin ("BEGIN IMMEDIATE") and commit ("COMMIT") a write transaction,
-  /// prepared once by a store that writes often; null: run as SQL each time.
-  struct transaction_statements {
-    sqlite3_stmt* begin = nullptr;
-    sqlite3_stmt* commit = nullptr;
-  };
 
   /// Runs `body` (returning caf::error) in a write transaction, rolled back when `body` or
   /// the commit fails.
