@@ -65,13 +65,20 @@ inline int bind_one(sqlite3_stmt* s, int i, const std::optional<std::string>& x)
   return x ? bind_one(s, i, blob{*x}) : sqlite3_bind_null(s, i);
 }
 
+/// Binds `xs` to parameters `first`, `first` + 1, ... of `s` (numbered from 1); SQLITE_OK
+/// or the first failing result code.
+template <class... Ts>
+int bind_from([[maybe_unused]] sqlite3_stmt* s, int first, const Ts&... xs) {
+  [[maybe_unused]] int i = first;
+  int rc = SQLITE_OK;
+  ((rc = rc == SQLITE_OK ? bind_one(s, i++, xs) : rc), ...);
+  return rc;
+}
+
 /// Binds `xs` to ?1, ?2, ... of `s`; SQLITE_OK or the first failing result code.
 template <class... Ts>
-int bind_all([[maybe_unused]] sqlite3_stmt* s, const Ts&... xs) {
-  [[maybe_unused]] int i = 0;
-  int rc = SQLITE_OK;
-  ((rc = rc == SQLITE_OK ? bind_one(s, ++i, xs) : rc), ...);
-  return rc;
+int bind_all(sqlite3_stmt* s, const Ts&... xs) {
+  return bind_from(s, 1, xs...);
 }
 
 /// An unsigned number that Eddy keeps below 2^63 (sequence numbers, positions).

@@ -106,42 +106,43 @@ namespace {
 /// dominates a compaction's writes.
 constexpr size_t batch_rows = 32;
 
-/// The SQL of a statement that writes `rows` rows of `width` parameters each:
-/// head, then "(?,?,...)" `rows` times separated by `sep`, then tail.
-std::string batch_sql(std::string_view head, std::string_view row, std::string_view sep,
-                      std::string_view tail, size_t rows) {
-  std::string sql{head};
-  for (size_t i = 0; i < rows; ++i) {
-    if (i > 0) {
-      sql += sep;
-    }
-    sql += row;
-  }
-  sql += tail;
-  return sql;
-}
-
-/// A batched statement: its SQL in parts, the parameters per row.
+/// A batched statement: its SQL in parts and the parameters per row.
 struct batch_kind {
   std::string_view head;
   std::string_view row;
   std::string_view sep;
   std::string_view tail;
+  int width;
 };
+
+/// The SQL of `kind` for `rows` rows: head, then row `rows` times separated by sep, then tail.
+std::string batch_sql(const batch_kind& kind, size_t rows) {
+  std::string sql{kind.head};
+  for (size_t i = 0; i < rows; ++i) {
+    if (i > 0) {
+      sql += kind.sep;
+    }
+    sql += kind.row;
+  }
+  sql += kind.tail;
+  return sql;
+}
 
 /// Upserts state rows: (key, name, value, version, seq).
 constexpr batch_kind upsert_rows{
   "INSERT INTO state(key, name, value, version, seq) VALUES", "(?,?,?,?,?)", ",",
   " ON CONFLICT(key, name) DO UPDATE SET value = excluded.value, version = excluded.version,"
-  " seq = excluded.seq"};
+  " seq = excluded.seq",
+  5};
 /// Inserts journal rows: (seq, key, name, value, origin, at_ms).
 constexpr batch_kind insert_changes{
-  "INSERT INTO changes(seq, key, name, value, origin, at_ms) VALUES", "(?,?,?,?,?,?)", ",", ""};
+  "INSERT INTO changes(seq, key, name, value, origin, at_ms) VALUES", "(?,?,?,?,?,?)", ",", "", 6};
 /// Deletes the journal rows of keys before a seq: (key, seq).
-constexpr batch_kind trim_rows{"DELETE FROM changes WHERE ", "(key = ? AND seq < ?)", " OR ", ""};
+constexpr batch_kind trim_rows{"DELETE FROM changes WHERE ", "(key = ? AND seq < ?)", " OR ", "",
+                               2};
 /// Counts the journal rows of keys: (key).
 constexpr batch_kind count_rows{"SELECT key, count(*) FROM changes WHERE key IN (", "?", ",",
-                                ") GROUP BY key"};
+                                ") GROUP BY key", 1};
 
 /// The statements of one batch kind a journal keeps: one of `batch_rows` rows, one of one.
 using batch_cache = std::array<std::unique_ptr<sqlite3_stmt, sqlite_closer>, 2>;
@@ -151,7 +152,7 @@ caf::expected<sqlite3_stmt*> batch_stmt(sqlite::file_ref f,
                                         std::unique_ptr<sqlite3_stmt, sqlite_closer>& slot,
                                         const batch_kind& kind, size_t rows) {
   if (!slot) {
-    auto prepared = f.prepare(batch_sql(kind.head, kind.row, kind.sep, kind.tail, rows).c_str());
+    auto prepared = f.prepare(batch_sql(kind, rows).c_str());
     if (!prepared) {
       return prepared.error();
     }
@@ -161,8 +162,8 @@ caf::expected<sqlite3_stmt*> batch_stmt(sqlite::file_ref f,
 }
 
 /// Runs `kind` over `items`, `batch_rows` at a time and the rest one by one: `bind(stmt,
-/// first_index, item)` binds one item's parameters from `first_index` and returns the next
-/// free index; rows that come back go to `on_row`.
+/// first, item)` binds one item's `kind.width` parameters from index `first` (with
+/// `sqlite::bind_from`) and returns its result code; rows that come back go to `on_row`.
 template <class T, class Bind, class OnRow>
 caf::error run_batched(sqlite::file_ref f, batch_cache& cache, const batch_kind& kind,
                        std::span<const T> items, Bind bind, OnRow on_row) {
@@ -172,9 +173,11 @@ caf::error run_batched(sqlite::file_ref f, batch_cache& cache, const batch_kind&
     if (!s) {
       return s.error();
     }
-    int index = 1;
-    for (size_t i = first; i < first + n; ++i) {
-      index = bind(*s, index, items[i]);
+    for (size_t i = 0; i < n; ++i) {
+      if (int rc = bind(*s, 1 + static_cast<int>(i) * kind.width, items[first + i]);
+          rc != SQLITE_OK) {
+        return f.error(rc, "compact");
+      }
     }
     if (auto err = f.query(*s, "compact", on_row)) {
       return err;
@@ -182,22 +185,6 @@ caf::error run_batched(sqlite::file_ref f, batch_cache& cache, const batch_kind&
     first += n;
   }
   return {};
-}
-
-void bind_at(sqlite3_stmt* s, int& index, sqlite::blob x) {
-  sqlite::bind_one(s, index++, x);
-}
-
-void bind_at(sqlite3_stmt* s, int& index, sqlite::text x) {
-  sqlite::bind_one(s, index++, x);
-}
-
-void bind_at(sqlite3_stmt* s, int& index, int64_t x) {
-  sqlite::bind_one(s, index++, x);
-}
-
-void bind_at(sqlite3_stmt* s, int& index, const std::optional<std::string>& x) {
-  sqlite::bind_one(s, index++, x);
 }
 
 } // namespace
@@ -304,13 +291,9 @@ caf::error journal_store::write_state_rows(const fold_plan& plan) {
     }
   }
   auto version = int64_t{meta_.state_version};
-  auto bind = [&](sqlite3_stmt* s, int index, fold_plan::change c) {
-    bind_at(s, index, blob{c->key});
-    bind_at(s, index, text{c->name});
-    bind_at(s, index, blob{*c->value});
-    bind_at(s, index, version);
-    bind_at(s, index, to_int64(c->seq));
-    return index;
+  auto bind = [&](sqlite3_stmt* s, int first, fold_plan::change c) {
+    return sqlite::bind_from(s, first, blob{c->key}, text{c->name}, blob{*c->value}, version,
+                             to_int64(c->seq));
   };
   return run_batched(f, batch_stmts_[0], upsert_rows, std::span<const fold_plan::change>{set}, bind,
                      [](row) {});
@@ -362,24 +345,17 @@ caf::error journal_store::write_history(const fold_plan& plan, size_t keep_per_k
       maybe_over.push_back(key);
     }
   }
-  auto bind_change = [&](sqlite3_stmt* s, int index, const logged_change_row* c) {
-    bind_at(s, index, to_int64(c->seq));
-    bind_at(s, index, blob{c->key});
-    bind_at(s, index, text{c->name});
-    bind_at(s, index, c->value);
-    bind_at(s, index, text{c->origin});
-    bind_at(s, index, c->at_ms);
-    return index;
+  auto bind_change = [](sqlite3_stmt* s, int first, const logged_change_row* c) {
+    return sqlite::bind_from(s, first, to_int64(c->seq), blob{c->key}, text{c->name}, c->value,
+                             text{c->origin}, c->at_ms);
   };
   if (auto err =
         run_batched(f, batch_stmts_[1], insert_changes,
                     std::span<const logged_change_row* const>{written}, bind_change, [](row) {})) {
     return err;
   }
-  auto bind_trim = [&](sqlite3_stmt* s, int index, const logged_change_row* c) {
-    bind_at(s, index, blob{c->key});
-    bind_at(s, index, to_int64(c->seq));
-    return index;
+  auto bind_trim = [](sqlite3_stmt* s, int first, const logged_change_row* c) {
+    return sqlite::bind_from(s, first, blob{c->key}, to_int64(c->seq));
   };
   if (auto err = run_batched(f, batch_stmts_[2], trim_rows,
                              std::span<const logged_change_row* const>{trim_before}, bind_trim,
@@ -390,9 +366,8 @@ caf::error journal_store::write_history(const fold_plan& plan, size_t keep_per_k
   // read per batch, trimming one statement per key (a key that gets fewer changes than
   // keep_per_key per compaction, as a key written once does, rarely needs it).
   std::vector<std::string> over;
-  auto bind_key = [&](sqlite3_stmt* s, int index, std::string_view key) {
-    bind_at(s, index, blob{key});
-    return index;
+  auto bind_key = [](sqlite3_stmt* s, int first, std::string_view key) {
+    return sqlite::bind_from(s, first, blob{key});
   };
   auto on_count = [&](row r) {
     if (static_cast<uint64_t>(r.int64_at(1)) > keep_per_key) {

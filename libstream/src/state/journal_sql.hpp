@@ -45,7 +45,6 @@ enum stmt_id : size_t {
   s_delete_fired_timers,
   s_has_state,
   s_due_timers_after,
-  s_trim_before,
   s_save_last_seq,
   s_count,
 };
@@ -88,7 +87,6 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "SELECT EXISTS(SELECT 1 FROM state) OR EXISTS(SELECT 1 FROM log)",
   "SELECT kind, at_ms, key, tag FROM timers WHERE kind = ?1 AND (at_ms, key, tag) > (?2, ?3, ?4) "
   "AND at_ms <= ?5 ORDER BY at_ms, key, tag LIMIT ?6",
-  "DELETE FROM changes WHERE key = ?1 AND seq < ?2",
   "INSERT INTO meta(k, v) VALUES('last_seq', ?1) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
 };
 
