@@ -1,4 +1,5 @@
 #include "core/sqlite_file.hpp"
+#include "core/sqlite_rows.hpp"
 
 #include <array>
 #include <string>
@@ -119,6 +120,9 @@ caf::expected<connection> open(const fs::path& file, const file_kind& kind) {
   }
   sqlite3_extended_result_codes(db.get(), 1);
   sqlite3_busy_timeout(db.get(), kind.busy_timeout_ms);
+  if (rc = register_rows(db.get()); rc != SQLITE_OK) {
+    return file_ref{db.get(), file, kind}.error(rc, "open");
+  }
   return db;
 }
 

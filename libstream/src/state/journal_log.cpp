@@ -2,13 +2,12 @@
 // journal_store::compact).
 
 #include <algorithm>
-#include <array>
-#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -98,96 +97,6 @@ caf::error journal_store::compact(size_t keep_per_key) {
   }
   return truncate_wal();
 }
-
-namespace {
-
-/// Rows per statement of a batched write: one statement of many rows costs far less per row
-/// than one statement per row, whose fixed cost (binding, stepping, opening its cursors)
-/// dominates a compaction's writes.
-constexpr size_t batch_rows = 32;
-
-/// A batched statement: its SQL in parts and the parameters per row.
-struct batch_kind {
-  std::string_view head;
-  std::string_view row;
-  std::string_view sep;
-  std::string_view tail;
-  int width;
-};
-
-/// The SQL of `kind` for `rows` rows: head, then row `rows` times separated by sep, then tail.
-std::string batch_sql(const batch_kind& kind, size_t rows) {
-  std::string sql{kind.head};
-  for (size_t i = 0; i < rows; ++i) {
-    if (i > 0) {
-      sql += kind.sep;
-    }
-    sql += kind.row;
-  }
-  sql += kind.tail;
-  return sql;
-}
-
-/// Upserts state rows: (key, name, value, version, seq).
-constexpr batch_kind upsert_rows{
-  "INSERT INTO state(key, name, value, version, seq) VALUES", "(?,?,?,?,?)", ",",
-  " ON CONFLICT(key, name) DO UPDATE SET value = excluded.value, version = excluded.version,"
-  " seq = excluded.seq",
-  5};
-/// Inserts journal rows: (seq, key, name, value, origin, at_ms).
-constexpr batch_kind insert_changes{
-  "INSERT INTO changes(seq, key, name, value, origin, at_ms) VALUES", "(?,?,?,?,?,?)", ",", "", 6};
-/// Deletes the journal rows of keys before a seq: (key, seq).
-constexpr batch_kind trim_rows{"DELETE FROM changes WHERE ", "(key = ? AND seq < ?)", " OR ", "",
-                               2};
-/// Counts the journal rows of keys: (key).
-constexpr batch_kind count_rows{"SELECT key, count(*) FROM changes WHERE key IN (", "?", ",",
-                                ") GROUP BY key", 1};
-
-/// The statements of one batch kind a journal keeps: one of `batch_rows` rows, one of one.
-using batch_cache = std::array<std::unique_ptr<sqlite3_stmt, sqlite_closer>, 2>;
-
-/// The statement of `rows` rows of `kind`, prepared on first use into `slot`.
-caf::expected<sqlite3_stmt*> batch_stmt(sqlite::file_ref f,
-                                        std::unique_ptr<sqlite3_stmt, sqlite_closer>& slot,
-                                        const batch_kind& kind, size_t rows) {
-  if (!slot) {
-    auto prepared = f.prepare(batch_sql(kind, rows).c_str());
-    if (!prepared) {
-      return prepared.error();
-    }
-    slot.reset(prepared->release());
-  }
-  return slot.get();
-}
-
-/// Runs `kind` over `items`, `batch_rows` at a time and the rest one by one: `bind(stmt,
-/// first, item)` binds one item's `kind.width` parameters from index `first` (with
-/// `sqlite::bind_from`) and returns its result code; rows that come back go to `on_row`.
-template <class T, class Bind, class OnRow>
-caf::error run_batched(sqlite::file_ref f, batch_cache& cache, const batch_kind& kind,
-                       std::span<const T> items, Bind bind, OnRow on_row) {
-  for (size_t first = 0; first < items.size();) {
-    auto n = items.size() - first >= batch_rows ? batch_rows : 1;
-    auto s = batch_stmt(f, cache[n == batch_rows ? 0 : 1], kind, n);
-    if (!s) {
-      return s.error();
-    }
-    for (size_t i = 0; i < n; ++i) {
-      if (int rc = bind(*s, 1 + static_cast<int>(i) * kind.width, items[first + i]);
-          rc != SQLITE_OK) {
-        return f.error(rc, "compact");
-      }
-    }
-    if (auto err = f.query(*s, "compact", on_row)) {
-      return err;
-    }
-    first += n;
-  }
-  return {};
-}
-
-} // namespace
 
 /// What a compaction writes for the keys of one log, table by table in key order.
 struct journal_store::fold_plan {
@@ -291,12 +200,10 @@ caf::error journal_store::write_state_rows(const fold_plan& plan) {
     }
   }
   auto version = int64_t{meta_.state_version};
-  auto bind = [&](sqlite3_stmt* s, int first, fold_plan::change c) {
-    return sqlite::bind_from(s, first, blob{c->key}, text{c->name}, blob{*c->value}, version,
-                             to_int64(c->seq));
-  };
-  return run_batched(f, batch_stmts_[0], upsert_rows, std::span<const fold_plan::change>{set}, bind,
-                     [](row) {});
+  auto rows = sqlite::rows_of(std::span<const fold_plan::change>{set}, [&](fold_plan::change c) {
+    return std::tuple{blob{c->key}, text{c->name}, blob{*c->value}, version, to_int64(c->seq)};
+  });
+  return f.run(stmt(s_fold_upsert_state), "compact", sqlite::rows{&rows});
 }
 
 caf::error journal_store::write_history(const fold_plan& plan, size_t keep_per_key) {
@@ -321,10 +228,8 @@ caf::error journal_store::write_history(const fold_plan& plan, size_t keep_per_k
     }
   }
   std::vector<const logged_change_row*> written;
-  // Keys whose older rows all go (this log filled their share), with the first kept seq;
-  // and keys that may hold more than their share once this log's rows are in.
-  std::vector<const logged_change_row*> trim_before;
-  std::vector<std::string_view> maybe_over;
+  // The keys whose history may now hold more than its share.
+  std::vector<std::string_view> touched;
   for (const auto& [key, kept] : plan.kept) {
     if (std::binary_search(gone.begin(), gone.end(), key)) {
       continue;
@@ -339,51 +244,22 @@ caf::error journal_store::write_history(const fold_plan& plan, size_t keep_per_k
     for (const auto& c : kept) {
       written.push_back(&c);
     }
-    if (kept.size() == keep_per_key) {
-      trim_before.push_back(&kept.front());
-    } else {
-      maybe_over.push_back(key);
-    }
+    touched.push_back(key);
   }
-  auto bind_change = [](sqlite3_stmt* s, int first, const logged_change_row* c) {
-    return sqlite::bind_from(s, first, to_int64(c->seq), blob{c->key}, text{c->name}, c->value,
-                             text{c->origin}, c->at_ms);
-  };
-  if (auto err =
-        run_batched(f, batch_stmts_[1], insert_changes,
-                    std::span<const logged_change_row* const>{written}, bind_change, [](row) {})) {
+  auto changes = sqlite::rows_of(
+    std::span<const logged_change_row* const>{written}, [](const logged_change_row* c) {
+      return std::tuple{to_int64(c->seq), blob{c->key},
+                        text{c->name},    sqlite::maybe_blob{&c->value},
+                        text{c->origin},  c->at_ms};
+    });
+  if (auto err = f.run(stmt(s_fold_insert_changes), "compact", sqlite::rows{&changes})) {
     return err;
   }
-  auto bind_trim = [](sqlite3_stmt* s, int first, const logged_change_row* c) {
-    return sqlite::bind_from(s, first, blob{c->key}, to_int64(c->seq));
-  };
-  if (auto err = run_batched(f, batch_stmts_[2], trim_rows,
-                             std::span<const logged_change_row* const>{trim_before}, bind_trim,
-                             [](row) {})) {
-    return err;
-  }
-  // The others are trimmed only if they hold more than their share: counting them is one
-  // read per batch, trimming one statement per key (a key that gets fewer changes than
-  // keep_per_key per compaction, as a key written once does, rarely needs it).
-  std::vector<std::string> over;
-  auto bind_key = [](sqlite3_stmt* s, int first, std::string_view key) {
-    return sqlite::bind_from(s, first, blob{key});
-  };
-  auto on_count = [&](row r) {
-    if (static_cast<uint64_t>(r.int64_at(1)) > keep_per_key) {
-      over.push_back(r.string_at(0));
-    }
-  };
-  if (auto err = run_batched(f, batch_stmts_[3], count_rows,
-                             std::span<const std::string_view>{maybe_over}, bind_key, on_count)) {
-    return err;
-  }
-  for (const auto& key : over) {
-    if (auto err = f.run(stmt(s_trim_key), "compact", blob{key}, limit_param(keep_per_key))) {
-      return err;
-    }
-  }
-  return {};
+  // One statement trims them all: a key holding at most its share (a key written once, or
+  // given all its share by this log and nothing before) costs one look at its newest rows.
+  auto keys = sqlite::rows_of(std::span<const std::string_view>{touched},
+                              [](std::string_view key) { return std::tuple{blob{key}}; });
+  return f.run(stmt(s_fold_trim), "compact", sqlite::rows{&keys}, limit_param(keep_per_key));
 }
 
 caf::error journal_store::truncate_wal() {

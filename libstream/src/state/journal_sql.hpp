@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "core/sqlite_file.hpp"
+#include "core/sqlite_rows.hpp"
 #include "eddy/state/journal_store.hpp"
 
 namespace eddy::journal_sql {
@@ -37,7 +38,6 @@ enum stmt_id : size_t {
   s_insert_log,
   s_read_log,
   s_clear_log,
-  s_trim_key,
   s_states_of,
   s_timers_of,
   s_key_exists,
@@ -46,6 +46,9 @@ enum stmt_id : size_t {
   s_has_state,
   s_due_timers_after,
   s_save_last_seq,
+  s_fold_upsert_state,
+  s_fold_insert_changes,
+  s_fold_trim,
   s_count,
 };
 
@@ -77,8 +80,6 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "INSERT INTO log(seq, origin, at_ms, payload) VALUES(?1, ?2, ?3, ?4)",
   "SELECT seq, origin, at_ms, payload FROM log ORDER BY seq",
   "DELETE FROM log",
-  "DELETE FROM changes WHERE key = ?1 AND seq <= "
-  "(SELECT seq FROM changes WHERE key = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
   "SELECT name, value, version, seq FROM state WHERE key = ?1 ORDER BY name",
   "SELECT kind, at_ms, key, tag FROM timers WHERE key = ?1 ORDER BY kind, at_ms, tag",
   "SELECT 1 FROM state WHERE key = ?1 LIMIT 1",
@@ -88,6 +89,17 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "SELECT kind, at_ms, key, tag FROM timers WHERE kind = ?1 AND (at_ms, key, tag) > (?2, ?3, ?4) "
   "AND at_ms <= ?5 ORDER BY at_ms, key, tag LIMIT ?6",
   "INSERT INTO meta(k, v) VALUES('last_seq', ?1) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+  // A compaction's writes, each over all the rows of one table it writes (eddy_rows, see
+  // core/sqlite_rows.hpp): state rows (key, name, value, version, seq); changes (seq, key,
+  // name, value, origin, at_ms); the keys whose changes are trimmed to their newest ?2 (key).
+  "INSERT INTO state(key, name, value, version, seq) SELECT c0, c1, c2, c3, c4 "
+  "FROM eddy_rows(?1) WHERE true ON CONFLICT(key, name) DO UPDATE SET value = excluded.value, "
+  "version = excluded.version, seq = excluded.seq",
+  "INSERT INTO changes(seq, key, name, value, origin, at_ms) "
+  "SELECT c0, c1, c2, c3, c4, c5 FROM eddy_rows(?1)",
+  "DELETE FROM changes WHERE (key, seq) IN (SELECT c.key, c.seq FROM eddy_rows(?1) r "
+  "JOIN changes c ON c.key = r.c0 AND c.seq <= (SELECT d.seq FROM changes d WHERE d.key = r.c0 "
+  "ORDER BY d.seq DESC LIMIT 1 OFFSET ?2))",
 };
 
 /// Prepared when a journal opens, to check that the file has every table and column the

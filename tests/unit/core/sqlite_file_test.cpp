@@ -7,12 +7,16 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include <sqlite3.h>
 
 #include "core/sqlite_file.hpp"
+#include "core/sqlite_rows.hpp"
 #include "eddy/core/error.hpp"
 #include "support/journal_support.hpp"
 #include "support/temp_dir.hpp"
@@ -268,6 +272,60 @@ TEST_CASE_FIXTURE(
   CHECK(mentions(err, "(busy hint)"));
   g.rollback();
   CHECK(!sql.run_once("write to", "INSERT INTO t(k) VALUES(1)"));
+}
+
+TEST_CASE_FIXTURE(open_file, "eddy_rows writes a bound source's rows in order, values intact") {
+  REQUIRE(!sql.exec("create", "CREATE TABLE r(n INTEGER, k BLOB, t TEXT, v BLOB)"));
+  struct item {
+    int64_t n;
+    std::string k;
+    std::string t;
+    std::optional<std::string> v;
+  };
+  std::vector<item> items{{3, std::string{"a\0b", 3}, "x", std::string{"\xff\x00", 2}},
+                          {1, "", "", std::nullopt},
+                          {2, "c", "y", std::string{}}};
+  auto rows = sqlite::rows_of(std::span<const item>{items}, [](const item& i) {
+    return std::tuple{i.n, sqlite::blob{i.k}, sqlite::text{i.t}, sqlite::maybe_blob{&i.v}};
+  });
+  auto insert = sql.prepare("INSERT INTO r SELECT c0, c1, c2, c3 FROM eddy_rows(?1)");
+  REQUIRE_MESSAGE(insert, failure_of(insert));
+  REQUIRE(!sql.run(insert->get(), "write to", sqlite::rows{&rows}));
+  // Twice with the same statement: the source is read again from its first row.
+  REQUIRE(!sql.run(insert->get(), "write to", sqlite::rows{&rows}));
+  std::vector<std::tuple<int64_t, std::string, std::string, std::optional<std::string>>> read;
+  auto err = sql.query_once("read", "SELECT n, k, t, v FROM r ORDER BY rowid", [&](sqlite::row r) {
+    read.emplace_back(r.int64_at(0), r.string_at(1), r.string_at(2), r.optional_at(3));
+  });
+  REQUIRE_MESSAGE(!err, describe(err));
+  REQUIRE(read.size() == 6);
+  for (size_t i = 0; i < read.size(); ++i) {
+    const auto& want = items[i % items.size()];
+    CAPTURE(i);
+    CHECK(std::get<0>(read[i]) == want.n);
+    CHECK(std::get<1>(read[i]) == want.k);
+    CHECK(std::get<2>(read[i]) == want.t);
+    CHECK(std::get<3>(read[i]) == want.v);
+  }
+  // Typed as written: a blob stays a blob, an empty one is not NULL.
+  CHECK(int_of(sql, "SELECT count(*) FROM r WHERE typeof(k) = 'blob' AND typeof(t) = 'text'") == 6);
+  CHECK(int_of(sql, "SELECT count(*) FROM r WHERE v IS NULL") == 2);
+  // Columns past a row's last are NULL.
+  auto wide =
+    sqlite::rows_of(std::span<const item>{items}, [](const item& i) { return std::tuple{i.n}; });
+  int64_t nulls = -1;
+  err = sql.query(
+    sql.prepare("SELECT count(*) FROM eddy_rows(?1) WHERE c1 IS NULL AND c7 IS NULL")->get(),
+    "read", [&](sqlite::row r) { nulls = r.int64_at(0); }, sqlite::rows{&wide});
+  REQUIRE_MESSAGE(!err, describe(err));
+  CHECK(nulls == 3);
+}
+
+TEST_CASE_FIXTURE(open_file, "eddy_rows without a bound source is empty, and cannot be created") {
+  CHECK(int_of(sql, "SELECT count(*) FROM eddy_rows(NULL)") == 0);
+  // Without its argument no plan exists: the statement is refused, not run over nothing.
+  CHECK(sql.run_once("read", "SELECT * FROM eddy_rows"));
+  CHECK(sql.exec("create", "CREATE VIRTUAL TABLE v USING eddy_rows"));
 }
 
 TEST_SUITE_END();

@@ -286,8 +286,6 @@ private:
   // Declared before the statements so that they are finalized before it closes.
   db_ptr db_;
   mutable std::vector<stmt_ptr> stmts_;
-  /// The batched statements of a compaction (journal_log.cpp), prepared on first use.
-  std::array<std::array<stmt_ptr, 2>, 4> batch_stmts_;
 };
 
 } // namespace eddy
