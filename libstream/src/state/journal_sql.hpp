@@ -24,8 +24,6 @@ enum stmt_id : size_t {
   s_insert_change,
   s_get_position,
   s_upsert_position,
-  s_insert_timer,
-  s_delete_timer,
   s_positions,
   s_history,
   s_due_timers,
@@ -49,6 +47,8 @@ enum stmt_id : size_t {
   s_fold_upsert_state,
   s_fold_insert_changes,
   s_fold_trim,
+  s_insert_timers,
+  s_delete_timers,
   s_count,
 };
 
@@ -64,8 +64,6 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "SELECT seq FROM positions WHERE channel = ?1",
   "INSERT INTO positions(channel, seq) VALUES(?1, ?2) "
   "ON CONFLICT(channel) DO UPDATE SET seq = excluded.seq",
-  "INSERT OR IGNORE INTO timers(kind, at_ms, key, tag) VALUES(?1, ?2, ?3, ?4)",
-  "DELETE FROM timers WHERE kind = ?1 AND at_ms = ?2 AND key = ?3 AND tag = ?4",
   "SELECT channel, seq FROM positions ORDER BY channel",
   "SELECT seq, name, value, origin, at_ms FROM changes WHERE key = ?1 ORDER BY seq DESC "
   "LIMIT ?2",
@@ -100,14 +98,18 @@ inline constexpr std::array<const char*, s_count> stmt_sql = {
   "DELETE FROM changes WHERE (key, seq) IN (SELECT c.key, c.seq FROM eddy_rows(?1) r "
   "JOIN changes c ON c.key = r.c0 AND c.seq <= (SELECT d.seq FROM changes d WHERE d.key = r.c0 "
   "ORDER BY d.seq DESC LIMIT 1 OFFSET ?2))",
+  // A commit's timers, added and removed (kind, at_ms, key, tag).
+  "INSERT OR IGNORE INTO timers(kind, at_ms, key, tag) SELECT c0, c1, c2, c3 FROM eddy_rows(?1)",
+  "DELETE FROM timers WHERE (kind, at_ms, key, tag) IN "
+  "(SELECT c0, c1, c2, c3 FROM eddy_rows(?1))",
 };
 
 /// Prepared when a journal opens, to check that the file has every table and column the
 /// store uses (one statement writing each table's every column); the others are prepared on
 /// first use.
 inline constexpr std::array<stmt_id, 7> checked_at_open = {
-  s_get_state,    s_upsert_state,  s_insert_change, s_upsert_position,
-  s_insert_timer, s_insert_outbox, s_insert_log,
+  s_get_state,     s_upsert_state,  s_insert_change, s_upsert_position,
+  s_insert_timers, s_insert_outbox, s_insert_log,
 };
 
 using sqlite::blob;

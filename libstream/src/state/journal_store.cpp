@@ -5,8 +5,10 @@
 #include <charconv>
 #include <functional>
 #include <limits>
+#include <span>
 #include <stdexcept>
 #include <system_error>
+#include <tuple>
 
 #include "eddy/core/assert.hpp"
 #include "eddy/core/error.hpp"
@@ -400,17 +402,20 @@ caf::error journal_store::apply(const commit_batch& batch, uint64_t& seq) {
       return err;
     }
   }
-  for (const auto& t : batch.timers_removed) {
+  auto timer_fields = [](const timer_entry& t) {
     EDDY_ASSERT(t.kind == 0 || t.kind == 1);
-    if (auto err = f.run(stmt(s_delete_timer), "commit to", int64_t{t.kind}, t.at_ms, blob{t.key},
-                         text{t.tag})) {
+    return std::tuple{int64_t{t.kind}, t.at_ms, blob{t.key}, text{t.tag}};
+  };
+  if (!batch.timers_removed.empty()) {
+    auto removed =
+      sqlite::rows_of(std::span<const timer_entry>{batch.timers_removed}, timer_fields);
+    if (auto err = f.run(stmt(s_delete_timers), "commit to", sqlite::rows{&removed})) {
       return err;
     }
   }
-  for (const auto& t : batch.timers_added) {
-    EDDY_ASSERT(t.kind == 0 || t.kind == 1);
-    if (auto err = f.run(stmt(s_insert_timer), "commit to", int64_t{t.kind}, t.at_ms, blob{t.key},
-                         text{t.tag})) {
+  if (!batch.timers_added.empty()) {
+    auto added = sqlite::rows_of(std::span<const timer_entry>{batch.timers_added}, timer_fields);
+    if (auto err = f.run(stmt(s_insert_timers), "commit to", sqlite::rows{&added})) {
       return err;
     }
   }
