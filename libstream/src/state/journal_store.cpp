@@ -402,18 +402,18 @@ caf::error journal_store::apply(const commit_batch& batch, uint64_t& seq) {
       return err;
     }
   }
-  auto timer_fields = [](const timer_entry& t) {
+  for (const auto& t : batch.timers_removed) {
     EDDY_ASSERT(t.kind == 0 || t.kind == 1);
-    return std::tuple{int64_t{t.kind}, t.at_ms, blob{t.key}, text{t.tag}};
-  };
-  if (!batch.timers_removed.empty()) {
-    auto removed =
-      sqlite::rows_of(std::span<const timer_entry>{batch.timers_removed}, timer_fields);
-    if (auto err = f.run(stmt(s_delete_timers), "commit to", sqlite::rows{&removed})) {
+    if (auto err = f.run(stmt(s_delete_timer), "commit to", int64_t{t.kind}, t.at_ms, blob{t.key},
+                         text{t.tag})) {
       return err;
     }
   }
   if (!batch.timers_added.empty()) {
+    auto timer_fields = [](const timer_entry& t) {
+      EDDY_ASSERT(t.kind == 0 || t.kind == 1);
+      return std::tuple{int64_t{t.kind}, t.at_ms, blob{t.key}, text{t.tag}};
+    };
     auto added = sqlite::rows_of(std::span<const timer_entry>{batch.timers_added}, timer_fields);
     if (auto err = f.run(stmt(s_insert_timers), "commit to", sqlite::rows{&added})) {
       return err;
