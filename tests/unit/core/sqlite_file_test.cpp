@@ -19,57 +19,23 @@
 #include "core/sqlite_rows.hpp"
 #include "eddy/core/error.hpp"
 #include "support/journal_support.hpp"
+#include "support/sqlite_support.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace eddy;
 namespace fs = std::filesystem;
 using eddy::test::code_of;
+using eddy::test::connect_ok;
+using eddy::test::failure_of;
+using eddy::test::int_of;
 using eddy::test::mentions;
 using eddy::test::read_bytes;
 using eddy::test::temp_dir;
+using eddy::test::test_kind;
+using eddy::test::text_of;
 using eddy::test::write_bytes;
 
 namespace {
-
-/// A kind of file whose words the tests can find in messages.
-const sqlite::file_kind& test_kind() {
-  static const sqlite::file_kind kind{
-    .name = "test file",
-    .busy_timeout_ms = 50,
-    .serialized_by_owner = true,
-    .busy_hint = " (busy hint)",
-    .access_hint = " (access hint)",
-    .corrupt_hint = "use another file",
-  };
-  return kind;
-}
-
-/// The error of `x` as text, empty when it holds a value.
-template <class T>
-std::string failure_of(const caf::expected<T>& x) {
-  return x ? std::string{} : describe(x.error());
-}
-
-sqlite::connection open_ok(const fs::path& file) {
-  auto db = sqlite::open(file, test_kind());
-  REQUIRE_MESSAGE(db, failure_of(db));
-  return std::move(*db);
-}
-
-/// The first column of the only row of `sql`, as text.
-std::string text_of(sqlite::file_ref f, const char* sql) {
-  std::string result;
-  auto err = f.query_once("read", sql, [&](sqlite::row r) { result = r.string_at(0); });
-  REQUIRE_MESSAGE(!err, describe(err));
-  return result;
-}
-
-int64_t int_of(sqlite::file_ref f, const char* sql) {
-  int64_t result = -1;
-  auto err = f.query_once("read", sql, [&](sqlite::row r) { result = r.int64_at(0); });
-  REQUIRE_MESSAGE(!err, describe(err));
-  return result;
-}
 
 void create_table(sqlite::file_ref f) {
   auto err = f.exec("create", "CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB)");
@@ -80,7 +46,7 @@ void create_table(sqlite::file_ref f) {
 struct open_file {
   temp_dir dir;
   fs::path file = dir / "a.db";
-  sqlite::connection db = open_ok(file);
+  sqlite::connection db = connect_ok(file);
   sqlite::file_ref sql{db.get(), file, test_kind()};
 };
 
@@ -94,7 +60,7 @@ TEST_CASE("each durability opens a file in WAL mode with its synchronous setting
     CAPTURE(to_string(level));
     temp_dir dir;
     auto file = dir / "a.db";
-    auto db = open_ok(file);
+    auto db = connect_ok(file);
     sqlite::file_ref f{db.get(), file, test_kind()};
     auto err = f.use_wal(sqlite::sync_mode_of(level));
     REQUIRE_MESSAGE(!err, describe(err));
@@ -107,7 +73,7 @@ TEST_CASE("durability none keeps synchronous NORMAL and only sync_mode off turns
   CHECK(sqlite::sync_mode_of(durability::none) == sqlite::sync_mode::normal);
   temp_dir dir;
   auto file = dir / "a.db";
-  auto db = open_ok(file);
+  auto db = connect_ok(file);
   sqlite::file_ref f{db.get(), file, test_kind()};
   auto err = f.use_wal(sqlite::sync_mode::off);
   REQUIRE_MESSAGE(!err, describe(err));
@@ -118,11 +84,11 @@ TEST_CASE("opening changes nothing in an existing file until use_wal") {
   temp_dir dir;
   auto file = dir / "a.db";
   {
-    auto db = open_ok(file);
+    auto db = connect_ok(file);
     create_table({db.get(), file, test_kind()});
   }
   auto before = read_bytes(file);
-  auto db = open_ok(file);
+  auto db = connect_ok(file);
   sqlite::file_ref f{db.get(), file, test_kind()};
   CHECK(text_of(f, "PRAGMA journal_mode") == "delete");
   CHECK(read_bytes(file) == before);
@@ -182,7 +148,7 @@ TEST_CASE("a file that is not SQLite fails with corrupt_journal naming it and is
   auto file = dir / "a.db";
   std::string garbage(8192, 'x');
   write_bytes(file, garbage);
-  auto db = open_ok(file);
+  auto db = connect_ok(file);
   sqlite::file_ref f{db.get(), file, test_kind()};
   auto err = f.use_wal(sqlite::sync_mode::full);
   REQUIRE(err);
@@ -262,7 +228,7 @@ TEST_CASE_FIXTURE(
   open_file, "a lock another connection holds fails after the busy timeout with the kind's hint") {
   REQUIRE(!sql.use_wal(sqlite::sync_mode::normal));
   create_table(sql);
-  auto other = open_ok(file);
+  auto other = connect_ok(file);
   sqlite::file_ref g{other.get(), file, test_kind()};
   REQUIRE(!g.exec("write to", "BEGIN IMMEDIATE"));
   auto err = sql.run_once("write to", "INSERT INTO t(k) VALUES(1)");
