@@ -1,6 +1,7 @@
 // The `eddy` tool: operator commands over a data directory, one subcommand each.
 //   eddy deadletters   lists the dead-letter journal (<data-dir>/deadletters.db)
 //   eddy console       inspects a running node (console.cpp)
+//   eddy savepoint     lists, shows, verifies and deletes savepoints (savepoint.cpp)
 // Usage errors print one line "eddy: error: ..." on stderr and exit 2; other failures
 // (a journal that cannot be read) exit 1.
 
@@ -20,50 +21,18 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli.hpp"
 #include "console.hpp"
 #include "eddy/core/error.hpp"
 #include "eddy/io/dead_letter_store.hpp"
+#include "savepoint.hpp"
 
 namespace fs = std::filesystem;
 namespace po = boost::program_options;
 
+using namespace eddy::cli;
+
 namespace {
-
-constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
-
-/// Prints "eddy: error: <message> (see <help>)" and returns the usage exit code.
-int usage_error(const std::string& message, std::string_view help) {
-  std::cerr << "eddy: error: " << message << " (see " << help << ")\n";
-  return exit_usage;
-}
-
-int failure(const std::string& message) {
-  std::cerr << "eddy: error: " << message << "\n";
-  return exit_failure;
-}
-
-/// `at_ms` (ms since the epoch) as UTC ISO-8601 with milliseconds: 2024-05-01T12:00:00.000Z.
-std::string iso_utc(int64_t at_ms) {
-  // Floor division, so that times before 1970 keep a millisecond part in 0..999.
-  int64_t secs = at_ms / 1000;
-  int64_t ms = at_ms % 1000;
-  if (ms < 0) {
-    secs -= 1;
-    ms += 1000;
-  }
-  auto t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  if (::gmtime_r(&t, &tm) == nullptr) {
-    return std::to_string(at_ms) + " ms";
-  }
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-  char result[48];
-  std::snprintf(result, sizeof result, "%s.%03dZ", date, static_cast<int>(ms));
-  return result;
-}
 
 /// An origin as "producer:position"; 0 means unknown.
 std::string origin_text(uint64_t origin) {
@@ -272,6 +241,7 @@ constexpr std::array commands = {
   command{"deadletters", "list the records whose processing failed", deadletters_main},
   command{"console", "inspect a running node (HOST:PORT of a program run with --inspect)",
           eddy::console::main},
+  command{"savepoint", "list, show, verify and delete savepoints", eddy::savepoint_cli::main},
 };
 
 void print_usage() {

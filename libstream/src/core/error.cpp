@@ -29,6 +29,8 @@ std::string to_string(errc x) {
       return "fenced";
     case errc::invalid_request:
       return "invalid_request";
+    case errc::invalid_savepoint:
+      return "invalid_savepoint";
   }
   return "unknown";
 }

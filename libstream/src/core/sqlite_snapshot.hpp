@@ -6,7 +6,7 @@
 // pinned pages until the pin is released). `copy_step` writes that snapshot into a new file
 // with SQLite's online backup, a bounded number of pages per step, so that a copier can
 // interleave the steps with other work and the owner is never blocked. The base of
-// savepoints (docs/design.md, "State lifecycle").
+// savepoints (docs/design.md, "Savepoints").
 
 #include <filesystem>
 #include <memory>

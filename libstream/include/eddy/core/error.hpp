@@ -36,6 +36,9 @@ enum class errc : uint8_t {
   /// A console request is malformed or names what does not exist (a mistyped command,
   /// operator or key, a missing or bad argument); its message says which.
   invalid_request,
+  /// A savepoint is incomplete, damaged, of a newer format, or not a savepoint at all; its
+  /// message names the directory and what is wrong.
+  invalid_savepoint,
 };
 
 /// Thrown when a job's stored state cannot be used (a row of another state version, bytes
