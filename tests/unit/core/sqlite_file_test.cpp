@@ -56,7 +56,10 @@ TEST_SUITE_BEGIN("sqlite_file");
 
 TEST_CASE("each durability opens a file in WAL mode with its synchronous setting") {
   // PRAGMA synchronous reads back 1 for NORMAL, 2 for FULL.
-  for (auto [level, synchronous] : {std::pair{durability::process, 1}, {durability::machine, 2}}) {
+  for (auto setting : {std::pair{durability::process, 1}, {durability::machine, 2}}) {
+    // Named copies: clang cannot capture a structured binding (CAPTURE is a lambda).
+    auto level = setting.first;
+    auto synchronous = setting.second;
     CAPTURE(to_string(level));
     temp_dir dir;
     auto file = dir / "a.db";
