@@ -616,6 +616,26 @@ TEST_SUITE("durable state") {
       std::count_if(ref.begin(), ref.end(), [](const user_count& u) { return u.count == 1; }));
     // And the reset state is durable again.
     CHECK(run(false).empty());
+    // The old state was moved aside, not deleted: its journals are still there, once per
+    // reset, and a second reset keeps the first one's copy.
+    auto moved_aside = [&] {
+      std::vector<std::filesystem::path> found;
+      for (const auto& e : std::filesystem::directory_iterator{dir.path()}) {
+        if (e.path().filename().string().starts_with("reset.reset-")) {
+          found.push_back(e.path());
+        }
+      }
+      return found;
+    };
+    auto aside = moved_aside();
+    REQUIRE(aside.size() == 1);
+    bool has_journal = false;
+    for (const auto& e : std::filesystem::recursive_directory_iterator{aside[0]}) {
+      has_journal |= e.path().extension() == ".db";
+    }
+    CHECK(has_journal);
+    CHECK((run(true) == ref));
+    CHECK(moved_aside().size() == 2);
   }
 
   TEST_CASE("a user struct with a CAF inspect overload survives a restart as value_state") {

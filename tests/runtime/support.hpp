@@ -72,7 +72,7 @@ inline caf::error finish(job_handle& job) {
   return job.wait();
 }
 
-/// test_options with durable state at `level`; `reset` deletes the job's state first.
+/// test_options with durable state at `level`; `reset` moves the job's state aside first.
 inline runtime_options state_options(const temp_dir& dir, durability level, bool reset) {
   auto opts = test_options(dir);
   opts.state.level = level;

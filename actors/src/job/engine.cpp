@@ -4,8 +4,10 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <ctime>
 #include <filesystem>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unistd.h>
 
@@ -27,6 +29,37 @@ namespace eddy {
 namespace {
 
 std::atomic<bool> stop_flag{false};
+
+/// --state.reset: the job's directory under `data_dir` (its journals, and for a service its
+/// ingress log of accepted requests) is renamed to `<job>.reset-<UTC time>`, never deleted,
+/// so that a reset by mistake loses nothing; the log line says where it went.
+caf::error move_state_aside(const std::filesystem::path& data_dir, const std::string& job) {
+  namespace fs = std::filesystem;
+  auto dir = data_dir / job;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    return {};
+  }
+  auto now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  auto aside = data_dir / (job + ".reset-" + stamp);
+  for (int n = 2; fs::exists(aside, ec); ++n) {
+    aside = data_dir / (job + ".reset-" + stamp + "-" + std::to_string(n));
+  }
+  fs::rename(dir, aside, ec);
+  if (ec) {
+    return make_error(errc::io_failure, "cannot reset the state of job " + job + ": moving " +
+                                          dir.string() + " to " + aside.string() +
+                                          " failed: " + ec.message());
+  }
+  log(log_level::info, "engine",
+      "--state.reset: the state of job " + job + " was moved to " + aside.string() +
+        " (delete it when it is no longer needed)");
+  return {};
+}
 
 extern "C" void on_signal(int) {
   if (stop_flag.exchange(true)) {
@@ -120,13 +153,9 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
     opts_.dead_letters.empty() ? common_.data_dir / "deadletters.jsonl" : opts_.dead_letters);
   bool durable = opts_.state.level != durability::none;
   if (durable && opts_.state.reset) {
-    std::error_code ec;
-    std::filesystem::remove_all(common_.data_dir / g->name(), ec);
-    if (ec) {
-      return make_error(errc::io_failure, "cannot reset the state of job " + g->name() + " in " +
-                                            common_.data_dir.string() + ": " + ec.message());
+    if (auto err = move_state_aside(common_.data_dir, g->name())) {
+      return err;
     }
-    log(log_level::info, "engine", "--state.reset: deleted the state of job " + g->name());
   }
   detail::job_env env;
   env.graph = g;

@@ -267,7 +267,8 @@ void declare_state(po::options_description& desc) {
   add("state.commit-interval-ms", po::value<int64_t>()->default_value(d.commit_interval_ms),
       "time between two commits of a partition's state and output (0: after each group of "
       "batches)");
-  add("state.reset", "delete this job's state under --data-dir before starting");
+  add("state.reset",
+      "start afresh: move this job's state under --data-dir aside (to <job>.reset-<time>)");
 }
 
 void declare_supervision(po::options_description& desc) {

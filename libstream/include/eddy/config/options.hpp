@@ -66,7 +66,8 @@ struct state_options {
   // output and acknowledgements wait for the commit that covers them); 0 commits after
   // each group of batches. Services default to 0 (see serve.cpp)
   uint32_t commit_interval_ms = 100;
-  // Default: false; true deletes the job's state under --data-dir before it starts
+  // Default: false; true moves the job's state under --data-dir aside (<job>.reset-<time>)
+  // before it starts
   bool reset = false;
 };
 
