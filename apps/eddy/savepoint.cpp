@@ -130,20 +130,20 @@ int info(const fs::path& path, bool json) {
 }
 
 int verify(const fs::path& path) {
-  auto problems = verify_savepoint(path);
-  if (!problems) {
-    return failure(describe(problems.error()));
+  auto check = verify_savepoint(path);
+  if (!check) {
+    return failure(describe(check.error()));
   }
-  auto m = read_savepoint(path);
-  auto name = m ? m->id : savepoint_dir_of(path).string();
-  if (problems->empty()) {
-    std::cout << "savepoint " << name << " verifies: " << (m ? m->files.size() : 0) << " files, "
-              << megabytes(m ? m->bytes() : 0) << "\n";
+  const auto& m = check->manifest;
+  const auto& problems = check->problems;
+  if (problems.empty()) {
+    std::cout << "savepoint " << m.id << " verifies: " << m.files.size() << " files, "
+              << megabytes(m.bytes()) << "\n";
     return exit_ok;
   }
-  std::cerr << "eddy: error: savepoint " << name << " does not verify (" << problems->size()
-            << (problems->size() == 1 ? " file" : " files") << "):\n";
-  for (const auto& p : *problems) {
+  std::cerr << "eddy: error: savepoint " << m.id << " does not verify (" << problems.size()
+            << (problems.size() == 1 ? " file" : " files") << "):\n";
+  for (const auto& p : problems) {
     std::cerr << "  " << p << "\n";
   }
   return exit_failure;

@@ -115,3 +115,36 @@ wait_lines() {
     sleep 0.05
   done
 }
+
+# For scripts of one eddy subcommand, which define run ARGS... (see run_as):
+# expect_status N: the last command exited with N.
+expect_status() {
+  [ "$rc" -eq "$1" ] || fail "exit status $rc, expected $1"
+}
+
+# expect_out TEXT...: stdout contains each TEXT (fixed strings).
+expect_out() {
+  for text in "$@"; do
+    grep -qF -- "$text" "$work/out" || fail "stdout lacks '$text'"
+  done
+}
+
+# expect_err TEXT...: stderr contains each TEXT (fixed strings).
+expect_err() {
+  for text in "$@"; do
+    grep -qF -- "$text" "$work/err" || fail "stderr lacks '$text'"
+  done
+}
+
+# expect_usage_error WHAT ARGS...: `run ARGS...` is a usage error: status 2, nothing on
+# stdout, exactly one line on stderr naming WHAT.
+expect_usage_error() {
+  local what=$1
+  shift
+  run "$@"
+  expect_status 2
+  [ ! -s "$work/out" ] || fail "a usage error printed on stdout"
+  [ "$(wc -l < "$work/err")" -eq 1 ] || fail "a usage error must be one line on stderr"
+  grep -q '^eddy: error: ' "$work/err" || fail "stderr does not start with 'eddy: error: '"
+  grep -qF -- "$what" "$work/err" || fail "stderr does not name '$what'"
+}

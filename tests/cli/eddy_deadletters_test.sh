@@ -17,17 +17,6 @@ run() {
   run_as eddy "$eddy" "$@"
 }
 
-expect_status() {
-  [ "$rc" -eq "$1" ] || fail "exit status $rc, expected $1"
-}
-
-# expect_out TEXT...: stdout contains each TEXT (fixed strings).
-expect_out() {
-  for text in "$@"; do
-    grep -qF -- "$text" "$work/out" || fail "stdout lacks '$text'"
-  done
-}
-
 # expect_no_out TEXT...: stdout contains none of them.
 expect_no_out() {
   for text in "$@"; do
@@ -41,18 +30,6 @@ expect_last_line() {
   local last
   last=$(tail -n 1 "$work/out")
   [ "$last" = "$1" ] || fail "last line is '$last', expected '$1'"
-}
-
-# A usage error: status 2, nothing on stdout, exactly one line on stderr naming the problem.
-expect_usage_error() {
-  local what=$1
-  shift
-  run "$@"
-  expect_status 2
-  [ ! -s "$work/out" ] || fail "a usage error printed on stdout"
-  [ "$(wc -l < "$work/err")" -eq 1 ] || fail "a usage error must be one line on stderr"
-  grep -q '^eddy: error: ' "$work/err" || fail "stderr does not start with 'eddy: error: '"
-  grep -qF -- "$what" "$work/err" || fail "stderr does not name '$what'"
 }
 
 # --- usage

@@ -16,33 +16,6 @@ run() {
   run_as eddy "$eddy" "$@"
 }
 
-expect_status() {
-  [ "$rc" -eq "$1" ] || fail "exit status $rc, expected $1"
-}
-
-expect_out() {
-  for text in "$@"; do
-    grep -qF -- "$text" "$work/out" || fail "stdout lacks '$text'"
-  done
-}
-
-expect_err() {
-  for text in "$@"; do
-    grep -qF -- "$text" "$work/err" || fail "stderr lacks '$text'"
-  done
-}
-
-expect_usage_error() {
-  local what=$1
-  shift
-  run "$@"
-  expect_status 2
-  [ ! -s "$work/out" ] || fail "a usage error printed on stdout"
-  [ "$(wc -l < "$work/err")" -eq 1 ] || fail "a usage error must be one line on stderr"
-  grep -q '^eddy: error: ' "$work/err" || fail "stderr does not start with 'eddy: error: '"
-  grep -qF -- "$what" "$work/err" || fail "stderr does not name '$what'"
-}
-
 # --- usage
 expect_usage_error "missing subcommand" savepoint
 expect_usage_error "unknown subcommand 'take'" savepoint take

@@ -115,14 +115,15 @@ caf::expected<std::vector<savepoint_entry>> list_savepoints(const fs::path& root
   return out;
 }
 
-caf::expected<std::vector<std::string>> verify_savepoint(const fs::path& path) {
+caf::expected<savepoint_check> verify_savepoint(const fs::path& path) {
   auto dir = savepoint_dir_of(path);
   auto m = read_savepoint(dir);
   if (!m) {
     return m.error();
   }
-  std::vector<std::string> problems;
-  for (const auto& f : m->files) {
+  savepoint_check check{std::move(*m), {}};
+  auto& problems = check.problems;
+  for (const auto& f : check.manifest.files) {
     auto d = digest_file(dir / f.path);
     if (!d) {
       problems.push_back(f.path + ": missing or unreadable");
@@ -135,7 +136,7 @@ caf::expected<std::vector<std::string>> verify_savepoint(const fs::path& path) {
       problems.push_back(s.str());
     }
   }
-  return problems;
+  return check;
 }
 
 caf::expected<fs::path> finalize_savepoint(const fs::path& partial, savepoint_manifest m) {

@@ -145,7 +145,8 @@ TEST_CASE("a finalized savepoint verifies; a changed, truncated or missing file 
   CHECK(m->bytes() == 2 * std::string{"journal bytescount/p0.db"}.size());
   auto ok = verify_savepoint(dir);
   REQUIRE_MESSAGE(ok, describe(ok.error()));
-  CHECK(ok->empty());
+  CHECK(ok->problems.empty());
+  CHECK(ok->manifest.id == sample().id);
 
   // One byte changed, same size.
   write_file(dir / "count/p0.db", "journal bytescount/p0.dB");
@@ -153,13 +154,13 @@ TEST_CASE("a finalized savepoint verifies; a changed, truncated or missing file 
   write_file(dir / "count/p1.db", "journal");
   auto bad = verify_savepoint(dir);
   REQUIRE(bad);
-  REQUIRE(bad->size() == 2);
-  CHECK((*bad)[0].starts_with("count/p0.db: CRC32C "));
-  CHECK((*bad)[1] == "count/p1.db: 7 bytes, the manifest says 24");
+  REQUIRE(bad->problems.size() == 2);
+  CHECK(bad->problems[0].starts_with("count/p0.db: CRC32C "));
+  CHECK(bad->problems[1] == "count/p1.db: 7 bytes, the manifest says 24");
   fs::remove(dir / "count/p1.db");
   bad = verify_savepoint(dir);
   REQUIRE(bad);
-  CHECK((*bad)[1] == "count/p1.db: missing or unreadable");
+  CHECK(bad->problems[1] == "count/p1.db: missing or unreadable");
 }
 
 TEST_CASE("partial savepoints are listed as partial and cleaned up; other directories are kept") {

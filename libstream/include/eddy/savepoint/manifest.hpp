@@ -138,10 +138,16 @@ list_savepoints(const std::filesystem::path& root);
 /// The directory of the savepoint at `path` (its directory or its manifest.json).
 [[nodiscard]] std::filesystem::path savepoint_dir_of(const std::filesystem::path& path);
 
-/// Checks every file the manifest lists against its size and CRC32C: one line per problem
-/// ("count/p0.db: CRC32C 1a2b3c4d, the manifest says 5e6f7a8b"), none when it verifies.
-[[nodiscard]] caf::expected<std::vector<std::string>>
-verify_savepoint(const std::filesystem::path& path);
+/// A savepoint's manifest and what checking its files found.
+struct savepoint_check {
+  savepoint_manifest manifest;
+  /// One line per problem ("count/p0.db: CRC32C 1a2b3c4d, the manifest says 5e6f7a8b");
+  /// none when it verifies.
+  std::vector<std::string> problems;
+};
+
+/// Checks every file the manifest lists against its size and CRC32C.
+[[nodiscard]] caf::expected<savepoint_check> verify_savepoint(const std::filesystem::path& path);
 
 /// Completes the savepoint written into `partial` (a directory named `<id>.partial`): fills
 /// each listed file's size and CRC32C, writes and syncs the manifest, syncs the files and
