@@ -23,6 +23,9 @@ constexpr auto inspector_ask_timeout = std::chrono::milliseconds{5s};
 /// How long the inspector waits for a job actor to pass `move`, `leave` or `rebalance` on
 /// to the relocation actor and get its answer.
 constexpr auto inspector_move_timeout = std::chrono::milliseconds{15s};
+/// How long the inspector waits for a savepoint to complete (the console's own --timeout-ms
+/// may give up sooner; the savepoint goes on and `savepoints` shows it).
+constexpr auto inspector_savepoint_timeout = std::chrono::milliseconds{std::chrono::minutes{30}};
 /// A `tail` keeps at most this many records waiting for the console to fetch them.
 constexpr size_t tap_buffer_max = 2000;
 /// A `tail` the console stopped fetching ends after this long.

@@ -38,6 +38,12 @@ start_node() {
   "$bin" - --inspect --node.port 0 "$@" < "$work/in" > "$work/node.out" 2> "$work/node.err" 3>&- &
   node=$!
   trap 'stop_node; rm -rf "$work"' EXIT
+  wait_for_inspector
+}
+
+# wait_for_inspector: sets $addr to the inspector a node started with --inspect names in
+# $work/node.err, waiting up to 10 s for it.
+wait_for_inspector() {
   local port=
   for _ in $(seq 100); do
     port=$(grep -o 'eddy console 127.0.0.1:[0-9]*' "$work/node.err" | grep -o '[0-9]*$')

@@ -70,6 +70,12 @@ constexpr command_info command_table[] = {
   {"resume", "OPERATOR[/PARTITION]", "take input again after pause", "resume count"},
   {"snapshot", "[JOB]", "commit and compact every partition's journal; their sequence numbers",
    "snapshot"},
+  {"savepoint", "[--stop] [JOB]",
+   "take a savepoint of the running job while it runs (--stop: then stop it): every journal "
+   "at one aligned cut, copied aside, with a manifest; answers once it is complete",
+   "savepoint"},
+  {"savepoints", "[JOB]", "the savepoint under way and those in the savepoint directory",
+   "savepoints"},
   {"replay-deadletters", "[OPERATOR]",
    "re-process the pending dead letters of the running partitions, exactly once",
    "replay-deadletters count"},

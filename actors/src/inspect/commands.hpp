@@ -7,7 +7,8 @@
 //   job_commands.cpp      help, jobs, graph, actors, stats, deadletters, partitions
 //   cluster_commands.cpp  nodes, placement, move, rebalance, moves
 //   key_commands.cpp      state, timers, history, set, replay (the partition owning a key)
-//   control_commands.cpp  kill, send, pause, resume, snapshot, replay-deadletters
+//   control_commands.cpp  kill, send, pause, resume, snapshot, replay-deadletters,
+//                         savepoint, savepoints
 //   tail.cpp              tail sessions and the records their taps send
 
 #include <chrono>
@@ -67,6 +68,10 @@ caf::result<std::string> pause_resume(inspect_context& ctx, const std::string& c
 /// snapshot [JOB] and replay-deadletters [OPERATOR]: asked of every partition.
 caf::result<std::string> partitions_command(inspect_context& ctx, const std::string& cmd,
                                             const words& args);
+
+/// savepoint [--stop] [JOB] and savepoints [JOB]: answered by the job actor.
+caf::result<std::string> savepoint_command(inspect_context& ctx, const std::string& cmd,
+                                           const words& args);
 
 // tail.cpp
 

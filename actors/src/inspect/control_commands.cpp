@@ -6,6 +6,7 @@
 
 #include "eddy/core/error.hpp"
 #include "inspect/commands.hpp"
+#include "limits.hpp"
 
 namespace eddy::detail::inspect {
 
@@ -93,7 +94,88 @@ caf::expected<json> partitions_rows(const std::string& cmd, const std::set<std::
   return answer(cmd, std::move(rows));
 }
 
+/// The rows of `savepoints` from the job actor's JSON text.
+json savepoint_rows(const std::string& text) {
+  auto j = json::parse(text, nullptr, false);
+  json rows = json::array();
+  if (j.is_discarded()) {
+    return rows;
+  }
+  if (j.contains("under_way")) {
+    const auto& u = j["under_way"];
+    rows.push_back(
+      json{{"id", u.value("id", "")},
+           {"state", u.value("phase", "") + " (" + std::to_string(u.value("reports", 0)) + "/" +
+                       std::to_string(u.value("reports_expected", 0)) + " stages, " +
+                       std::to_string(u.value("files_copied", 0)) + " journals copied)"},
+           {"created", "-"},
+           {"pause_ms", "-"},
+           {"files", u.value("files_copied", 0)},
+           {"bytes", u.value("bytes_copied", uint64_t{0})},
+           {"path", "-"}});
+  }
+  for (const auto& r : j.value("savepoints", json::array())) {
+    bool complete = r.value("state", "") == "complete";
+    rows.push_back(json{
+      {"id", r.value("id", "")},
+      {"state", r.value("state", "")},
+      {"created", complete ? utc_text(r.value("created_at_ms", int64_t{0})) : std::string{"-"}},
+      {"pause_ms", complete ? json(r.value("pause_ms", 0.0)) : json("-")},
+      {"files", r.value("files", 0)},
+      {"bytes", r.value("bytes", uint64_t{0})},
+      {"path", r.value("path", "")}});
+  }
+  return rows;
+}
+
 } // namespace
+
+caf::result<std::string> savepoint_command(inspect_context& ctx, const std::string& cmd,
+                                           const words& args) {
+  bool stop = false;
+  std::string name;
+  for (const auto& a : args) {
+    if (cmd == "savepoint" && a == "--stop") {
+      stop = true;
+    } else if (!a.empty() && a[0] != '-' && name.empty()) {
+      name = a;
+    } else {
+      return failed(bad_request("usage: " + cmd +
+                                (cmd == "savepoint" ? " [--stop] [JOB]" : std::string{" [JOB]"})));
+    }
+  }
+  auto job = ctx.find_job(name);
+  if (!job) {
+    return failed(job.error());
+  }
+  auto sup = caf::actor_cast<caf::actor>((*job)->supervisor());
+  if (!sup || (*job)->done()) {
+    return fail("job '" + (*job)->name() + "' has finished: savepoints need a running job").dump();
+  }
+  auto rp = ctx.self()->make_response_promise<std::string>();
+  auto on_error = [rp](caf::error& err) mutable {
+    rp.deliver(failed(err));
+  };
+  if (cmd == "savepoints") {
+    ctx.self()
+      ->request(sup, limits::inspector_move_timeout, savepoints_atom::value)
+      .then(
+        [rp](std::string& text) mutable {
+          rp.deliver(answer("savepoints", savepoint_rows(text)).dump());
+        },
+        std::move(on_error));
+    return rp;
+  }
+  ctx.self()
+    ->request(sup, limits::inspector_savepoint_timeout, savepoint_atom::value, stop)
+    .then(
+      [rp](std::string& text) mutable {
+        auto j = json::parse(text, nullptr, false);
+        rp.deliver(answer("savepoint", json::array({j.is_discarded() ? json{} : j})).dump());
+      },
+      std::move(on_error));
+  return rp;
+}
 
 json kill(inspect_context& ctx, const words& args) {
   if (args.size() != 1) {

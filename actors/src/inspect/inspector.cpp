@@ -75,6 +75,9 @@ private:
     if (cmd == "snapshot" || cmd == "replay-deadletters") {
       return partitions_command(ctx_, cmd, args);
     }
+    if (cmd == "savepoint" || cmd == "savepoints") {
+      return savepoint_command(ctx_, cmd, args);
+    }
     if (cmd == "move" || cmd == "rebalance" || cmd == "moves") {
       return relocate(ctx_, cmd, args);
     }

@@ -21,8 +21,10 @@
 #include "eddy/actors/messages.hpp"
 #include "eddy/core/error.hpp"
 #include "eddy/core/log.hpp"
+#include "eddy/savepoint/restore.hpp"
 #include "job/job_actor.hpp"
 #include "plan/job_plan.hpp"
+#include "savepoint/restore.hpp"
 
 namespace eddy {
 
@@ -34,31 +36,55 @@ std::atomic<bool> stop_flag{false};
 /// ingress log of accepted requests) is renamed to `<job>.reset-<UTC time>`, never deleted,
 /// so that a reset by mistake loses nothing; the log line says where it went.
 caf::error move_state_aside(const std::filesystem::path& data_dir, const std::string& job) {
-  namespace fs = std::filesystem;
-  auto dir = data_dir / job;
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) {
+  auto aside = move_job_state_aside(data_dir, job, "reset");
+  if (!aside) {
+    return make_error(errc::io_failure,
+                      "cannot reset the state of job " + job + ": " + describe(aside.error()));
+  }
+  if (!aside->empty()) {
+    log(log_level::info, "engine",
+        "--state.reset: the state of job " + job + " was moved to " + aside->string() +
+          " (delete it when it is no longer needed)");
+  }
+  return {};
+}
+
+/// Before a job's state is opened: --state.reset moves it aside, --restore.from puts a
+/// savepoint's in its place.
+caf::error prepare_state(const job_graph& g, const runtime_options& opts,
+                         const common_options& common) {
+  bool durable = opts.state.level != durability::none;
+  if (durable && opts.state.reset) {
+    if (auto err = move_state_aside(common.data_dir, g.name())) {
+      return err;
+    }
+  }
+  if (opts.savepoint.restore_from.empty()) {
     return {};
   }
-  auto now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-  auto aside = data_dir / (job + ".reset-" + stamp);
-  for (int n = 2; fs::exists(aside, ec); ++n) {
-    aside = data_dir / (job + ".reset-" + stamp + "-" + std::to_string(n));
+  if (!durable) {
+    return make_error(errc::invalid_config,
+                      "--restore.from needs durable state; --state.durability is none");
   }
-  fs::rename(dir, aside, ec);
-  if (ec) {
-    return make_error(errc::io_failure, "cannot reset the state of job " + job + ": moving " +
-                                          dir.string() + " to " + aside.string() +
-                                          " failed: " + ec.message());
+  if (!common.node_seeds.empty()) {
+    return make_error(errc::invalid_config,
+                      "--restore.from on a cluster is not built yet; restore on one node");
   }
-  log(log_level::info, "engine",
-      "--state.reset: the state of job " + job + " was moved to " + aside.string() +
-        " (delete it when it is no longer needed)");
-  return {};
+  return detail::restore_job_state(g, opts, common.data_dir);
+}
+
+/// What a crash while writing a savepoint left is removed at the next start.
+void remove_partial_savepoints_of(const detail::job_env& env) {
+  auto root = detail::savepoint_root(env);
+  auto removed = remove_partial_savepoints(root);
+  if (!removed) {
+    log(log_level::warn, "engine",
+        "cannot clean up partial savepoints: " + describe(removed.error()));
+  } else if (*removed > 0) {
+    log(log_level::info, "engine",
+        "removed " + std::to_string(*removed) + " partial savepoint(s) under " + root.string() +
+          " (a savepoint cut off by a crash)");
+  }
 }
 
 extern "C" void on_signal(int) {
@@ -152,10 +178,8 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
   sh->dead_letters = std::make_unique<dead_letter_log>(
     opts_.dead_letters.empty() ? common_.data_dir / "deadletters.jsonl" : opts_.dead_letters);
   bool durable = opts_.state.level != durability::none;
-  if (durable && opts_.state.reset) {
-    if (auto err = move_state_aside(common_.data_dir, g->name())) {
-      return err;
-    }
+  if (auto err = prepare_state(*g, opts_, common_)) {
+    return err;
   }
   detail::job_env env;
   env.graph = g;
@@ -172,6 +196,9 @@ caf::expected<std::shared_ptr<job_handle>> engine::start(job_graph graph) {
     env.dead_letters = std::move(*store);
   } else {
     env.not_restartable = "state.durability is none";
+  }
+  if (durable) {
+    remove_partial_savepoints_of(env);
   }
   for (size_t n = 0; n < g->nodes().size(); ++n) {
     const auto& spec = g->node(n);
@@ -353,6 +380,15 @@ const dead_letter_log& job_handle::dead_letters() const {
 
 void job_handle::stop() {
   caf::anon_send(state_->job, stop_atom::value);
+}
+
+caf::expected<std::string> job_handle::savepoint(bool stop, uint32_t timeout_ms) {
+  caf::scoped_actor self{state_->job.home_system()};
+  caf::expected<std::string> result{std::string{}};
+  self->request(state_->job, std::chrono::milliseconds(timeout_ms), savepoint_atom::value, stop)
+    .receive([&result](std::string& text) { result = std::move(text); },
+             [&result](caf::error& err) { result = std::move(err); });
+  return result;
 }
 
 caf::strong_actor_ptr job_handle::supervisor() const {

@@ -347,6 +347,11 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
       self->delayed_send(self, std::chrono::milliseconds(every), tick_atom::value);
     },
     [self](kill_atom, const std::string& actor) { kill_from_console(self, actor); },
+    [self](savepoint_atom, bool stop) { return take_savepoint(self, stop); },
+    [self](savepoint_atom, uint64_t cut, const std::string& error, const std::string& summary) {
+      savepoint_done(self, cut, error, summary);
+    },
+    [self](savepoints_atom) { return savepoints_json(self); },
   };
 }
 
@@ -428,6 +433,7 @@ void restart_after(job_ptr self, clock_type::duration delay, bool counted) {
     st.restart_at = at;
   }
   if (!st.restarting) {
+    abort_savepoint(self, "the job restarted");
     st.restarting = true;
     st.failed_at = clock_type::now();
     if (counted) {
@@ -466,6 +472,10 @@ void build_failed(job_ptr self, uint64_t incarnation, const std::string& what,
 
 void finish_job(job_ptr self) {
   auto& st = self->state;
+  if (savepoint_holds_finish(self)) {
+    return;
+  }
+  abort_savepoint(self, "the job ended");
   if (!st.shared->error) {
     std::string failed;
     for (size_t k = 0; k < st.slots.size(); ++k) {

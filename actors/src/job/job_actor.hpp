@@ -22,6 +22,7 @@
 #include "eddy/cluster/assignment.hpp"
 #include "limits.hpp"
 #include "plan/job_plan.hpp"
+#include "savepoint/session.hpp"
 #include "stage/stage.hpp"
 
 namespace eddy::detail {
@@ -68,6 +69,15 @@ struct job_state {
   /// The restart under way switches moved partitions to their new primaries: answered
   /// once the next incarnation started.
   std::vector<caf::typed_response_promise<bool>> switches;
+
+  // Savepoints (job_savepoint.cpp).
+
+  /// The savepoint under way, the console requests waiting for it, and the cuts so far.
+  std::shared_ptr<savepoint_session> savepoint;
+  std::vector<caf::typed_response_promise<std::string>> savepoint_waiting;
+  uint64_t cuts_taken = 0;
+  /// The job ended while its savepoint was being copied: it finishes once that is done.
+  bool finish_after_savepoint = false;
 };
 
 using job_ptr = caf::stateful_actor<job_state>*;
@@ -132,6 +142,23 @@ void resume_stages(job_ptr self);
 /// Spawns the job actor, which runs `plan` (the first incarnation) and supervises the job.
 caf::actor spawn_job_actor(caf::actor_system& sys, std::shared_ptr<job_handle::shared> shared,
                            job_env env, std::vector<instance_plan> plan);
+
+// job/job_savepoint.cpp
+
+/// --savepoint.dir, or <data-dir>/savepoints.
+std::filesystem::path savepoint_root(const job_env& env);
+/// Console `savepoint [--stop]`: answered with a JSON text of the savepoint once complete.
+caf::result<std::string> take_savepoint(job_ptr self, bool stop);
+/// The session of cut `cut` completed (empty `error`) or failed.
+void savepoint_done(job_ptr self, uint64_t cut, const std::string& error,
+                    const std::string& summary);
+/// Gives up the savepoint under way, if any.
+void abort_savepoint(job_ptr self, const std::string& why);
+/// The last stage is down: true if the job finishes only once its savepoint is written
+/// (`savepoint --stop`); a savepoint that can no longer complete is aborted.
+bool savepoint_holds_finish(job_ptr self);
+/// Console `savepoints`: the one under way and those in the savepoint directory (JSON text).
+std::string savepoints_json(job_ptr self);
 
 // job/cluster_job.cpp
 

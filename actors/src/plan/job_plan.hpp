@@ -96,6 +96,8 @@ struct job_env {
   /// Set when the node is in a cluster: the job runs on the coordinator, which places its
   /// key partitions on the members by the assignment table.
   std::shared_ptr<const cluster_env> cluster;
+  /// Savepoints: where the stages of every incarnation report their part of a cut.
+  std::shared_ptr<cut_registry> cuts = std::make_shared<cut_registry>();
   /// After a failure: the partitions of the incarnations built until then commit after
   /// each group (see `stage_init::eager_commits_until`).
   std::chrono::steady_clock::time_point eager_commits_until{};

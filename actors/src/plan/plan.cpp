@@ -191,6 +191,7 @@ build_instance(job_env& env, size_t n, uint32_t i, uint32_t producer, std::strin
     init->skip = std::make_shared<const std::set<origin_t>>(poison);
   }
   init->dead_letters = env.dead_letters;
+  init->cuts = env.cuts;
   if (auto err = make_logic(*init, spec)) {
     return err;
   }

@@ -60,6 +60,12 @@ void emitter::seal_partial() {
   }
 }
 
+void emitter::mark(uint64_t cut) {
+  for (auto& ch : channels_) {
+    ch.seal_marker(cut);
+  }
+}
+
 void emitter::close(std::shared_ptr<const frontier> ends) {
   for (auto& ch : channels_) {
     ch.seal();
@@ -103,6 +109,7 @@ void copy_header(const From& from, To& to) {
   to.seq = from.seq;
   to.watermark = from.watermark;
   to.last = from.last;
+  to.cut = from.cut;
 }
 
 } // namespace

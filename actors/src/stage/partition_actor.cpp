@@ -52,15 +52,34 @@ bool epoch_full(const partition_state& st) {
   return st.held->size() >= held_max || st.logic->wants_compaction();
 }
 
+void on_batch(self_ptr self, batch& b);
+
+/// A partition's part of a cut: it commits what it processed before the cut and pins its
+/// journal at that commit (the copy is made off this actor, see savepoint/session.hpp).
+bool cut_partition(self_ptr self, cut_report& r) {
+  auto& st = self->state;
+  take_output(st);
+  if (!commit_now(self)) {
+    return false;
+  }
+  r.state_version = st.logic->state_version();
+  if (st.journal) {
+    pin_journal(*st.journal, r);
+  }
+  return true;
+}
+
 void on_batch(self_ptr self, batch& b) {
   auto& st = self->state;
   if (!ensure_recovered(self)) {
     return;
   }
   auto& m = *st.init->metrics;
-  if (park_if_paused(st.ctl, b)) {
+  if (park_if_paused(st.ctl, b) || st.align.parks(b)) {
     return;
   }
+  auto cut = b.cut;
+  auto channel = b.channel;
   auto* ch = st.in->admit(self, b, m);
   if (ch == nullptr) {
     return;
@@ -110,6 +129,9 @@ void on_batch(self_ptr self, batch& b) {
   st.in->consumed(self, b.channel, *ch, hold || st.out->blocked(), std::move(b.records));
   schedule_linger(self, st);
   finish_transform_if_done(self);
+  align_cut(
+    self, cut, channel, [self](cut_report& r) { return cut_partition(self, r); },
+    [](self_ptr s, batch& parked) { on_batch(s, parked); });
 }
 
 stage_actor::behavior_type partition_handlers(self_ptr self) {
@@ -181,6 +203,9 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
       return input_stage_admin(
         self, request, tap, [self](const admin_request& r) { return partition_admin(self, r); },
         [](self_ptr s, batch& b) { on_batch(s, b); });
+    },
+    [self](cut_atom, uint64_t, bool) -> caf::result<uint64_t, int64_t> {
+      return not_a_source(*self->state.init);
     },
     [self](standby_atom, caf::actor& host) { return start_copy(self, std::move(host)); },
   };

@@ -84,6 +84,36 @@ caf::error start_standby(stage_actor::stateful_pointer<sink_state> self) {
   return err;
 }
 
+void on_sink_batch(stage_actor::stateful_pointer<sink_state> self, batch& b);
+
+/// After a batch on `channel` (`cut`: its marker's cut, or 0): once every input is aligned,
+/// the sink reports its committed output and, when transactional, its journal pinned at its
+/// last commit (every batch before the markers is committed by then), and takes up the
+/// batches parked meanwhile.
+void align_sink_cut(stage_actor::stateful_pointer<sink_state> self, uint64_t cut,
+                    channel_id channel) {
+  auto& st = self->state;
+  auto report =
+    st.align.step(cut, channel, st.in->finished_count(), st.in->expected(), st.init->who());
+  if (!report) {
+    return;
+  }
+  auto& r = *report;
+  if (st.logic && st.logic->target() != "-") {
+    r.sink_file = st.logic->target();
+    r.sink_length = st.init->journal ? st.committed_length : st.logic->length();
+  }
+  if (st.init->journal) {
+    pin_journal(*st.init->journal, r);
+  }
+  if (st.init->cuts) {
+    st.init->cuts->deliver(std::move(r));
+  }
+  for (auto& parked : st.align.finish()) {
+    on_sink_batch(self, parked);
+  }
+}
+
 void on_sink_batch(stage_actor::stateful_pointer<sink_state> self, batch& b) {
   auto& st = self->state;
   if (!st.standby_started && st.init->journal) {
@@ -94,9 +124,11 @@ void on_sink_batch(stage_actor::stateful_pointer<sink_state> self, batch& b) {
       return;
     }
   }
-  if (park_if_paused(st.ctl, b)) {
+  if (park_if_paused(st.ctl, b) || st.align.parks(b)) {
     return;
   }
+  auto cut = b.cut;
+  auto channel = b.channel;
   auto* ch = st.in->admit(self, b, *st.init->metrics);
   if (ch == nullptr) {
     return;
@@ -134,8 +166,10 @@ void on_sink_batch(stage_actor::stateful_pointer<sink_state> self, batch& b) {
       }
       st.init->metrics->status = actor_status::finished;
       self->quit();
+      return;
     }
   }
+  align_sink_cut(self, cut, channel);
 }
 
 } // namespace
@@ -170,6 +204,9 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
     [self](admin_atom, const admin_request& request, const caf::actor& tap) {
       return input_stage_admin(self, request, tap, no_own_requests,
                                [](auto* s, batch& b) { on_sink_batch(s, b); });
+    },
+    [self](cut_atom, uint64_t, bool) -> caf::result<uint64_t, int64_t> {
+      return not_a_source(*self->state.init);
     },
     [self](standby_atom, const caf::actor&) -> caf::result<std::string> {
       return no_standby(*self->state.init);

@@ -220,6 +220,20 @@ stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_sta
       request_pull(self);
       return reply;
     },
+    [self](cut_atom, uint64_t cut, bool stop) -> caf::result<uint64_t, int64_t> {
+      // Every record read so far is before the cut: sealed, then the marker behind it. An
+      // exhausted source's channels have ended, which counts as aligned downstream.
+      auto& st = self->state;
+      uint64_t position = st.logic ? st.logic->read_position() : 0;
+      if (!st.exhausted) {
+        st.out->mark(cut);
+        st.out->send_ready(self);
+        if (stop) {
+          end_input(self);
+        }
+      }
+      return {position, st.max_ts};
+    },
     [self](standby_atom, const caf::actor&) -> caf::result<std::string> {
       return no_standby(*self->state.init);
     },

@@ -25,6 +25,7 @@
 #include "eddy/io/dead_letter_store.hpp"
 #include "eddy/state/journal_store.hpp"
 #include "stage/admin.hpp"
+#include "stage/cut.hpp"
 
 namespace eddy::detail {
 
@@ -97,6 +98,9 @@ struct stage_init {
   std::string failed_cause;
   /// The dead-letter journal (set when the job is durable).
   std::shared_ptr<dead_letter_store> dead_letters;
+
+  /// Savepoints: where the stage reports its part of a cut (see cut.hpp).
+  std::shared_ptr<cut_registry> cuts;
 
   // Cluster (see cluster/host.cpp).
 
@@ -177,6 +181,8 @@ public:
       ch.set_watermark(watermark);
     }
   }
+  /// Savepoints: seals what every channel holds, then a marker of cut `cut` on it.
+  void mark(uint64_t cut);
   /// Seals every channel's last batch, telling the receivers what was forwarded.
   void close(std::shared_ptr<const frontier> ends = nullptr);
   void grant(channel_id channel, uint32_t batches, std::shared_ptr<record_buffer> recycled);
@@ -287,6 +293,12 @@ public:
   [[nodiscard]] bool all_finished() const noexcept {
     return finished_ == expected_;
   }
+  [[nodiscard]] uint32_t finished_count() const noexcept {
+    return finished_;
+  }
+  [[nodiscard]] uint32_t expected() const noexcept {
+    return expected_;
+  }
 
   /// Returns one credit for a consumed batch, with its emptied buffer for reuse, or owes
   /// the credit (keeping the buffer) while the stage is blocked.
@@ -369,6 +381,7 @@ struct sink_state {
   /// In a cluster: the journal was claimed and its standby copy made (standby.hpp).
   bool standby_started = false;
   stage_controls ctl;
+  cut_alignment align;
 };
 
 /// Schedules one linger tick if partly filled batches wait and none is scheduled yet.

@@ -19,6 +19,7 @@ struct transform_state {
   bool closing = false;
   bool tick_pending = false;
   stage_controls ctl;
+  cut_alignment align;
 };
 
 /// One instance of a stateless operator (map, filter, flat_map).
@@ -154,13 +155,46 @@ inline std::optional<admin_reply> no_own_requests(const admin_request&) {
   return std::nullopt;
 }
 
+/// The answer of a stage that is not a source to a `cut` request.
+inline caf::error not_a_source(const stage_init& init) {
+  return make_error(errc::invalid_config, init.who() + " is not a source: a cut starts at sources");
+}
+
+/// After a batch on `channel` (`cut`: its marker's cut, or 0): once every input is aligned,
+/// `own(report)` does the stage kind's part of the cut (false: the stage quit), the markers
+/// go out, the report goes to the job's registry and `on_batch` takes up the parked batches.
+template <class State, class Own, class OnBatch>
+void align_cut(stage_actor::stateful_pointer<State> self, uint64_t cut, channel_id channel, Own own,
+               OnBatch on_batch) {
+  auto& st = self->state;
+  auto report =
+    st.align.step(cut, channel, st.in->finished_count(), st.in->expected(), st.init->who());
+  if (!report) {
+    return;
+  }
+  auto& r = *report;
+  if (!own(r)) {
+    return;
+  }
+  st.out->mark(r.cut);
+  st.out->send_ready(self);
+  if (st.init->cuts) {
+    st.init->cuts->deliver(std::move(r));
+  }
+  for (auto& parked : st.align.finish()) {
+    on_batch(self, parked);
+  }
+}
+
 template <class State>
 void on_transform_batch(stage_actor::stateful_pointer<State> self, batch& b) {
   auto& st = self->state;
   auto& m = *st.init->metrics;
-  if (park_if_paused(st.ctl, b)) {
+  if (park_if_paused(st.ctl, b) || st.align.parks(b)) {
     return;
   }
+  auto cut = b.cut;
+  auto channel = b.channel;
   auto* ch = st.in->admit(self, b, m);
   if (ch == nullptr) {
     return;
@@ -196,6 +230,9 @@ void on_transform_batch(stage_actor::stateful_pointer<State> self, batch& b) {
   st.in->consumed(self, b.channel, *ch, st.out->blocked(), std::move(b.records));
   schedule_linger(self, st);
   finish_transform_if_done(self);
+  align_cut(
+    self, cut, channel, [](cut_report&) { return true; },
+    [](auto* s, batch& parked) { on_transform_batch(s, parked); });
 }
 
 /// The setup shared by operators and partitions: the logic, the output and input sides.
@@ -257,6 +294,9 @@ stage_actor::behavior_type transform_behavior(stage_actor::stateful_pointer<Stat
     [self](admin_atom, const admin_request& request, const caf::actor& tap) {
       return input_stage_admin(self, request, tap, no_own_requests,
                                [](auto* s, batch& b) { on_transform_batch(s, b); });
+    },
+    [self](cut_atom, uint64_t, bool) -> caf::result<uint64_t, int64_t> {
+      return not_a_source(*self->state.init);
     },
     [self](standby_atom, const caf::actor&) -> caf::result<std::string> {
       return no_standby(*self->state.init);

@@ -269,6 +269,10 @@ void declare_state(po::options_description& desc) {
       "batches)");
   add("state.reset",
       "start afresh: move this job's state under --data-dir aside (to <job>.reset-<time>)");
+  add("savepoint.dir", po::value<std::string>(),
+      "where savepoints are written (default: <data-dir>/savepoints)");
+  add("restore.from", po::value<std::string>(),
+      "start the job's state from this savepoint (its directory or manifest.json)");
 }
 
 void declare_supervision(po::options_description& desc) {
@@ -357,6 +361,18 @@ caf::error read_runtime_choices(const po::variables_map& vm, runtime_options& rt
   }
   rt.supervision.replay_dead_letters = vm.count("supervision.replay-dead-letters") > 0;
   rt.state.reset = vm.count("state.reset") > 0;
+  if (vm.count("savepoint.dir")) {
+    rt.savepoint.dir = vm["savepoint.dir"].as<std::string>();
+    if (rt.savepoint.dir.empty()) {
+      return config_error("--savepoint.dir is empty; give a directory");
+    }
+  }
+  if (vm.count("restore.from")) {
+    rt.savepoint.restore_from = vm["restore.from"].as<std::string>();
+    if (rt.savepoint.restore_from.empty()) {
+      return config_error("--restore.from is empty; give a savepoint directory");
+    }
+  }
   auto name = vm["state.durability"].as<std::string>();
   for (auto level : {durability::none, durability::process, durability::machine}) {
     if (name == to_string(level)) {

@@ -36,6 +36,14 @@ void output_channel::seal_last(std::shared_ptr<const frontier> ends) {
   }
 }
 
+void output_channel::seal_marker(uint64_t cut) {
+  if (closed_) {
+    return;
+  }
+  seal();
+  push_batch(false, nullptr, cut);
+}
+
 bool output_channel::seal_watermark() {
   if (closed_ || watermark_ == sealed_watermark_) {
     return false;
@@ -72,7 +80,7 @@ bool output_channel::pop_sendable(batch& out) {
   return true;
 }
 
-void output_channel::push_batch(bool last, std::shared_ptr<const frontier> ends) {
+void output_channel::push_batch(bool last, std::shared_ptr<const frontier> ends, uint64_t cut) {
   EDDY_ASSERT(!closed_);
   std::shared_ptr<record_buffer> next;
   if (spares_.empty()) {
@@ -89,6 +97,7 @@ void output_channel::push_batch(bool last, std::shared_ptr<const frontier> ends)
   sealed_watermark_ = watermark_;
   b.records = std::move(builder_);
   b.ends = std::move(ends);
+  b.cut = cut;
   queue_.push_back(std::move(b));
   builder_ = std::move(next);
 }

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/sqlite_file.hpp"
+#include "core/sqlite_snapshot.hpp"
 #include "eddy/core/error.hpp"
 
 namespace fs = std::filesystem;
@@ -86,6 +87,14 @@ caf::expected<ingress_log> ingress_log::open(const fs::path& file, durability le
     return err;
   }
   return log;
+}
+
+caf::error ingress_log::copy_live(const fs::path& file, const fs::path& target) {
+  auto pinned = sqlite::snapshot::pin(file, kind());
+  if (!pinned) {
+    return pinned.error();
+  }
+  return pinned->copy_to(target);
 }
 
 ingress_log::ingress_log(ingress_log&& other) noexcept {

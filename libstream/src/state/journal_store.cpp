@@ -10,6 +10,7 @@
 #include <system_error>
 #include <tuple>
 
+#include "core/sqlite_snapshot.hpp"
 #include "eddy/core/assert.hpp"
 #include "eddy/core/error.hpp"
 #include "journal_sql.hpp"
@@ -629,6 +630,60 @@ caf::error journal_store::copy_to(const fs::path& target) {
   }
   sql += "'";
   return file_of(*this).exec("copy", sql.c_str());
+}
+
+struct journal_pin::impl {
+  sqlite::snapshot snap;
+  journal_meta meta;
+  fs::path file;
+};
+
+journal_pin::journal_pin(std::unique_ptr<impl> p) noexcept
+  : p_(std::move(p)) {}
+journal_pin::journal_pin(journal_pin&&) noexcept = default;
+journal_pin& journal_pin::operator=(journal_pin&&) noexcept = default;
+journal_pin::~journal_pin() = default;
+
+caf::expected<bool> journal_pin::copy_step(const fs::path& target, int pages) {
+  return p_->snap.copy_step(target, pages);
+}
+
+int journal_pin::remaining() const noexcept {
+  return p_->snap.remaining();
+}
+
+int journal_pin::page_count() const noexcept {
+  return p_->snap.page_count();
+}
+
+const journal_meta& journal_pin::meta() const noexcept {
+  return p_->meta;
+}
+
+const fs::path& journal_pin::file() const noexcept {
+  return p_->file;
+}
+
+caf::expected<journal_pin> journal_store::pin() const {
+  auto snap = sqlite::snapshot::pin(file_, kind());
+  if (!snap) {
+    return snap.error();
+  }
+  return journal_pin{
+    std::make_unique<journal_pin::impl>(journal_pin::impl{std::move(*snap), meta_, file_})};
+}
+
+caf::expected<journal_copy_facts>
+normalize_journal_copy(const fs::path& file, const journal_meta& meta, size_t keep_per_key) {
+  auto copy = journal_store::open(file, meta, durability::process, keep_per_key);
+  if (!copy) {
+    return copy.error();
+  }
+  auto keys = copy->key_count();
+  if (!keys) {
+    return keys.error();
+  }
+  return journal_copy_facts{*keys, copy->last_seq()};
 }
 
 caf::expected<uint64_t> journal_store::owner_epoch() {

@@ -220,6 +220,11 @@ public:
   [[nodiscard]] const dead_letter_log& dead_letters() const;
   /// Asks the sources to stop; the job then drains and completes normally.
   void stop();
+  /// Takes a savepoint of the running job (then stops it when `stop`) and waits, at most
+  /// `timeout_ms`, until it is complete: its summary as JSON text {"id", "path",
+  /// "pause_ms", "files", "bytes", "keys", "seconds"} (see "Savepoints" in docs/design.md).
+  [[nodiscard]] caf::expected<std::string> savepoint(bool stop = false,
+                                                     uint32_t timeout_ms = 600'000);
   /// @private The job actor, for the inspector's requests (see admin.hpp).
   [[nodiscard]] caf::strong_actor_ptr supervisor() const;
   /// Makes actor `actor` ("count/3") exit abnormally, to watch supervision handle it.

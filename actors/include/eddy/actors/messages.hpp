@@ -32,12 +32,13 @@ struct remote_batch {
   bool last = false;
   bool has_ends = false;
   frontier ends;
+  uint64_t cut = 0;
   std::string records;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, remote_batch& x) {
-  return f(x.channel, x.seq, x.watermark, x.last, x.has_ends, x.ends, x.records);
+  return f(x.channel, x.seq, x.watermark, x.last, x.has_ends, x.ends, x.cut, x.records);
 }
 
 /// Job actor -> host of a partition on another node: open the partition's journal and
@@ -358,6 +359,18 @@ CAF_ADD_ATOM(eddy, eddy, leave_atom, "leave")
 /// requests) in its copy of the log, and answers the last sequence number the copy holds.
 CAF_ADD_ATOM(eddy, eddy, ingress_atom, "ingress")
 
+/// Job actor -> source: `cut, id, stop` seals what the source read and sends the marker of
+/// savepoint cut `id` on every channel (then ends its stream when `stop`); answers the
+/// position of its last record read and its highest event time (see stage/cut.hpp).
+CAF_ADD_ATOM(eddy, eddy, cut_atom, "cut")
+/// Inspector -> job actor: `savepoint, stop` takes a savepoint of the running job (then stops
+/// it) and answers a JSON text of it once it is complete. Savepoint session -> job actor:
+/// `savepoint, cut, error, JSON text` the savepoint of that cut completed or failed.
+CAF_ADD_ATOM(eddy, eddy, savepoint_atom, "savepoint")
+/// Inspector -> job actor: `savepoints` answers a JSON text of the savepoint under way and
+/// those in the savepoint directory.
+CAF_ADD_ATOM(eddy, eddy, savepoints_atom, "savepoints")
+
 CAF_END_TYPE_ID_BLOCK(eddy)
 
 namespace eddy {
@@ -373,6 +386,7 @@ using stage_actor =
                    caf::reacts_to<pull_atom>, caf::reacts_to<ack_atom, channel_id, uint64_t>,
                    caf::reacts_to<sync_atom>, caf::reacts_to<timer_atom>,
                    caf::replies_to<admin_atom, admin_request, caf::actor>::with<admin_reply>,
+                   caf::replies_to<cut_atom, uint64_t, bool>::with<uint64_t, int64_t>,
                    caf::replies_to<standby_atom, caf::actor>::with<std::string>>;
 
 } // namespace eddy

@@ -71,6 +71,14 @@ struct state_options {
   bool reset = false;
 };
 
+/// Savepoints and restores (see "Savepoints" in docs/design.md).
+struct savepoint_options {
+  // Default: empty, which is <data-dir>/savepoints
+  std::filesystem::path dir;
+  // Default: empty; a savepoint (its directory or manifest.json) the job's state starts from
+  std::filesystem::path restore_from;
+};
+
 /// Supervision: restarts, their backoff and limits, poison records (see "Supervision" in
 /// docs/design.md).
 struct supervision_options {
@@ -111,6 +119,7 @@ struct runtime_options {
   // Default: <data-dir>/deadletters.jsonl
   std::filesystem::path dead_letters;
   state_options state;
+  savepoint_options savepoint;
   supervision_options supervision;
 
   /// Checks ranges and relations between the limits; the error names the option.

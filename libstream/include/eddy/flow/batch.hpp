@@ -50,6 +50,9 @@ struct batch {
   std::shared_ptr<record_buffer> records;
   /// Set on last batches (see `frontier`); in process only, like the records.
   std::shared_ptr<const frontier> ends;
+  /// Non-zero on a savepoint's marker: a batch without records that says "every record
+  /// before me on this channel is before cut `cut`" (docs/design.md, "Savepoints").
+  uint64_t cut = 0;
 
   [[nodiscard]] size_t size() const noexcept {
     return records ? records->size() : 0;
@@ -75,7 +78,7 @@ typename Inspector::result_type inspect(Inspector& f, recycled_buffer&) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch& x) {
   uint64_t records = x.size();
-  return f(x.channel, x.seq, x.watermark, x.last, records);
+  return f(x.channel, x.seq, x.watermark, x.last, x.cut, records);
 }
 
 } // namespace eddy

@@ -55,6 +55,9 @@ public:
   [[nodiscard]] bool watermark_pending() const noexcept {
     return watermark_ != sealed_watermark_;
   }
+  /// Seals the builder if it holds records, then a marker of savepoint cut `cut` (an empty
+  /// batch), unless the channel is closed.
+  void seal_marker(uint64_t cut);
   /// Seals the builder (possibly empty) as the channel's last batch. Idempotent.
   void seal_last(std::shared_ptr<const frontier> ends = nullptr);
 
@@ -84,7 +87,7 @@ public:
   }
 
 private:
-  void push_batch(bool last, std::shared_ptr<const frontier> ends = nullptr);
+  void push_batch(bool last, std::shared_ptr<const frontier> ends = nullptr, uint64_t cut = 0);
 
   channel_id id_;
   /// As many buffers as can be in flight: every returned buffer has a place.

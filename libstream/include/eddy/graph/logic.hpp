@@ -205,6 +205,10 @@ public:
   virtual void sync() {
     flush();
   }
+  /// The file it writes (a savepoint records its length), or empty.
+  [[nodiscard]] virtual std::string target() const {
+    return {};
+  }
 };
 
 /// Splits a sender's output among the channels of a hash edge by the receiver's key.

@@ -34,6 +34,9 @@ public:
   [[nodiscard]] uint64_t length() const noexcept {
     return written_;
   }
+  [[nodiscard]] const std::filesystem::path& path() const noexcept {
+    return path_;
+  }
 
 private:
   std::FILE* file_;
@@ -65,6 +68,9 @@ public:
   }
   void sync() override {
     writer_.sync();
+  }
+  std::string target() const override {
+    return writer_.path().string();
   }
 
 protected:

@@ -27,6 +27,11 @@ public:
   /// Opens (creates) the log at `file`. With durability::machine every append is fsynced
   /// (power-loss safe); with process it survives a crash of the process (kill -9).
   static caf::expected<ingress_log> open(const std::filesystem::path& file, durability level);
+  /// Writes a consistent copy of the log at `file`, as it is now, to `target` (one file,
+  /// synced), while a service may go on appending to it: what a savepoint keeps of a
+  /// service's input.
+  [[nodiscard]] static caf::error copy_live(const std::filesystem::path& file,
+                                            const std::filesystem::path& target);
 
   ingress_log(ingress_log&& other) noexcept;
   ingress_log& operator=(ingress_log&& other) noexcept;

@@ -136,6 +136,49 @@ struct sqlite_closer {
   void operator()(sqlite3_stmt* stmt) const noexcept;
 };
 
+class journal_store;
+
+/// A journal pinned as it was at its last commit, to be copied later, on another thread (a
+/// savepoint's copier), while its partition keeps committing: a read transaction on a second
+/// connection holds that snapshot (see docs/design.md, "Savepoints"). Owned by one thread at
+/// a time; movable.
+class journal_pin {
+public:
+  journal_pin(journal_pin&&) noexcept;
+  journal_pin& operator=(journal_pin&&) noexcept;
+  journal_pin(const journal_pin&) = delete;
+  journal_pin& operator=(const journal_pin&) = delete;
+  ~journal_pin();
+
+  /// Copies up to `pages` more pages into `target` (created; replaced when the copy starts).
+  /// True once the copy is complete and synced; a failed step removes the partial target.
+  [[nodiscard]] caf::expected<bool> copy_step(const std::filesystem::path& target, int pages);
+  /// Pages still to copy (0 before the first step and once complete) and in all.
+  [[nodiscard]] int remaining() const noexcept;
+  [[nodiscard]] int page_count() const noexcept;
+  [[nodiscard]] const journal_meta& meta() const noexcept;
+  [[nodiscard]] const std::filesystem::path& file() const noexcept;
+
+private:
+  friend class journal_store;
+  struct impl;
+  explicit journal_pin(std::unique_ptr<impl> p) noexcept;
+  std::unique_ptr<impl> p_;
+};
+
+/// What a copied journal holds once its log is folded (see `normalize_journal_copy`).
+struct journal_copy_facts {
+  uint64_t keys = 0;
+  uint64_t last_seq = 0;
+};
+
+/// Opens the copy `file` of a journal of `meta` alone, folds its log of deferred commits into
+/// its state rows and closes it, so that the copy is one self-contained file; answers its
+/// key count and newest sequence number.
+[[nodiscard]] caf::expected<journal_copy_facts>
+normalize_journal_copy(const std::filesystem::path& file, const journal_meta& meta,
+                       size_t keep_per_key);
+
 /// The durable state of one partition: one SQLite file (WAL mode) holding the state rows
 /// (the snapshot), the journal of changes, the input positions, the timers and the
 /// metadata naming the owner. Opened by the partition's actor when it starts and closed
@@ -216,6 +259,10 @@ public:
   /// if it exists), compacted, while the journal stays open for commits: the copy a
   /// partition ships to a new standby while it keeps running.
   [[nodiscard]] caf::error copy_to(const std::filesystem::path& target);
+
+  /// Pins the journal as of its last commit for a copy made later, elsewhere (a savepoint);
+  /// the journal goes on committing meanwhile.
+  [[nodiscard]] caf::expected<journal_pin> pin() const;
 
   /// The epoch of the assignment table under which the partition's current owner runs, as
   /// recorded in the journal (0: never recorded, not in a cluster). A cluster fences with
