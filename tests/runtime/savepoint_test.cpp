@@ -144,6 +144,17 @@ TEST_SUITE("savepoints") {
     const auto& m = check->manifest;
     CHECK(m.job == "visits");
     CHECK(m.partitions == 4);
+    // The shape, with the keyed operator's key type and the states it used.
+    REQUIRE(m.nodes.size() == 4);
+    const auto& count = m.nodes[2];
+    CHECK(count.name == "count");
+    CHECK(count.kind == "keyed");
+    CHECK(count.instances == 4);
+    CHECK(count.state_version == 1);
+    CHECK(count.key_type.find("string") != std::string::npos);
+    REQUIRE(count.states.size() == 1);
+    CHECK(count.states[0].name == "n");
+    CHECK(count.states[0].type.find("long") != std::string::npos);
     REQUIRE(m.sources.size() == 1);
     REQUIRE(m.sources[0].offsets.size() == 1);
     // Taken while the source was reading: some input before the cut, some after.
@@ -151,6 +162,13 @@ TEST_SUITE("savepoints") {
     CAPTURE(offset);
     CHECK(offset > 0);
     CHECK(offset < visits_count);
+    // The input's identity: the bytes read before the cut, with their checksum.
+    CHECK(m.sources[0].input == (dir / "visits.jsonl").string());
+    CHECK(m.sources[0].input_bytes > 0);
+    CHECK(m.sources[0].input_bytes < fs::file_size(dir / "visits.jsonl"));
+    auto prefix = eddy::digest_file(dir / "visits.jsonl", m.sources[0].input_bytes);
+    REQUIRE(prefix);
+    CHECK(prefix->crc32c == m.sources[0].input_crc32c);
     REQUIRE(m.sinks.size() == 1);
     CHECK(m.sinks[0].path == output.string());
     CHECK(m.sinks[0].length > 0);
@@ -230,6 +248,14 @@ TEST_SUITE("savepoints") {
       }
       auto err = restore(target, copy, count_job(dir / "visits.jsonl", output));
       CHECK(message(err).find("does not verify: count/p0.db") != std::string::npos);
+    }
+    SUBCASE("an input whose bytes before the cut changed") {
+      auto lines = eddy::test::read_lines(dir / "visits.jsonl");
+      lines[0] = R"({"user":"X1"})";
+      eddy::test::write_lines(dir / "visits.jsonl", lines);
+      auto err = restore(target, path, count_job(dir / "visits.jsonl", output));
+      CHECK(message(err).find("source visits had read") != std::string::npos);
+      CHECK(message(err).find("those bytes changed since") != std::string::npos);
     }
     SUBCASE("a sink file shorter than the savepoint's output") {
       fs::resize_file(output, 10);

@@ -25,6 +25,11 @@ namespace {
 
 /// How long the job actor waits for a source to answer a cut.
 constexpr auto source_cut_timeout = std::chrono::seconds(30);
+/// How long every stage may take to reach a cut before the savepoint is given up (a stage
+/// that cannot take input, a source that never reads on); the copy after it is not bounded.
+constexpr auto align_timeout = std::chrono::seconds(60);
+/// The error text of the self-sent check of `align_timeout`.
+constexpr const char* align_check = "align-check";
 
 int64_t now_ms() {
   using namespace std::chrono;
@@ -99,9 +104,17 @@ savepoint_manifest skeleton(const job_state& st, const std::string& id, bool sto
   return m;
 }
 
+/// A source instance's answer to a cut.
+struct cut_answer {
+  uint64_t position = 0;
+  int64_t max_ts = no_time;
+  uint64_t input_offset = 0;
+  std::string input;
+};
+
 /// Where the sources stood, one entry per source node, from their answers in job order.
 std::vector<savepoint_source> sources_of(const job_state& st,
-                                         const std::vector<std::pair<uint64_t, int64_t>>& answers) {
+                                         const std::vector<cut_answer>& answers) {
   std::vector<savepoint_source> out;
   size_t next = 0;
   const auto& g = *st.env.graph;
@@ -115,10 +128,15 @@ std::vector<savepoint_source> sources_of(const job_state& st,
     auto instances = g.instances(n);
     s.aligned = instances == 1;
     for (uint32_t i = 0; i < instances && next < answers.size(); ++i, ++next) {
-      s.offsets.push_back(answers[next].first);
-      if (auto ts = answers[next].second; ts != no_time) {
-        s.max_ts = s.max_ts ? std::min(*s.max_ts, ts) : ts;
+      const auto& a = answers[next];
+      s.offsets.push_back(a.position);
+      if (a.max_ts != no_time) {
+        s.max_ts = s.max_ts ? std::min(*s.max_ts, a.max_ts) : a.max_ts;
       }
+      // Parallel instances read the same file: the bytes before the cut are those of the
+      // instance that read furthest. Their checksum is the copier's work.
+      s.input = a.input;
+      s.input_bytes = std::max(s.input_bytes, a.input_offset);
     }
     out.push_back(std::move(s));
   }
@@ -180,14 +198,15 @@ caf::result<std::string> take_savepoint(job_ptr self, bool stop) {
       "job " + st.env.graph->name() + ": savepoint " + id + " begins (cut " + std::to_string(cut) +
         (stop ? ", then the job stops" : "") + ")");
   // The sources answer in the order asked; the answers are gathered in that order.
-  auto answers = std::make_shared<std::vector<std::pair<uint64_t, int64_t>>>(sources.size());
+  auto answers = std::make_shared<std::vector<cut_answer>>(sources.size());
   auto left = std::make_shared<size_t>(sources.size());
   auto session = st.savepoint;
   for (size_t i = 0; i < sources.size(); ++i) {
     self->request(sources[i], source_cut_timeout, cut_atom::value, cut, stop)
       .then(
-        [self, answers, left, session, i](uint64_t position, int64_t max_ts) {
-          (*answers)[i] = {position, max_ts};
+        [self, answers, left, session, i](uint64_t position, int64_t max_ts, uint64_t offset,
+                                          std::string& input) {
+          (*answers)[i] = {position, max_ts, offset, std::move(input)};
           if (--*left == 0 && self->state.savepoint == session) {
             session->sources_known(sources_of(self->state, *answers));
           }
@@ -202,6 +221,8 @@ caf::result<std::string> take_savepoint(job_ptr self, bool stop) {
     st.stop_requested = true;
     resume_stages(self);
   }
+  self->delayed_send(self, align_timeout, savepoint_atom::value, cut, std::string{align_check},
+                     std::string{});
   auto rp = self->make_response_promise<std::string>();
   st.savepoint_waiting.push_back(rp);
   return rp;
@@ -211,6 +232,16 @@ void savepoint_done(job_ptr self, uint64_t cut, const std::string& error,
                     const std::string& summary) {
   auto& st = self->state;
   if (!st.savepoint || st.savepoint->cut() != cut) {
+    return;
+  }
+  if (error == align_check) {
+    auto p = st.savepoint->progress();
+    if (p.reports < p.reports_expected) {
+      abort_savepoint(self, std::to_string(p.reports_expected - p.reports) + " of " +
+                              std::to_string(p.reports_expected) +
+                              " stages did not reach the cut within " +
+                              std::to_string(align_timeout.count()) + " s");
+    }
     return;
   }
   st.env.cuts->close();

@@ -65,6 +65,20 @@ caf::error restore_job_state(const job_graph& g, const runtime_options& opts,
   if (auto why = shape_difference(g, m); !why.empty()) {
     return refuse(m, why);
   }
+  for (const auto& s : m.sources) {
+    if (s.input.empty()) {
+      continue;
+    }
+    auto d = digest_file(s.input, s.input_bytes);
+    if (!d || d->bytes < s.input_bytes || d->crc32c != s.input_crc32c) {
+      return refuse(m, "source " + s.name + " had read " + std::to_string(s.input_bytes) +
+                         " bytes of " + s.input + " at the cut, and " +
+                         (!d                         ? "the file cannot be read"
+                          : d->bytes < s.input_bytes ? "the file is shorter now"
+                                                     : "those bytes changed since") +
+                         "; the input after the cut is read from that file");
+    }
+  }
   for (const auto& s : m.sinks) {
     std::error_code ec;
     auto size = fs::file_size(s.path, ec);

@@ -137,8 +137,19 @@ std::string savepoint_session::copy_journal(cut_report& r) {
   auto& m = plan_.manifest;
   auto node = r.who.substr(0, r.who.find('/'));
   for (auto& n : m.nodes) {
-    if (n.name == node && n.kind == "keyed") {
-      n.state_version = r.state_version;
+    if (n.name != node || n.kind != "keyed") {
+      continue;
+    }
+    n.state_version = r.state_version;
+    n.key_type = r.key_type;
+    // The states any partition used (the operator's catalog is shared, so mostly all).
+    for (const auto& state : r.states) {
+      const auto& name = state.first;
+      auto known = std::find_if(n.states.begin(), n.states.end(),
+                                [&name](const savepoint_state& s) { return s.name == name; });
+      if (known == n.states.end()) {
+        n.states.push_back({state.first, state.second});
+      }
     }
   }
   if (!r.sink_file.empty()) {
@@ -184,6 +195,16 @@ std::string savepoint_session::finalize() {
   {
     std::lock_guard guard{mtx_};
     m.sources = sources_;
+  }
+  for (auto& s : m.sources) {
+    if (s.input.empty()) {
+      continue;
+    }
+    auto d = digest_file(s.input, s.input_bytes);
+    if (!d) {
+      return "reading the input of source " + s.name + " failed: " + describe(d.error());
+    }
+    s.input_crc32c = d->crc32c;
   }
   m.pause_ms = pause_ms_;
   if (!plan_.ingress_log.empty()) {

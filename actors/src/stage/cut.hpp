@@ -37,8 +37,10 @@ struct cut_report {
   /// path under the job's directory ("count/p3.db").
   std::optional<journal_pin> pin;
   std::string path;
-  /// A partition: its logic's state version.
+  /// A partition: its logic's state version, key type and the states it used so far.
   uint32_t state_version = 0;
+  std::string key_type;
+  std::vector<std::pair<std::string, std::string>> states;
   /// A sink that writes a file: the file and its committed length at the cut.
   std::string sink_file;
   uint64_t sink_length = 0;

@@ -63,6 +63,8 @@ bool cut_partition(self_ptr self, cut_report& r) {
     return false;
   }
   r.state_version = st.logic->state_version();
+  r.key_type = st.logic->key_type();
+  r.states = st.logic->state_types();
   if (st.journal) {
     pin_journal(*st.journal, r);
   }
@@ -204,7 +206,7 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
         self, request, tap, [self](const admin_request& r) { return partition_admin(self, r); },
         [](self_ptr s, batch& b) { on_batch(s, b); });
     },
-    [self](cut_atom, uint64_t, bool) -> caf::result<uint64_t, int64_t> {
+    [self](cut_atom, uint64_t, bool) -> caf::result<uint64_t, int64_t, uint64_t, std::string> {
       return not_a_source(*self->state.init);
     },
     [self](standby_atom, caf::actor& host) { return start_copy(self, std::move(host)); },

@@ -220,11 +220,14 @@ stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_sta
       request_pull(self);
       return reply;
     },
-    [self](cut_atom, uint64_t cut, bool stop) -> caf::result<uint64_t, int64_t> {
+    [self](cut_atom, uint64_t cut,
+           bool stop) -> caf::result<uint64_t, int64_t, uint64_t, std::string> {
       // Every record read so far is before the cut: sealed, then the marker behind it. An
       // exhausted source's channels have ended, which counts as aligned downstream.
       auto& st = self->state;
       uint64_t position = st.logic ? st.logic->read_position() : 0;
+      uint64_t offset = st.logic ? st.logic->input_offset() : 0;
+      auto input = st.logic ? st.logic->input() : std::string{};
       if (!st.exhausted) {
         st.out->mark(cut);
         st.out->send_ready(self);
@@ -232,7 +235,7 @@ stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_sta
           end_input(self);
         }
       }
-      return {position, st.max_ts};
+      return {position, st.max_ts, offset, std::move(input)};
     },
     [self](standby_atom, const caf::actor&) -> caf::result<std::string> {
       return no_standby(*self->state.init);

@@ -295,7 +295,7 @@ stage_actor::behavior_type transform_behavior(stage_actor::stateful_pointer<Stat
       return input_stage_admin(self, request, tap, no_own_requests,
                                [](auto* s, batch& b) { on_transform_batch(s, b); });
     },
-    [self](cut_atom, uint64_t, bool) -> caf::result<uint64_t, int64_t> {
+    [self](cut_atom, uint64_t, bool) -> caf::result<uint64_t, int64_t, uint64_t, std::string> {
       return not_a_source(*self->state.init);
     },
     [self](standby_atom, const caf::actor&) -> caf::result<std::string> {

@@ -272,15 +272,16 @@ uint32_t crc32c(std::string_view bytes, uint32_t crc) noexcept {
   return ~crc;
 }
 
-caf::expected<file_digest> digest_file(const fs::path& file) {
+caf::expected<file_digest> digest_file(const fs::path& file, uint64_t limit) {
   std::ifstream in{file, std::ios::binary};
   if (!in) {
     return make_error(errc::io_failure, "cannot read " + file.string());
   }
   file_digest d;
   std::string buf(1 << 20, '\0');
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+  while (in && d.bytes < limit) {
+    in.read(buf.data(),
+            static_cast<std::streamsize>(std::min<uint64_t>(buf.size(), limit - d.bytes)));
     auto n = static_cast<size_t>(in.gcount());
     d.crc32c = crc32c(std::string_view{buf.data(), n}, d.crc32c);
     d.bytes += n;

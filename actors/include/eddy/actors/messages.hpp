@@ -361,7 +361,8 @@ CAF_ADD_ATOM(eddy, eddy, ingress_atom, "ingress")
 
 /// Job actor -> source: `cut, id, stop` seals what the source read and sends the marker of
 /// savepoint cut `id` on every channel (then ends its stream when `stop`); answers the
-/// position of its last record read and its highest event time (see stage/cut.hpp).
+/// position of its last record read, its highest event time, and the bytes it read of the
+/// file it reads with that file (empty: none; see stage/cut.hpp).
 CAF_ADD_ATOM(eddy, eddy, cut_atom, "cut")
 /// Inspector -> job actor: `savepoint, stop` takes a savepoint of the running job (then stops
 /// it) and answers a JSON text of it once it is complete. Savepoint session -> job actor:
@@ -379,14 +380,14 @@ namespace eddy {
 /// the runtime wires any stage to any other. Sources never receive batches, sinks never
 /// receive credit, only partitions receive acks and standbys; their handlers for those
 /// ignore them (a standby request is answered with an error).
-using stage_actor =
-  caf::typed_actor<caf::reacts_to<batch>, caf::reacts_to<remote_batch>,
-                   caf::reacts_to<credit_atom, channel_id, uint32_t, recycled_buffer>,
-                   caf::reacts_to<start_atom>, caf::reacts_to<stop_atom>, caf::reacts_to<tick_atom>,
-                   caf::reacts_to<pull_atom>, caf::reacts_to<ack_atom, channel_id, uint64_t>,
-                   caf::reacts_to<sync_atom>, caf::reacts_to<timer_atom>,
-                   caf::replies_to<admin_atom, admin_request, caf::actor>::with<admin_reply>,
-                   caf::replies_to<cut_atom, uint64_t, bool>::with<uint64_t, int64_t>,
-                   caf::replies_to<standby_atom, caf::actor>::with<std::string>>;
+using stage_actor = caf::typed_actor<
+  caf::reacts_to<batch>, caf::reacts_to<remote_batch>,
+  caf::reacts_to<credit_atom, channel_id, uint32_t, recycled_buffer>, caf::reacts_to<start_atom>,
+  caf::reacts_to<stop_atom>, caf::reacts_to<tick_atom>, caf::reacts_to<pull_atom>,
+  caf::reacts_to<ack_atom, channel_id, uint64_t>, caf::reacts_to<sync_atom>,
+  caf::reacts_to<timer_atom>,
+  caf::replies_to<admin_atom, admin_request, caf::actor>::with<admin_reply>,
+  caf::replies_to<cut_atom, uint64_t, bool>::with<uint64_t, int64_t, uint64_t, std::string>,
+  caf::replies_to<standby_atom, caf::actor>::with<std::string>>;
 
 } // namespace eddy

@@ -61,6 +61,14 @@ public:
   }
   /// True if a new instance can `seek` to any position this one reached and read the same
   /// records again (files, generators; not stdin). Supervision restarts need it.
+  /// The file it reads and the bytes of it read so far (a savepoint checks at restore that
+  /// those bytes did not change); empty when it reads no file.
+  [[nodiscard]] virtual std::string input() const {
+    return {};
+  }
+  [[nodiscard]] virtual uint64_t input_offset() const noexcept {
+    return 0;
+  }
   [[nodiscard]] virtual bool replayable() const noexcept {
     return false;
   }
@@ -99,6 +107,14 @@ public:
   /// Version of the state encoding, recorded in the journal.
   [[nodiscard]] virtual uint32_t state_version() const noexcept {
     return 1;
+  }
+  /// The key type ("std::string") and the states used so far with their cell types
+  /// ("value_state<long>"), for a savepoint's manifest; empty for stateless logic.
+  [[nodiscard]] virtual std::string key_type() const {
+    return {};
+  }
+  [[nodiscard]] virtual std::vector<std::pair<std::string, std::string>> state_types() const {
+    return {};
   }
   /// Makes the state durable in `journal`, caching about `cache_bytes` of it in memory.
   virtual void attach(journal_store& journal, size_t cache_bytes) {

@@ -143,6 +143,18 @@ public:
   [[nodiscard]] const state_catalog& catalog() const noexcept {
     return *catalog_;
   }
+  std::string key_type() const override {
+    return detail::type_name(typeid(K));
+  }
+  std::vector<std::pair<std::string, std::string>> state_types() const override {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& name : catalog_->names()) {
+      if (auto e = catalog_->find(name)) {
+        out.emplace_back(name, e->type_name);
+      }
+    }
+    return out;
+  }
   uint32_t state_version() const noexcept override {
     return schema_.version;
   }

@@ -25,6 +25,7 @@ public:
 
   jsonl_source_logic(const std::filesystem::path& path, const instance_context& ctx, bool blocking)
     : reader_(path)
+    , path_(path)
     , ctx_(ctx)
     , blocking_(blocking) {}
 
@@ -81,12 +82,21 @@ public:
     return !blocking_ && ctx_.producer != 0;
   }
 
+  std::string input() const override {
+    return blocking_ ? std::string{} : path_.string();
+  }
+
+  uint64_t input_offset() const noexcept override {
+    return reader_.offset();
+  }
+
 private:
   static bool is_blank(const std::string& s) noexcept {
     return s.find_first_not_of(" \t\r") == std::string::npos;
   }
 
   line_reader reader_;
+  std::filesystem::path path_;
   instance_context ctx_;
   bool blocking_;
   std::string line_;

@@ -114,7 +114,9 @@ struct file_digest {
   uint64_t bytes = 0;
   uint32_t crc32c = 0;
 };
-[[nodiscard]] caf::expected<file_digest> digest_file(const std::filesystem::path& file);
+/// The size and CRC32C of a file's contents, of its first `limit` bytes at most.
+[[nodiscard]] caf::expected<file_digest> digest_file(const std::filesystem::path& file,
+                                                     uint64_t limit = UINT64_MAX);
 
 // -- savepoint directories -------------------------------------------------------------------
 
