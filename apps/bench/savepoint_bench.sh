@@ -51,7 +51,8 @@ for keys in $sizes; do
     python3 -c '
 import json, sys
 a = json.load(open(sys.argv[1]))[0]
-print(sys.argv[2], a["pause_ms"], a["seconds"], a["bytes"])' "$work/sp.json" "$keys" >> "$results"
+print(sys.argv[2], a["pause_ms"], a["seconds"], a["bytes"], a["copy_s"], a["fold_s"],
+      a["finalize_s"])' "$work/sp.json" "$keys" >> "$results"
     rm -rf "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["path"])' "$work/sp.json")"
     sleep 1
   done
@@ -78,16 +79,19 @@ for line in open(sys.argv[1]):
     if f[0] == "cp":
         cp.setdefault(f[1], []).append(int(f[3]) / (int(f[2]) / 1e6) / 1e6)
     else:
-        sp.setdefault(f[0], []).append((float(f[1]), float(f[2]), int(f[3])))
+        sp.setdefault(f[0], []).append((float(f[1]), float(f[2]), int(f[3]), float(f[4]),
+                                        float(f[5]), float(f[6])))
 print(f"medians of {sys.argv[2]} savepoints per size, wordcount at 128 partitions, paced at"
       " 20 000 lines/s\n")
-print("| keys | journals MB | pause ms | savepoint s | savepoint MB/s | cp -r + sync MB/s | ratio |")
-print("|---:|---:|---:|---:|---:|---:|---:|")
+print("| keys | journals MB | pause ms | savepoint s | of it copy / fold / finalize s "
+      "| savepoint MB/s | cp -r + sync MB/s | ratio |")
+print("|---:|---:|---:|---:|---|---:|---:|---:|")
 for keys, xs in sp.items():
     pause = statistics.median(x[0] for x in xs)
     secs = statistics.median(x[1] for x in xs)
     mb = statistics.median(x[2] for x in xs) / 1e6
     base = statistics.median(cp[keys])
-    print(f"| {int(keys):,} | {mb:.1f} | {pause:.1f} | {secs:.2f} | {mb / secs:.0f} | {base:.0f} "
-          f"| {mb / secs / base:.2f} |")
+    parts = " / ".join(f"{statistics.median(x[i] for x in xs):.2f}" for i in (3, 4, 5))
+    print(f"| {int(keys):,} | {mb:.1f} | {pause:.1f} | {secs:.2f} | {parts} | {mb / secs:.0f} "
+          f"| {base:.0f} | {mb / secs / base:.2f} |")
 PY

@@ -164,8 +164,11 @@ std::string savepoint_session::copy_journal(cut_report& r) {
   if (ec) {
     return "cannot create " + target.parent_path().string() + ": " + ec.message();
   }
+  using clock = std::chrono::steady_clock;
+  auto copy_started = clock::now();
   for (;;) {
-    auto done = r.pin->copy_step(target, pages_per_step);
+    // Synced with the other files once the manifest is written (finalize_savepoint).
+    auto done = r.pin->copy_step(target, pages_per_step, false);
     if (!done) {
       return "copying " + r.pin->file().string() + " failed: " + describe(done.error());
     }
@@ -180,7 +183,10 @@ std::string savepoint_session::copy_journal(cut_report& r) {
   auto meta = r.pin->meta();
   // The pin holds the journal's log unfolded until here; the copy stands alone after this.
   r.pin.reset();
+  auto fold_started = clock::now();
+  copy_s_ += std::chrono::duration<double>(fold_started - copy_started).count();
   auto facts = normalize_journal_copy(target, meta, plan_.keep_changes);
+  fold_s_ += std::chrono::duration<double>(clock::now() - fold_started).count();
   if (!facts) {
     return "folding the copy " + target.string() + " failed: " + describe(facts.error());
   }
@@ -218,6 +224,7 @@ std::string savepoint_session::finalize() {
             [](const savepoint_file& a, const savepoint_file& b) { return a.path < b.path; });
   std::sort(m.sinks.begin(), m.sinks.end(),
             [](const savepoint_sink& a, const savepoint_sink& b) { return a.name < b.name; });
+  auto finalize_started = std::chrono::steady_clock::now();
   auto done = finalize_savepoint(plan_.partial, m);
   if (!done) {
     return describe(done.error());
@@ -227,13 +234,18 @@ std::string savepoint_session::finalize() {
     keys += f.keys;
   }
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  nlohmann::ordered_json summary{{"id", m.id},
-                                 {"pause_ms", m.pause_ms},
-                                 {"seconds", seconds},
-                                 {"files", m.files.size()},
-                                 {"bytes", bytes_copied_.load()},
-                                 {"keys", keys},
-                                 {"path", done->string()}};
+  nlohmann::ordered_json summary{
+    {"id", m.id},
+    {"pause_ms", m.pause_ms},
+    {"seconds", seconds},
+    {"copy_s", copy_s_},
+    {"fold_s", fold_s_},
+    {"finalize_s",
+     std::chrono::duration<double>(std::chrono::steady_clock::now() - finalize_started).count()},
+    {"files", m.files.size()},
+    {"bytes", bytes_copied_.load()},
+    {"keys", keys},
+    {"path", done->string()}};
   {
     std::lock_guard guard{mtx_};
     phase_ = "done";

@@ -103,6 +103,9 @@ private:
   /// Touched by the copier thread only.
   size_t handled_ = 0;
   double pause_ms_ = 0;
+  /// Seconds spent copying pins, folding the copies, and finalizing (checksums, syncs).
+  double copy_s_ = 0;
+  double fold_s_ = 0;
   std::thread copier_;
 };
 

@@ -33,7 +33,9 @@ public:
   /// Copies up to `pages` more pages of the snapshot into `target` (created, or replaced when
   /// the copy starts). True once the copy is complete and `target` is closed; the snapshot
   /// stays pinned until destroyed. A failed step removes the partial target.
-  [[nodiscard]] caf::expected<bool> copy_step(const std::filesystem::path& target, int pages);
+  /// Without `synced` the complete copy is not synced: the caller syncs it later.
+  [[nodiscard]] caf::expected<bool> copy_step(const std::filesystem::path& target, int pages,
+                                              bool synced = true);
 
   /// Copies the whole snapshot into `target`, `pages` per step.
   [[nodiscard]] caf::error copy_to(const std::filesystem::path& target, int pages = 256);

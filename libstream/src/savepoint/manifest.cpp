@@ -6,6 +6,7 @@
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -264,8 +265,39 @@ caf::expected<savepoint_manifest> parse_manifest(std::string_view text, const fs
   }
 }
 
+#if defined(__x86_64__)
+namespace {
+
+/// CRC32C with the SSE 4.2 instruction, 8 bytes a step (about 10x the table's speed; the
+/// copier checksums every byte of a savepoint).
+__attribute__((target("sse4.2"))) uint32_t crc32c_sse42(std::string_view bytes,
+                                                        uint32_t crc) noexcept {
+  const char* p = bytes.data();
+  size_t n = bytes.size();
+  uint64_t c = crc;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, p, 8);
+    c = __builtin_ia32_crc32di(c, word);
+  }
+  auto c32 = static_cast<uint32_t>(c);
+  for (; n > 0; ++p, --n) {
+    c32 = __builtin_ia32_crc32qi(c32, static_cast<unsigned char>(*p));
+  }
+  return c32;
+}
+
+} // namespace
+#endif
+
 uint32_t crc32c(std::string_view bytes, uint32_t crc) noexcept {
   crc = ~crc;
+#if defined(__x86_64__)
+  static const bool hardware = __builtin_cpu_supports("sse4.2");
+  if (hardware) {
+    return ~crc32c_sse42(bytes, crc);
+  }
+#endif
   for (unsigned char b : bytes) {
     crc = crc_table[(crc ^ b) & 0xffU] ^ (crc >> 8);
   }

@@ -644,8 +644,8 @@ journal_pin::journal_pin(journal_pin&&) noexcept = default;
 journal_pin& journal_pin::operator=(journal_pin&&) noexcept = default;
 journal_pin::~journal_pin() = default;
 
-caf::expected<bool> journal_pin::copy_step(const fs::path& target, int pages) {
-  return p_->snap.copy_step(target, pages);
+caf::expected<bool> journal_pin::copy_step(const fs::path& target, int pages, bool synced) {
+  return p_->snap.copy_step(target, pages, synced);
 }
 
 int journal_pin::remaining() const noexcept {
@@ -675,7 +675,7 @@ caf::expected<journal_pin> journal_store::pin() const {
 
 caf::expected<journal_copy_facts>
 normalize_journal_copy(const fs::path& file, const journal_meta& meta, size_t keep_per_key) {
-  auto copy = journal_store::open(file, meta, durability::process, keep_per_key);
+  auto copy = journal_store::open(file, meta, durability::none, keep_per_key);
   if (!copy) {
     return copy.error();
   }

@@ -77,6 +77,22 @@ TEST_CASE("crc32c is the Castagnoli checksum") {
   CHECK(crc32c("123456789") == 0xe3069283U);
   CHECK(crc32c("56789", crc32c("1234")) == 0xe3069283U);
   CHECK(crc32c("") == 0);
+  // The test vectors of RFC 3720 (B.4), longer than a word, split at every offset.
+  std::string zeros(32, '\0');
+  std::string ones(32, '\xff');
+  std::string counting;
+  for (int i = 0; i < 32; ++i) {
+    counting += static_cast<char>(i);
+  }
+  CHECK(crc32c(zeros) == 0x8a9136aaU);
+  CHECK(crc32c(ones) == 0x62a8ab43U);
+  CHECK(crc32c(counting) == 0x46dd794eU);
+  for (size_t cut = 0; cut <= counting.size(); ++cut) {
+    CAPTURE(cut);
+    auto head = std::string_view{counting}.substr(0, cut);
+    auto tail = std::string_view{counting}.substr(cut);
+    CHECK(crc32c(tail, crc32c(head)) == 0x46dd794eU);
+  }
 }
 
 TEST_CASE("a manifest round-trips through its JSON, field for field") {

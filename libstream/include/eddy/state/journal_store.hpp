@@ -151,8 +151,10 @@ public:
   ~journal_pin();
 
   /// Copies up to `pages` more pages into `target` (created; replaced when the copy starts).
-  /// True once the copy is complete and synced; a failed step removes the partial target.
-  [[nodiscard]] caf::expected<bool> copy_step(const std::filesystem::path& target, int pages);
+  /// True once the copy is complete (and synced, when `synced`: else the caller syncs it); a
+  /// failed step removes the partial target.
+  [[nodiscard]] caf::expected<bool> copy_step(const std::filesystem::path& target, int pages,
+                                              bool synced = true);
   /// Pages still to copy (0 before the first step and once complete) and in all.
   [[nodiscard]] int remaining() const noexcept;
   [[nodiscard]] int page_count() const noexcept;
@@ -174,7 +176,7 @@ struct journal_copy_facts {
 
 /// Opens the copy `file` of a journal of `meta` alone, folds its log of deferred commits into
 /// its state rows and closes it, so that the copy is one self-contained file; answers its
-/// key count and newest sequence number.
+/// key count and newest sequence number. Nothing is synced: the caller syncs the file.
 [[nodiscard]] caf::expected<journal_copy_facts>
 normalize_journal_copy(const std::filesystem::path& file, const journal_meta& meta,
                        size_t keep_per_key);
