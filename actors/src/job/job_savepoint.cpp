@@ -197,6 +197,12 @@ caf::result<std::string> take_savepoint(job_ptr self, bool stop) {
   log(log_level::info, "savepoint",
       "job " + st.env.graph->name() + ": savepoint " + id + " begins (cut " + std::to_string(cut) +
         (stop ? ", then the job stops" : "") + ")");
+  // The journaled stages open the connections of their pins before the markers reach them.
+  for (size_t k = 0; k < st.inits.size(); ++k) {
+    if (st.inits[k]->journal || st.env.graph->node(st.inits[k]->node).kind == node_kind::keyed) {
+      self->send(st.stages[k], pin_atom::value, cut);
+    }
+  }
   // The sources answer in the order asked; the answers are gathered in that order.
   auto answers = std::make_shared<std::vector<cut_answer>>(sources.size());
   auto left = std::make_shared<size_t>(sources.size());

@@ -107,7 +107,10 @@ void savepoint_session::run() {
       }
     }
     ++handled_;
-    pause_ms_ = std::max(pause_ms_, r.align_ms);
+    if (r.align_ms >= pause_ms_) {
+      pause_ms_ = r.align_ms;
+      pause_at_ = r.who;
+    }
     if (!r.error.empty()) {
       error = r.who + " could not take part: " + r.error;
       break;
@@ -237,6 +240,7 @@ std::string savepoint_session::finalize() {
   nlohmann::ordered_json summary{
     {"id", m.id},
     {"pause_ms", m.pause_ms},
+    {"pause_at", pause_at_},
     {"seconds", seconds},
     {"copy_s", copy_s_},
     {"fold_s", fold_s_},
@@ -253,7 +257,7 @@ std::string savepoint_session::finalize() {
   log(log_level::info, "savepoint",
       "savepoint " + m.id + " of job " + m.job + " is complete: " + done->string() + " (" +
         std::to_string(m.files.size()) + " journals, " + std::to_string(bytes_copied_.load()) +
-        " bytes, inputs held " + std::to_string(m.pause_ms) + " ms at most)");
+        " bytes, inputs held " + std::to_string(m.pause_ms) + " ms at most, by " + pause_at_ + ")");
   notify({}, summary.dump());
   return {};
 }

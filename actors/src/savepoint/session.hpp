@@ -103,6 +103,8 @@ private:
   /// Touched by the copier thread only.
   size_t handled_ = 0;
   double pause_ms_ = 0;
+  /// The stage that held an input longest for the cut.
+  std::string pause_at_;
   /// Seconds spent copying pins, folding the copies, and finalizing (checksums, syncs).
   double copy_s_ = 0;
   double fold_s_ = 0;

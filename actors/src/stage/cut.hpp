@@ -50,7 +50,7 @@ struct cut_report {
 
 /// A journaled stage's part of its report: the journal pinned as of its last commit, and
 /// its path under the job's directory.
-inline void pin_journal(const journal_store& journal, cut_report& r) {
+inline void pin_journal(journal_store& journal, cut_report& r) {
   const auto& file = journal.file();
   r.path = (file.parent_path().filename() / file.filename()).string();
   if (auto pin = journal.pin()) {

@@ -210,6 +210,13 @@ stage_actor::behavior_type partition_handlers(self_ptr self) {
       return not_a_source(*self->state.init);
     },
     [self](standby_atom, caf::actor& host) { return start_copy(self, std::move(host)); },
+    [self](pin_atom, uint64_t) {
+      // A cut is coming: its pin then only begins a read transaction. A failure here is
+      // the pin's to report.
+      if (auto& journal = self->state.journal; journal && self->state.recovered) {
+        static_cast<void>(journal->prepare_pin());
+      }
+    },
   };
 }
 

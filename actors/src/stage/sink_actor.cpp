@@ -211,6 +211,11 @@ stage_actor::behavior_type sink_stage(stage_actor::stateful_pointer<sink_state> 
     [self](standby_atom, const caf::actor&) -> caf::result<std::string> {
       return no_standby(*self->state.init);
     },
+    [self](pin_atom, uint64_t) {
+      if (auto& journal = self->state.init->journal) {
+        static_cast<void>(journal->prepare_pin());
+      }
+    },
   };
 }
 

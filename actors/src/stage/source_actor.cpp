@@ -240,6 +240,7 @@ stage_actor::behavior_type source_stage(stage_actor::stateful_pointer<source_sta
     [self](standby_atom, const caf::actor&) -> caf::result<std::string> {
       return no_standby(*self->state.init);
     },
+    [](pin_atom, uint64_t) {},
   };
 }
 

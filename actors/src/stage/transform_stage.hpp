@@ -301,6 +301,7 @@ stage_actor::behavior_type transform_behavior(stage_actor::stateful_pointer<Stat
     [self](standby_atom, const caf::actor&) -> caf::result<std::string> {
       return no_standby(*self->state.init);
     },
+    [](pin_atom, uint64_t) {},
   };
 }
 

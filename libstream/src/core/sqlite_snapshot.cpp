@@ -48,7 +48,7 @@ snapshot::snapshot(snapshot&&) noexcept = default;
 snapshot& snapshot::operator=(snapshot&&) noexcept = default;
 snapshot::~snapshot() = default;
 
-caf::expected<snapshot> snapshot::pin(const fs::path& file, const file_kind& kind) {
+caf::expected<connection> snapshot::open_warm(const fs::path& file, const file_kind& kind) {
   if (std::error_code ec; !fs::exists(file, ec)) {
     return make_error(errc::io_failure, "cannot pin " + std::string{kind.name} + " " +
                                           file.string() + ": it does not exist");
@@ -57,10 +57,26 @@ caf::expected<snapshot> snapshot::pin(const fs::path& file, const file_kind& kin
   if (!db) {
     return db.error();
   }
+  file_ref f{db->get(), file, kind};
+  if (auto err = f.query_once("pin", "SELECT count(*) FROM sqlite_master", [](row) {})) {
+    return err;
+  }
+  return std::move(*db);
+}
+
+caf::expected<snapshot> snapshot::pin(const fs::path& file, const file_kind& kind) {
+  auto db = open_warm(file, kind);
+  if (!db) {
+    return db.error();
+  }
+  return pin(std::move(*db), file, kind);
+}
+
+caf::expected<snapshot> snapshot::pin(connection db, const fs::path& file, const file_kind& kind) {
   auto s = std::make_unique<state>();
   s->file = file;
   s->kind = &kind;
-  s->source = std::move(*db);
+  s->source = std::move(db);
   file_ref f{s->source.get(), s->file, kind};
   // A deferred transaction takes its snapshot at its first read, and keeps it until it ends.
   if (auto err = f.exec("pin", "BEGIN")) {

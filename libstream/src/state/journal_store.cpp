@@ -664,8 +664,21 @@ const fs::path& journal_pin::file() const noexcept {
   return p_->file;
 }
 
-caf::expected<journal_pin> journal_store::pin() const {
-  auto snap = sqlite::snapshot::pin(file_, kind());
+caf::error journal_store::prepare_pin() {
+  if (spare_) {
+    return {};
+  }
+  auto db = sqlite::snapshot::open_warm(file_, kind());
+  if (!db) {
+    return db.error();
+  }
+  spare_.reset(db->release());
+  return {};
+}
+
+caf::expected<journal_pin> journal_store::pin() {
+  auto snap = spare_ ? sqlite::snapshot::pin(sqlite::connection{spare_.release()}, file_, kind())
+                     : sqlite::snapshot::pin(file_, kind());
   if (!snap) {
     return snap.error();
   }

@@ -364,6 +364,9 @@ CAF_ADD_ATOM(eddy, eddy, ingress_atom, "ingress")
 /// position of its last record read, its highest event time, and the bytes it read of the
 /// file it reads with that file (empty: none; see stage/cut.hpp).
 CAF_ADD_ATOM(eddy, eddy, cut_atom, "cut")
+/// Job actor -> journaled stage: `pin, id` cut `id` is coming: open the connection of the
+/// journal's pin now, off the cut's path.
+CAF_ADD_ATOM(eddy, eddy, pin_atom, "pin")
 /// Inspector -> job actor: `savepoint, stop` takes a savepoint of the running job (then stops
 /// it) and answers a JSON text of it once it is complete. Savepoint session -> job actor:
 /// `savepoint, cut, error, JSON text` the savepoint of that cut completed or failed.
@@ -388,6 +391,6 @@ using stage_actor = caf::typed_actor<
   caf::reacts_to<timer_atom>,
   caf::replies_to<admin_atom, admin_request, caf::actor>::with<admin_reply>,
   caf::replies_to<cut_atom, uint64_t, bool>::with<uint64_t, int64_t, uint64_t, std::string>,
-  caf::replies_to<standby_atom, caf::actor>::with<std::string>>;
+  caf::replies_to<standby_atom, caf::actor>::with<std::string>, caf::reacts_to<pin_atom, uint64_t>>;
 
 } // namespace eddy
