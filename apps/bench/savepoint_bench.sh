@@ -4,7 +4,9 @@
 # RUNS savepoints are taken from the console while it runs. For each: the pause (the longest
 # alignment of a stage, `pause_ms`), the seconds until complete, and its MB/s; the baseline in
 # the same run is `cp -r` + `sync` of the same journals (the job stopped), so the ratio is
-# savepoint MB/s over a plain file copy's. Prints one markdown table of medians.
+# savepoint MB/s over a plain file copy's. Then the first savepoint is restored RUNS times into
+# a fresh data dir (same shape), timed by the engine's log line, against the same baseline.
+# Prints one markdown table of medians.
 #
 # Usage: apps/bench/savepoint_bench.sh WORDCOUNT_BIN EDDY_BIN [RUNS] [KEYS...]
 #   apps/bench/savepoint_bench.sh build/bin/wordcount build/bin/eddy 3 100000 1000000
@@ -53,12 +55,25 @@ import json, sys
 a = json.load(open(sys.argv[1]))[0]
 print(sys.argv[2], a["pause_ms"], a["seconds"], a["bytes"], a["copy_s"], a["fold_s"],
       a["finalize_s"])' "$work/sp.json" "$keys" >> "$results"
-    rm -rf "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["path"])' "$work/sp.json")"
+    sp=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["path"])' "$work/sp.json")
+    [ "$r" -eq 1 ] && mv "$sp" "$work/kept" || rm -rf "$sp"
     sleep 1
   done
   kill "$pid"
   wait "$pid" 2> /dev/null
   pid=
+  # A same-shape restore of the first savepoint into a fresh data dir, RUNS times: the time the
+  # engine logs for placing its files (verified before, then copied and synced).
+  for r in $(seq "$runs"); do
+    rm -rf "$work/restored"
+    sync
+    cp "$work/out.jsonl" "$work/restored.jsonl"
+    timeout 600 "$wordcount" "$work/keys.jsonl" --data-dir "$work/restored" \
+      --output "$work/restored.jsonl" --restore.from "$work/kept" > /dev/null 2> "$work/restore.err"
+    grep -o 'files, [0-9]* bytes in [0-9.]* s' "$work/restore.err" |
+      awk -v k="$keys" '{ print "restore", k, $2, $5 }' >> "$results"
+  done
+  rm -rf "$work/kept" "$work/restored"
   # Baseline: the same journals copied as files, synced.
   for r in $(seq "$runs"); do
     rm -rf "$work/copy"
@@ -73,25 +88,28 @@ done
 
 python3 - "$results" "$runs" << 'PY'
 import statistics, sys
-sp, cp = {}, {}
+sp, cp, rs = {}, {}, {}
 for line in open(sys.argv[1]):
     f = line.split()
     if f[0] == "cp":
         cp.setdefault(f[1], []).append(int(f[3]) / (int(f[2]) / 1e6) / 1e6)
+    elif f[0] == "restore":
+        rs.setdefault(f[1], []).append(int(f[2]) / float(f[3]) / 1e6)
     else:
         sp.setdefault(f[0], []).append((float(f[1]), float(f[2]), int(f[3]), float(f[4]),
                                         float(f[5]), float(f[6])))
 print(f"medians of {sys.argv[2]} savepoints per size, wordcount at 128 partitions, paced at"
       " 20 000 lines/s\n")
 print("| keys | journals MB | pause ms | savepoint s | of it copy / fold / finalize s "
-      "| savepoint MB/s | cp -r + sync MB/s | ratio |")
-print("|---:|---:|---:|---:|---|---:|---:|---:|")
+      "| savepoint MB/s | cp -r + sync MB/s | ratio | restore MB/s | ratio |")
+print("|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
 for keys, xs in sp.items():
     pause = statistics.median(x[0] for x in xs)
     secs = statistics.median(x[1] for x in xs)
     mb = statistics.median(x[2] for x in xs) / 1e6
     base = statistics.median(cp[keys])
     parts = " / ".join(f"{statistics.median(x[i] for x in xs):.2f}" for i in (3, 4, 5))
+    restore = statistics.median(rs.get(keys, [0]))
     print(f"| {int(keys):,} | {mb:.1f} | {pause:.1f} | {secs:.2f} | {parts} | {mb / secs:.0f} "
-          f"| {base:.0f} | {mb / secs / base:.2f} |")
+          f"| {base:.0f} | {mb / secs / base:.2f} | {restore:.0f} | {restore / base:.2f} |")
 PY

@@ -1,5 +1,6 @@
 #include "savepoint/restore.hpp"
 
+#include <chrono>
 #include <system_error>
 
 #include "eddy/core/error.hpp"
@@ -89,7 +90,9 @@ caf::error restore_job_state(const job_graph& g, const runtime_options& opts,
                          "; restore that file or point the sink at a copy of it");
     }
   }
+  auto started = std::chrono::steady_clock::now();
   auto placed = place_savepoint(savepoint_dir_of(from), m, data_dir);
+  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!placed) {
     return placed.error();
   }
@@ -101,7 +104,8 @@ caf::error restore_job_state(const job_graph& g, const runtime_options& opts,
   }
   log(log_level::info, "engine",
       "job " + g.name() + " restored from savepoint " + m.id + " (" +
-        std::to_string(m.files.size()) + " journals)" +
+        std::to_string(m.files.size()) + " files, " + std::to_string(m.bytes()) + " bytes in " +
+        std::to_string(seconds) + " s)" +
         (placed->aside.empty() ? std::string{}
                                : "; its state before was moved to " + placed->aside.string()));
   return {};
