@@ -266,6 +266,25 @@ TEST_SUITE("savepoints") {
     CHECK_FALSE(fs::exists(target / "visits.restoring"));
   }
 
+  TEST_CASE("a job's start removes its own partial savepoints, not another job's") {
+    temp_dir dir;
+    write_visits(dir / "visits.jsonl");
+    temp_dir data;
+    auto root = data / "savepoints";
+    for (const char* name :
+         {"visits-20261208T000000Z-0001.partial", "visits-2-20261208T000000Z-0001.partial",
+          "other-20261208T000000Z-0001.partial"}) {
+      fs::create_directories(root / name / "count");
+    }
+    eddy::engine eng{options(data), eddy::test::test_common(data)};
+    auto job = eng.start(count_job(dir / "visits.jsonl", dir / "counts.jsonl"));
+    REQUIRE(job);
+    CHECK_FALSE(eddy::test::finish(**job));
+    CHECK_FALSE(fs::exists(root / "visits-20261208T000000Z-0001.partial"));
+    CHECK(fs::exists(root / "visits-2-20261208T000000Z-0001.partial"));
+    CHECK(fs::exists(root / "other-20261208T000000Z-0001.partial"));
+  }
+
   TEST_CASE("a job whose state is in memory has nothing to save, and says so") {
     temp_dir data;
     auto opts = eddy::test::test_options(data);
