@@ -73,45 +73,18 @@ caf::error prepare_state(const job_graph& g, const runtime_options& opts,
   return detail::restore_job_state(g, opts, common.data_dir);
 }
 
-/// Whether `dir` is a partial savepoint of job `job`: `<job>-<UTC time>-<n>.partial`.
-bool partial_of(const std::filesystem::path& dir, const std::string& job) {
-  auto name = dir.filename().string();
-  auto prefix = job + "-";
-  if (!name.starts_with(prefix) || !name.ends_with(savepoint_partial_suffix)) {
-    return false;
-  }
-  // The time, "20261208T013604Z": a job whose name extends this one's ("wc-2") has no digits here.
-  auto rest = std::string_view{name}.substr(prefix.size());
-  return rest.size() > 16 &&
-         std::all_of(rest.begin(), rest.begin() + 8, [](char c) { return c >= '0' && c <= '9'; }) &&
-         rest[8] == 'T' && rest[15] == 'Z';
-}
-
 /// What a crash while writing a savepoint of this job left is removed at its next start;
 /// partial savepoints of other jobs sharing the directory may be under way and stay.
 void remove_partial_savepoints_of(const detail::job_env& env) {
   auto root = detail::savepoint_root(env);
-  auto listed = list_savepoints(root);
-  if (!listed) {
+  auto removed = remove_partial_savepoints(root, env.graph->name());
+  if (!removed) {
     log(log_level::warn, "engine",
-        "cannot clean up partial savepoints: " + describe(listed.error()));
-    return;
-  }
-  size_t removed = 0;
-  for (const auto& e : *listed) {
-    if (e.complete || !partial_of(e.dir, env.graph->name())) {
-      continue;
-    }
-    if (auto err = delete_savepoint(e.dir)) {
-      log(log_level::warn, "engine", "cannot remove partial savepoint: " + describe(err));
-    } else {
-      ++removed;
-    }
-  }
-  if (removed > 0) {
+        "cannot clean up partial savepoints: " + describe(removed.error()));
+  } else if (*removed > 0) {
     log(log_level::info, "engine",
-        "removed " + std::to_string(removed) + " partial savepoint(s) of job " + env.graph->name() +
-          " under " + root.string() + " (cut off by a crash)");
+        "removed " + std::to_string(*removed) + " partial savepoint(s) of job " +
+          env.graph->name() + " under " + root.string() + " (cut off by a crash)");
   }
 }
 

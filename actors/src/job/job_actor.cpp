@@ -351,6 +351,7 @@ caf::behavior job_actor(job_ptr self, std::shared_ptr<job_handle::shared> shared
     [self](savepoint_atom, uint64_t cut, const std::string& error, const std::string& summary) {
       savepoint_done(self, cut, error, summary);
     },
+    [self](savepoint_atom, uint64_t cut) { check_alignment(self, cut); },
     [self](savepoints_atom) { return savepoints_json(self); },
   };
 }

@@ -152,6 +152,9 @@ caf::result<std::string> take_savepoint(job_ptr self, bool stop);
 /// The session of cut `cut` completed (empty `error`) or failed.
 void savepoint_done(job_ptr self, uint64_t cut, const std::string& error,
                     const std::string& summary);
+/// The alignment of cut `cut` is due: if some stage has not reported, the savepoint is
+/// given up.
+void check_alignment(job_ptr self, uint64_t cut);
 /// Gives up the savepoint under way, if any.
 void abort_savepoint(job_ptr self, const std::string& why);
 /// The last stage is down: true if the job finishes only once its savepoint is written

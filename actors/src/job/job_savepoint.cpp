@@ -4,7 +4,6 @@
 // and answers here. A restart or the end of the job aborts the savepoint under way.
 
 #include <chrono>
-#include <ctime>
 #include <system_error>
 
 #include <nlohmann/json.hpp>
@@ -28,31 +27,10 @@ constexpr auto source_cut_timeout = std::chrono::seconds(30);
 /// How long every stage may take to reach a cut before the savepoint is given up (a stage
 /// that cannot take input, a source that never reads on); the copy after it is not bounded.
 constexpr auto align_timeout = std::chrono::seconds(60);
-/// The error text of the self-sent check of `align_timeout`.
-constexpr const char* align_check = "align-check";
 
 int64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-/// A new savepoint id: `<job>-<UTC time>-<n>`, n the first number not taken in `root`.
-std::string new_id(const fs::path& root, const std::string& job) {
-  auto now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-  for (int n = 1;; ++n) {
-    char suffix[16];
-    std::snprintf(suffix, sizeof suffix, "-%04d", n);
-    auto id = job + "-" + stamp + suffix;
-    std::error_code ec;
-    if (!fs::exists(root / id, ec) &&
-        !fs::exists(root / (id + std::string{savepoint_partial_suffix}), ec)) {
-      return id;
-    }
-  }
 }
 
 /// Why no savepoint can be taken now, or empty.
@@ -61,11 +39,10 @@ std::string cannot_take(const job_state& st) {
     return "job " + st.env.graph->name() +
            " keeps its state in memory (--state.durability none): there are no journals to save";
   }
-  if (st.env.not_restartable.find("cannot replay its input") != std::string::npos) {
+  if (!st.env.unreplayable_source.empty()) {
     // A restore reads the input again from the cut.
-    return "job " + st.env.graph->name() +
-           " cannot be restored from a savepoint: " + st.env.not_restartable +
-           " (stdin is read once)";
+    return "job " + st.env.graph->name() + " cannot be restored from a savepoint: source '" +
+           st.env.unreplayable_source + "' cannot replay its input (stdin is read once)";
   }
   if (st.env.cluster) {
     return "savepoints of a job on a cluster are not built yet; stop the cluster and run the job "
@@ -167,7 +144,7 @@ caf::result<std::string> take_savepoint(job_ptr self, bool stop) {
     return make_error(errc::invalid_config, why);
   }
   auto root = savepoint_root(st.env);
-  auto id = new_id(root, st.env.graph->name());
+  auto id = new_savepoint_id(root, st.env.graph->name());
   savepoint_plan plan;
   std::error_code ec;
   plan.manifest = skeleton(st, id, stop);
@@ -197,9 +174,10 @@ caf::result<std::string> take_savepoint(job_ptr self, bool stop) {
   log(log_level::info, "savepoint",
       "job " + st.env.graph->name() + ": savepoint " + id + " begins (cut " + std::to_string(cut) +
         (stop ? ", then the job stops" : "") + ")");
-  // The journaled stages open the connections of their pins before the markers reach them.
+  // The journaled stages open the connections of their pins before the markers reach them
+  // (the others ignore it).
   for (size_t k = 0; k < st.inits.size(); ++k) {
-    if (st.inits[k]->journal || st.env.graph->node(st.inits[k]->node).kind == node_kind::keyed) {
+    if (st.env.graph->node(st.inits[k]->node).kind != node_kind::source) {
       self->send(st.stages[k], pin_atom::value, cut);
     }
   }
@@ -227,12 +205,26 @@ caf::result<std::string> take_savepoint(job_ptr self, bool stop) {
     st.stop_requested = true;
     resume_stages(self);
   }
-  self->delayed_send(self, align_timeout, savepoint_atom::value, cut, std::string{align_check},
-                     std::string{});
+  self->delayed_send(self, align_timeout, savepoint_atom::value, cut);
   auto rp = self->make_response_promise<std::string>();
   st.savepoint_waiting.push_back(rp);
   return rp;
 }
+
+namespace {
+
+/// Ends the session under way: no more reports, its copier stopped (with `why`, if it still
+/// runs) and joined; the console's requests get `err` or `summary`.
+void close_session(job_ptr self, const std::string& why, const caf::error& err,
+                   const std::string& summary) {
+  auto& st = self->state;
+  st.env.cuts->close();
+  st.savepoint->abort(why);
+  st.savepoint.reset();
+  answer_all(st, err, summary);
+}
+
+} // namespace
 
 void savepoint_done(job_ptr self, uint64_t cut, const std::string& error,
                     const std::string& summary) {
@@ -240,28 +232,32 @@ void savepoint_done(job_ptr self, uint64_t cut, const std::string& error,
   if (!st.savepoint || st.savepoint->cut() != cut) {
     return;
   }
-  if (error == align_check) {
-    auto p = st.savepoint->progress();
-    if (p.reports < p.reports_expected) {
-      abort_savepoint(self, std::to_string(p.reports_expected - p.reports) + " of " +
-                              std::to_string(p.reports_expected) +
-                              " stages did not reach the cut within " +
-                              std::to_string(align_timeout.count()) + " s");
-    }
-    return;
-  }
-  st.env.cuts->close();
   auto id = st.savepoint->id();
-  st.savepoint.reset();
   if (!error.empty()) {
     log(log_level::warn, "savepoint",
         "job " + st.env.graph->name() + ": savepoint " + id + " failed: " + error);
-    answer_all(st, make_error(errc::io_failure, "savepoint " + id + " failed: " + error), {});
-  } else {
-    answer_all(st, {}, summary);
   }
+  close_session(self, error,
+                error.empty()
+                  ? caf::error{}
+                  : make_error(errc::io_failure, "savepoint " + id + " failed: " + error),
+                summary);
   if (st.finish_after_savepoint) {
     finish_job(self);
+  }
+}
+
+void check_alignment(job_ptr self, uint64_t cut) {
+  auto& st = self->state;
+  if (!st.savepoint || st.savepoint->cut() != cut) {
+    return;
+  }
+  auto p = st.savepoint->progress();
+  if (p.reports < p.reports_expected) {
+    abort_savepoint(self, std::to_string(p.reports_expected - p.reports) + " of " +
+                            std::to_string(p.reports_expected) +
+                            " stages did not reach the cut within " +
+                            std::to_string(align_timeout.count()) + " s");
   }
 }
 
@@ -270,14 +266,11 @@ void abort_savepoint(job_ptr self, const std::string& why) {
   if (!st.savepoint) {
     return;
   }
-  st.env.cuts->close();
   auto id = st.savepoint->id();
-  st.savepoint->abort(why);
-  // Joins the copier, which removes the partial directory.
-  st.savepoint.reset();
   log(log_level::warn, "savepoint",
       "job " + st.env.graph->name() + ": savepoint " + id + " aborted: " + why);
-  answer_all(st, make_error(errc::actor_failed, "savepoint " + id + " aborted: " + why), {});
+  close_session(self, why, make_error(errc::actor_failed, "savepoint " + id + " aborted: " + why),
+                {});
 }
 
 bool savepoint_holds_finish(job_ptr self) {

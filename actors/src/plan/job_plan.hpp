@@ -93,6 +93,9 @@ struct job_env {
   std::shared_ptr<dead_letter_store> dead_letters;
   /// Empty when a failed actor can be restarted, else why not.
   std::string not_restartable;
+  /// A source that cannot read its input again (stdin), or empty: its job can be neither
+  /// restarted nor restored from a savepoint.
+  std::string unreplayable_source;
   /// Set when the node is in a cluster: the job runs on the coordinator, which places its
   /// key partitions on the members by the assignment table.
   std::shared_ptr<const cluster_env> cluster;

@@ -195,8 +195,11 @@ build_instance(job_env& env, size_t n, uint32_t i, uint32_t producer, std::strin
   if (auto err = make_logic(*init, spec)) {
     return err;
   }
-  if (init->source && !init->source->replayable() && env.not_restartable.empty()) {
-    env.not_restartable = "source '" + spec.name + "' cannot replay its input";
+  if (init->source && !init->source->replayable() && env.unreplayable_source.empty()) {
+    env.unreplayable_source = spec.name;
+    if (env.not_restartable.empty()) {
+      env.not_restartable = "source '" + spec.name + "' cannot replay its input";
+    }
   }
   bool journaled = spec.kind == node_kind::keyed || (init->sink && init->sink->transactional());
   if (env.durable && journaled) {

@@ -20,15 +20,11 @@ namespace {
 /// Pages copied per backup step: the copier checks for an abort between steps.
 constexpr int pages_per_step = 256;
 
-std::string id_of(const savepoint_plan& plan) {
-  return plan.manifest.id;
-}
-
 } // namespace
 
 savepoint_session::savepoint_session(uint64_t cut, savepoint_plan plan, caf::actor job)
   : cut_(cut)
-  , id_(id_of(plan))
+  , id_(plan.manifest.id)
   , plan_(std::move(plan))
   , job_(std::move(job)) {
   copier_ = std::thread{[this] {
@@ -119,8 +115,9 @@ void savepoint_session::run() {
       break;
     }
   }
+  std::string summary;
   if (error.empty()) {
-    error = finalize();
+    error = finalize(summary);
   }
   if (!error.empty()) {
     std::error_code ec;
@@ -130,10 +127,7 @@ void savepoint_session::run() {
     // Pins still queued are let go here, not when the session is destroyed.
     queue_.clear();
   }
-  if (error.empty()) {
-    return;
-  }
-  notify(error, {});
+  caf::anon_send(job_, savepoint_atom::value, cut_, error, summary);
 }
 
 std::string savepoint_session::copy_journal(cut_report& r) {
@@ -199,7 +193,7 @@ std::string savepoint_session::copy_journal(cut_report& r) {
   return {};
 }
 
-std::string savepoint_session::finalize() {
+std::string savepoint_session::finalize(std::string& summary_text) {
   auto& m = plan_.manifest;
   {
     std::lock_guard guard{mtx_};
@@ -258,12 +252,8 @@ std::string savepoint_session::finalize() {
       "savepoint " + m.id + " of job " + m.job + " is complete: " + done->string() + " (" +
         std::to_string(m.files.size()) + " journals, " + std::to_string(bytes_copied_.load()) +
         " bytes, inputs held " + std::to_string(m.pause_ms) + " ms at most, by " + pause_at_ + ")");
-  notify({}, summary.dump());
+  summary_text = summary.dump();
   return {};
-}
-
-void savepoint_session::notify(const std::string& error, const std::string& summary) {
-  caf::anon_send(job_, savepoint_atom::value, cut_, error, summary);
 }
 
 } // namespace eddy::detail

@@ -81,8 +81,9 @@ private:
   void run();
   /// Copies and folds one journal into the partial directory; "" or what failed.
   std::string copy_journal(cut_report& r);
-  std::string finalize();
-  void notify(const std::string& error, const std::string& summary);
+  /// Writes the manifest and renames the directory; "" and the summary (JSON text), or what
+  /// failed.
+  std::string finalize(std::string& summary);
 
   const uint64_t cut_;
   const std::string id_;

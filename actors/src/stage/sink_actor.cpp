@@ -84,21 +84,9 @@ caf::error start_standby(stage_actor::stateful_pointer<sink_state> self) {
   return err;
 }
 
-void on_sink_batch(stage_actor::stateful_pointer<sink_state> self, batch& b);
-
-/// After a batch on `channel` (`cut`: its marker's cut, or 0): once every input is aligned,
-/// the sink reports its committed output and, when transactional, its journal pinned at its
-/// last commit (every batch before the markers is committed by then), and takes up the
-/// batches parked meanwhile.
-void align_sink_cut(stage_actor::stateful_pointer<sink_state> self, uint64_t cut,
-                    channel_id channel) {
-  auto& st = self->state;
-  auto report =
-    st.align.step(cut, channel, st.in->finished_count(), st.in->expected(), st.init->who());
-  if (!report) {
-    return;
-  }
-  auto& r = *report;
+/// A sink's part of a cut: its committed output and, when transactional, its journal pinned
+/// at its last commit (every batch before the markers is committed by then).
+bool cut_sink(sink_state& st, cut_report& r) {
   if (st.logic && st.logic->target() != "-") {
     r.sink_file = st.logic->target();
     r.sink_length = st.init->journal ? st.committed_length : st.logic->length();
@@ -106,12 +94,7 @@ void align_sink_cut(stage_actor::stateful_pointer<sink_state> self, uint64_t cut
   if (st.init->journal) {
     pin_journal(*st.init->journal, r);
   }
-  if (st.init->cuts) {
-    st.init->cuts->deliver(std::move(r));
-  }
-  for (auto& parked : st.align.finish()) {
-    on_sink_batch(self, parked);
-  }
+  return true;
 }
 
 void on_sink_batch(stage_actor::stateful_pointer<sink_state> self, batch& b) {
@@ -169,7 +152,9 @@ void on_sink_batch(stage_actor::stateful_pointer<sink_state> self, batch& b) {
       return;
     }
   }
-  align_sink_cut(self, cut, channel);
+  align_cut(
+    self, cut, channel, [self](cut_report& r) { return cut_sink(self->state, r); },
+    [](auto* s, batch& parked) { on_sink_batch(s, parked); });
 }
 
 } // namespace

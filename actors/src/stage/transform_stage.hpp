@@ -162,7 +162,8 @@ inline caf::error not_a_source(const stage_init& init) {
 
 /// After a batch on `channel` (`cut`: its marker's cut, or 0): once every input is aligned,
 /// `own(report)` does the stage kind's part of the cut (false: the stage quit), the markers
-/// go out, the report goes to the job's registry and `on_batch` takes up the parked batches.
+/// go out (a sink has no outputs), the report goes to the job's registry and `on_batch` takes
+/// up the parked batches. Every stage with inputs aligns this way.
 template <class State, class Own, class OnBatch>
 void align_cut(stage_actor::stateful_pointer<State> self, uint64_t cut, channel_id channel, Own own,
                OnBatch on_batch) {
@@ -176,8 +177,10 @@ void align_cut(stage_actor::stateful_pointer<State> self, uint64_t cut, channel_
   if (!own(r)) {
     return;
   }
-  st.out->mark(r.cut);
-  st.out->send_ready(self);
+  if constexpr (requires { st.out; }) {
+    st.out->mark(r.cut);
+    st.out->send_ready(self);
+  }
   if (st.init->cuts) {
     st.init->cuts->deliver(std::move(r));
   }

@@ -2,6 +2,7 @@
 #include "core/sqlite_rows.hpp"
 
 #include <array>
+#include <set>
 #include <string>
 #include <system_error>
 
@@ -98,6 +99,18 @@ caf::error sync_parent(const fs::path& file, const file_kind& kind) {
   return fsync_path(dir, O_RDONLY | O_DIRECTORY,
                     "directory " + dir.string() + " of " + std::string{kind.name} + " " +
                       file.string());
+}
+
+caf::error sync_parents(const std::vector<fs::path>& files, const file_kind& kind) {
+  std::set<fs::path> done;
+  for (const auto& f : files) {
+    if (done.insert(f.parent_path()).second) {
+      if (auto err = sync_parent(f, kind)) {
+        return err;
+      }
+    }
+  }
+  return {};
 }
 
 caf::expected<connection> open(const fs::path& file, const file_kind& kind) {

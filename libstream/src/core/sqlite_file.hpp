@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <sqlite3.h>
 
@@ -243,6 +244,9 @@ enum class sync_mode : uint8_t {
 /// fsyncs the directory of `file`, so that a file just created or renamed there survives a
 /// power loss.
 [[nodiscard]] caf::error sync_parent(const std::filesystem::path& file, const file_kind& kind);
+/// `sync_parent` of each of `files`, once per directory (many files in few directories).
+[[nodiscard]] caf::error sync_parents(const std::vector<std::filesystem::path>& files,
+                                      const file_kind& kind);
 
 /// Opens `file` read-write, creating an empty one if missing, with extended result codes and
 /// the busy timeout of `kind`. Refuses a file that SQLite could open read-only only (its

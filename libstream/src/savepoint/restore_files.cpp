@@ -1,6 +1,5 @@
 // A savepoint's journals put in place as a job's state (see eddy/savepoint/restore.hpp).
 
-#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <system_error>
@@ -57,13 +56,15 @@ caf::error stage(const fs::path& savepoint, const savepoint_manifest& m, const f
                  const fs::path& staging) {
   std::error_code ec;
   fs::remove_all(staging, ec);
+  std::vector<fs::path> copies;
   for (const auto& f : m.files) {
-    if (auto err = copy_synced(savepoint / f.path, staging / f.path)) {
+    copies.push_back(staging / f.path);
+    if (auto err = copy_synced(savepoint / f.path, copies.back())) {
       return err;
     }
-    if (auto err = sqlite::sync_parent(staging / f.path, restore_kind())) {
-      return err;
-    }
+  }
+  if (auto err = sqlite::sync_parents(copies, restore_kind())) {
+    return err;
   }
   for (const char* log : {"ingress.db", "ingress.db-wal"}) {
     if (fs::exists(dir / log, ec)) {
@@ -96,11 +97,7 @@ caf::expected<fs::path> move_job_state_aside(const fs::path& data_dir, const std
   if (!fs::exists(dir, ec)) {
     return fs::path{};
   }
-  auto now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  auto stamp = utc_stamp();
   auto aside = data_dir / (job + "." + tag + "-" + stamp);
   for (int n = 2; fs::exists(aside, ec); ++n) {
     aside = data_dir / (job + "." + tag + "-" + stamp + "-" + std::to_string(n));

@@ -2,6 +2,8 @@
 // eddy/savepoint/manifest.hpp).
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -145,6 +147,7 @@ caf::expected<fs::path> finalize_savepoint(const fs::path& partial, savepoint_ma
                                                  ": its name does not end in " +
                                                  std::string{savepoint_partial_suffix});
   }
+  std::vector<fs::path> files;
   for (auto& f : m.files) {
     auto d = digest_file(partial / f.path);
     if (!d) {
@@ -155,6 +158,11 @@ caf::expected<fs::path> finalize_savepoint(const fs::path& partial, savepoint_ma
     if (auto err = sqlite::sync_file(partial / f.path, savepoint_kind())) {
       return err;
     }
+    files.push_back(partial / f.path);
+  }
+  // The files' directory entries (count/, out/) are durable before the manifest says so.
+  if (auto err = sqlite::sync_parents(files, savepoint_kind())) {
+    return err;
   }
   if (auto err = write_synced(partial / savepoint_manifest_name, to_json(m))) {
     return err;
@@ -191,14 +199,14 @@ caf::error delete_savepoint(const fs::path& path) {
   return {};
 }
 
-caf::expected<size_t> remove_partial_savepoints(const fs::path& root) {
+caf::expected<size_t> remove_partial_savepoints(const fs::path& root, const std::string& job) {
   auto all = list_savepoints(root);
   if (!all) {
     return all.error();
   }
   size_t removed = 0;
   for (const auto& e : *all) {
-    if (!e.complete) {
+    if (!e.complete && (job.empty() || is_partial_savepoint_of(e.dir, job))) {
       if (auto err = delete_savepoint(e.dir)) {
         return err;
       }
@@ -206,6 +214,44 @@ caf::expected<size_t> remove_partial_savepoints(const fs::path& root) {
     }
   }
   return removed;
+}
+
+std::string utc_stamp() {
+  auto now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  return stamp;
+}
+
+std::string new_savepoint_id(const fs::path& root, const std::string& job) {
+  auto stamp = utc_stamp();
+  for (int n = 1;; ++n) {
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, "-%04d", n);
+    auto id = job + "-" + stamp + suffix;
+    std::error_code ec;
+    if (!fs::exists(root / id, ec) &&
+        !fs::exists(root / (id + std::string{savepoint_partial_suffix}), ec)) {
+      return id;
+    }
+  }
+}
+
+bool is_partial_savepoint_of(const fs::path& dir, const std::string& job) {
+  auto name = dir.filename().string();
+  auto prefix = job + "-";
+  if (!name.starts_with(prefix) || !is_partial(dir)) {
+    return false;
+  }
+  // The stamp, "20261208T013604Z", right after the job's name.
+  auto rest = std::string_view{name}.substr(prefix.size());
+  auto digit = [](char c) {
+    return c >= '0' && c <= '9';
+  };
+  return rest.size() > 16 && std::all_of(rest.begin(), rest.begin() + 8, digit) && rest[8] == 'T' &&
+         rest[15] == 'Z';
 }
 
 } // namespace eddy

@@ -161,8 +161,26 @@ finalize_savepoint(const std::filesystem::path& partial, savepoint_manifest m);
 /// manifest nor the partial suffix), so that a mistyped path deletes nothing.
 [[nodiscard]] caf::error delete_savepoint(const std::filesystem::path& path);
 
-/// Removes every partial savepoint under `root` (what a crash while writing one left); the
-/// number removed.
-[[nodiscard]] caf::expected<size_t> remove_partial_savepoints(const std::filesystem::path& root);
+/// Removes the partial savepoints under `root` (what a crash while writing one left): those
+/// of job `job` (`is_partial_savepoint_of`), or every one when `job` is empty; the number
+/// removed.
+[[nodiscard]] caf::expected<size_t> remove_partial_savepoints(const std::filesystem::path& root,
+                                                              const std::string& job = {});
+
+// -- savepoint ids ---------------------------------------------------------------------------
+
+/// The current UTC time as savepoint ids and moved-aside directories spell it
+/// ("20261208T013604Z").
+[[nodiscard]] std::string utc_stamp();
+
+/// A new savepoint id `<job>-<utc_stamp>-<nnnn>`, the first not taken under `root` (complete
+/// or partial).
+[[nodiscard]] std::string new_savepoint_id(const std::filesystem::path& root,
+                                           const std::string& job);
+
+/// Whether `dir` is a partial savepoint of job `job` (`<id>.partial` of a `new_savepoint_id`
+/// of it; a job whose name extends this one's, "wc-2" for "wc", is another job).
+[[nodiscard]] bool is_partial_savepoint_of(const std::filesystem::path& dir,
+                                           const std::string& job);
 
 } // namespace eddy
